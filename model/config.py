@@ -1,0 +1,110 @@
+"""Typed experiment configuration, read from YAML.
+
+One YAML file reproduces one model: data, vocabulary, network and training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+@dataclass
+class CorpusSpec:
+    """One parallel corpus: two line-aligned files, or a TSV with `columns` naming its languages."""
+
+    kind: Literal["pair", "tsv"] = "pair"
+    paths: dict[str, str] = field(default_factory=dict)  # pair: lang -> file; tsv: {"tsv": file}
+    columns: list[str] = field(default_factory=list)  # tsv column order, e.g. [en, fr]
+    directions: list[str] = field(default_factory=list)  # e.g. ["en-de", "de-en"]; empty = all
+    max_pairs: int | None = None
+
+
+@dataclass
+class DataConfig:
+    train: list[CorpusSpec] = field(default_factory=list)
+    valid: list[CorpusSpec] = field(default_factory=list)
+    max_tokens_per_sentence: int = 80  # SentencePiece pieces; longer pairs are dropped
+    max_length_ratio: float = 3.0
+    valid_max_pairs: int | None = 500  # per direction, for per-epoch BLEU
+
+
+@dataclass
+class VocabConfig:
+    size: int = 8000
+    model_type: Literal["unigram", "bpe"] = "unigram"
+    character_coverage: float = 1.0
+    input_sentence_size: int = 400_000
+
+
+@dataclass
+class ModelConfig:
+    embed_dim: int = 256
+    hidden_dim: int = 256
+    encoder_layers: int = 2
+    decoder_layers: int = 2
+    residual_from: int = 3  # 1-based layer index where residual connections start (GNMT: 3)
+    attention: Literal["bahdanau", "luong"] = "bahdanau"
+    attention_dim: int = 256
+    dropout: float = 0.2
+    tie_embeddings: bool = True
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 1
+    max_tokens: int = 4000  # target tokens per batch
+    epochs: int = 20
+    max_steps: int | None = None
+    max_minutes: float | None = None
+    lr: float = 1e-3
+    warmup_steps: int = 500
+    lr_decay: float = 0.5  # multiply the LR on a validation plateau
+    patience: int = 3  # epochs without BLEU gain before stopping
+    clip_norm: float = 1.0
+    label_smoothing: float = 0.1
+    valid_beam_size: int = 1
+    threads: int | None = None
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "model"
+    version: str = "0.1.0"
+    output_dir: str = "runs/model"
+    data: DataConfig = field(default_factory=DataConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _build(cls: Any, data: dict[str, Any]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        default = getattr(cls(), name) if name in known else None
+        if is_dataclass(default) and isinstance(value, dict):
+            kwargs[name] = _build(type(default), value)
+        elif name in ("train", "valid") and cls is DataConfig:
+            kwargs[name] = [_build(CorpusSpec, item) for item in value]
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
+    config: ExperimentConfig = _build(ExperimentConfig, data)
+    return config
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    return config_from_dict(yaml.safe_load(Path(path).read_text()) or {})

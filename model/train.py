@@ -1,0 +1,192 @@
+"""Train a translator from a YAML config: `python -m model.train --config model/configs/NAME.yaml`.
+
+Validation loss and BLEU every epoch, best checkpoint kept, early stopping on
+BLEU, `--resume` mid-epoch, a JSONL log and a PNG of the curves in the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from model.batching import Batch, collate, make_batches
+from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from model.config import ExperimentConfig, load_config
+from model.dataset import PreparedData, prepare_data
+from model.metrics import score
+from model.plot import plot_curves
+from model.seq2seq import TorchStepper, Translator, count_parameters
+from service.bundle import DEFAULT_SPECIAL_IDS
+from service.offline import detokenize, translate_offline
+from service.search import SearchOptions
+
+CHECKPOINT_EVERY_MINUTES = 10.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def lr_factor(step: int, warmup: int) -> float:
+    """Linear warm-up, then inverse square-root decay."""
+    step = max(step, 1)
+    return step / warmup if step < warmup else math.sqrt(warmup / step)
+
+
+def batch_loss(model: Translator, batch: Batch, device: torch.device, smoothing: float) -> tuple[torch.Tensor, int]:
+    logits = model(batch.src_ids.to(device), batch.src_lengths.to(device), batch.tgt_in.to(device))
+    target = batch.tgt_out.to(device)
+    loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), target.reshape(-1),
+                           ignore_index=DEFAULT_SPECIAL_IDS.pad, label_smoothing=smoothing, reduction="sum")
+    return loss, batch.target_tokens
+
+
+@torch.no_grad()
+def validate(model: Translator, data: PreparedData, config: ExperimentConfig, device: torch.device) -> dict[str, Any]:
+    model.eval()
+    total, tokens = 0.0, 0
+    for indices in make_batches(data.valid_examples, config.train.max_tokens, seed=None):
+        loss, count = batch_loss(model, collate(data.valid_examples, indices), device, 0.0)
+        total, tokens = total + float(loss), tokens + count
+    stepper = TorchStepper(model, device)
+    options = SearchOptions(beam_size=config.train.valid_beam_size)
+    bleu: dict[str, Any] = {}
+    for direction, pairs in sorted(data.valid.items()):
+        target_lang = direction.split("-")[1]
+        hyps = detokenize(data.vocab, translate_offline(stepper, data.vocab, [p.source for p in pairs],
+                                                        target_lang, options))
+        bleu[direction] = score(hyps, [p.target for p in pairs], target_lang)
+    model.train()
+    mean = sum(b["sacrebleu"] for b in bleu.values()) / max(1, len(bleu))
+    return {"valid_loss": total / max(1, tokens), "valid_bleu": round(mean, 2), "valid_bleu_by_direction": bleu}
+
+
+def pick_device(requested: str | None) -> torch.device:
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train(config: ExperimentConfig, resume: Path | None = None, device_name: str | None = None) -> Path:
+    run_dir = Path(config.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = pick_device(device_name)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    seed_everything(config.train.seed)
+    data = prepare_data(config, run_dir)
+    model = Translator(len(data.vocab), config.model).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, betas=(0.9, 0.98))
+    progress: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "best_bleu": -1.0, "bad_epochs": 0,
+                                "lr_scale": 1.0, "elapsed_minutes": 0.0}
+    if resume is not None:
+        previous = load_checkpoint(resume)
+        model.load_state_dict(previous.model_state)
+        if previous.optimizer_state:
+            optimizer.load_state_dict(previous.optimizer_state)
+        progress.update(previous.progress)
+    log_path = run_dir / "log.jsonl"
+    sentencepiece = data.vocab.processor.serialized_model_proto()
+    print(json.dumps({"parameters": count_parameters(model), "train_pairs": len(data.train),
+                      "directions": data.directions, "device": str(device)}), flush=True)
+
+    def snapshot(with_optimizer: bool, metrics: dict[str, Any] | None = None) -> Checkpoint:
+        return Checkpoint(config, {k: v.detach().cpu() for k, v in model.state_dict().items()}, sentencepiece,
+                          data.directions, data.languages, dict(progress),
+                          optimizer.state_dict() if with_optimizer else None, metrics or {})
+
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
+    started = time.monotonic() - 60 * progress["elapsed_minutes"]
+    last_save = time.monotonic()
+    out_of_time = False
+    model.train()
+    while progress["epoch"] < config.train.epochs and not out_of_time:
+        epoch = progress["epoch"]
+        batches = make_batches(data.train, config.train.max_tokens, config.train.seed, epoch)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}", initial=progress["batch"], total=len(batches),
+                   dynamic_ncols=True, mininterval=5.0)
+        window_tokens, window_start, smoothed = 0, time.monotonic(), None
+        for indices in batches[progress["batch"]:]:
+            step = progress["step"] + 1
+            for group in optimizer.param_groups:
+                group["lr"] = config.train.lr * progress["lr_scale"] * lr_factor(step, config.train.warmup_steps)
+            batch = collate(data.train, indices)
+            with autocast:
+                loss, tokens = batch_loss(model, batch, device, config.train.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            (loss / tokens).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_norm)
+            optimizer.step()
+            progress["step"], progress["batch"] = step, progress["batch"] + 1
+            per_token = loss.item() / tokens
+            smoothed = per_token if smoothed is None else 0.98 * smoothed + 0.02 * per_token
+            window_tokens += tokens
+            rate = window_tokens / max(1e-6, time.monotonic() - window_start)
+            bar.set_postfix(loss=f"{smoothed:.3f}", tok_s=f"{rate:.0f}", lr=f"{group['lr']:.2e}", refresh=False)
+            bar.update(1)
+            progress["elapsed_minutes"] = (time.monotonic() - started) / 60
+            if time.monotonic() - last_save > 60 * CHECKPOINT_EVERY_MINUTES:
+                save_checkpoint(snapshot(True), run_dir / "last.pt")
+                last_save = time.monotonic()
+            budget_spent = config.train.max_minutes is not None and progress["elapsed_minutes"] >= config.train.max_minutes
+            if budget_spent or (config.train.max_steps is not None and step >= config.train.max_steps):
+                out_of_time = True
+                break
+        bar.close()
+        epoch_done = progress["batch"] >= len(batches)
+        metrics = validate(model, data, config, device)
+        record = {"epoch": epoch + 1, "epoch_complete": epoch_done, "step": progress["step"],
+                  "train_loss": smoothed, "lr": optimizer.param_groups[0]["lr"],
+                  "minutes": round(progress["elapsed_minutes"], 2), **metrics}
+        with log_path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        print(json.dumps({k: v for k, v in record.items() if k != "valid_bleu_by_direction"}), flush=True)
+        if epoch_done:
+            progress["epoch"], progress["batch"] = epoch + 1, 0
+        if metrics["valid_bleu"] > progress["best_bleu"]:
+            progress["best_bleu"], progress["bad_epochs"] = metrics["valid_bleu"], 0
+            save_checkpoint(snapshot(False, metrics), run_dir / "best.pt")
+        else:
+            progress["bad_epochs"] += 1
+            progress["lr_scale"] *= config.train.lr_decay
+        save_checkpoint(snapshot(True, metrics), run_dir / "last.pt")
+        last_save = time.monotonic()
+        plot_curves(log_path, run_dir / "curves.png")
+        if progress["bad_epochs"] >= config.train.patience:
+            print(f"early stop: no BLEU gain in {config.train.patience} epochs", flush=True)
+            break
+    return run_dir / "best.pt"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--resume", type=Path, help="continue from a last.pt checkpoint")
+    parser.add_argument("--output-dir", help="override the config's output_dir")
+    parser.add_argument("--max-minutes", type=float, help="override the training time budget")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when present)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    if args.output_dir:
+        config.output_dir = args.output_dir
+    if args.max_minutes is not None:
+        config.train.max_minutes = args.max_minutes
+    best = train(config, args.resume, args.device)
+    print(f"best checkpoint: {best}")
+
+
+if __name__ == "__main__":
+    main()

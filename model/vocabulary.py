@@ -1,0 +1,46 @@
+"""Training the shared SentencePiece model on the training split only."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import sentencepiece as spm
+
+from model.config import VocabConfig
+from service.bundle import DEFAULT_SPECIAL_IDS, language_tag
+
+
+def train_sentencepiece(
+    sentences: Sequence[str], languages: Sequence[str], config: VocabConfig, model_path: Path, seed: int = 1
+) -> Path:
+    """One joint model for all languages; language tags are user-defined pieces so they never split."""
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    sample = list(sentences)
+    if len(sample) > config.input_sentence_size:
+        sample = random.Random(seed).sample(sample, config.input_sentence_size)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
+        handle.write("\n".join(s.replace("\n", " ") for s in sample) + "\n")
+        corpus = handle.name
+    ids = DEFAULT_SPECIAL_IDS
+    try:
+        spm.SentencePieceTrainer.train(
+            input=corpus,
+            model_prefix=str(model_path.with_suffix("")),
+            vocab_size=config.size,
+            model_type=config.model_type,
+            character_coverage=config.character_coverage,
+            pad_id=ids.pad,
+            unk_id=ids.unk,
+            bos_id=ids.bos,
+            eos_id=ids.eos,
+            user_defined_symbols=[language_tag(lang) for lang in sorted(languages)],
+            hard_vocab_limit=False,
+            num_threads=2,
+            minloglevel=2,
+        )
+    finally:
+        Path(corpus).unlink(missing_ok=True)
+    return model_path.with_suffix(".model")

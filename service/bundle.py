@@ -1,0 +1,209 @@
+"""The bundle: the one contract between `model/` (which writes it) and `service/` (which reads it).
+
+Everything both sides must agree on lives here and nowhere else: file names,
+graph input/output names, special token ids, the language-tag spelling and
+the manifest's shape. This module must never import torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+SUPPORTED_FORMAT_VERSIONS = frozenset({1})
+
+MANIFEST_FILE = "manifest.json"
+ENCODER_FILE = "encoder.onnx"
+DECODER_STEP_FILE = "decoder_step.onnx"
+SENTENCEPIECE_FILE = "sentencepiece.model"
+
+# Graph signatures. Every state tensor is batch-first so that a scheduler can
+# add, drop and reorder rows with a single `take` along axis 0.
+ENCODER_INPUTS = ("src_ids", "src_lengths")
+ENCODER_OUTPUTS = ("memory", "keys", "src_mask", "h", "c", "feed")
+DECODER_INPUTS = ("prev_tokens", "h", "c", "feed", "memory", "keys", "src_mask")
+DECODER_OUTPUTS = ("log_probs", "h_out", "c_out", "feed_out", "attention")
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    """SentencePiece ids reserved by the trainer; the manifest records the ones a bundle used."""
+
+    pad: int = 0
+    unk: int = 1
+    bos: int = 2
+    eos: int = 3
+
+
+DEFAULT_SPECIAL_IDS = SpecialIds()
+
+
+def language_tag(lang: str) -> str:
+    """The target-language token prepended to the source (Johnson et al. 2017)."""
+    return f"<2{lang}>"
+
+
+class BundleError(Exception):
+    """A bundle that cannot be served; the message names the offending file."""
+
+
+@dataclass(frozen=True)
+class Direction:
+    source: str
+    target: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}-{self.target}"
+
+
+@dataclass(frozen=True)
+class DecodingDefaults:
+    """Search settings the model was evaluated with; requests may override within server limits."""
+
+    beam_size: int = 4
+    length_penalty: float = 0.6
+    coverage_penalty: float = 0.0
+    max_length_ratio: float = 2.0
+    max_length_offset: int = 10
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    model_id: str
+    model_version: str
+    directions: tuple[Direction, ...]
+    special_ids: SpecialIds
+    language_tag_ids: dict[str, int]
+    dims: dict[str, int]
+    opset: int
+    files: dict[str, str]  # file name -> sha256
+    decoding: DecodingDefaults = DecodingDefaults()
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.dims["vocab_size"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "model_id": self.model_id,
+            "model_version": self.model_version,
+            "directions": [{"source": d.source, "target": d.target} for d in self.directions],
+            "special_ids": vars(self.special_ids),
+            "language_tag_ids": self.language_tag_ids,
+            "dims": self.dims,
+            "opset": self.opset,
+            "files": {name: {"sha256": digest} for name, digest in self.files.items()},
+            "decoding": vars(self.decoding),
+            "training": self.training,
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: Path) -> Manifest:
+        version = data.get("format_version")
+        if version not in SUPPORTED_FORMAT_VERSIONS:
+            raise BundleError(
+                f"{source}: unknown bundle format_version {version!r}; "
+                f"this build reads {sorted(SUPPORTED_FORMAT_VERSIONS)}"
+            )
+        try:
+            return cls(
+                format_version=version,
+                model_id=str(data["model_id"]),
+                model_version=str(data["model_version"]),
+                directions=tuple(Direction(d["source"], d["target"]) for d in data["directions"]),
+                special_ids=SpecialIds(**data["special_ids"]),
+                language_tag_ids={k: int(v) for k, v in data["language_tag_ids"].items()},
+                dims={k: int(v) for k, v in data["dims"].items()},
+                opset=int(data["opset"]),
+                files={name: entry["sha256"] for name, entry in data["files"].items()},
+                decoding=DecodingDefaults(**data.get("decoding", {})),
+                training=dict(data.get("training", {})),
+                metrics=dict(data.get("metrics", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{source}: malformed manifest ({type(exc).__name__}: {exc})") from exc
+
+
+REQUIRED_FILES = (ENCODER_FILE, DECODER_STEP_FILE, SENTENCEPIECE_FILE)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(bundle_dir: Path, manifest: Manifest) -> None:
+    (bundle_dir / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n")
+
+
+def checksum_files(bundle_dir: Path, names: tuple[str, ...] = REQUIRED_FILES) -> dict[str, str]:
+    return {name: sha256_of(bundle_dir / name) for name in names if (bundle_dir / name).exists()}
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle on disk."""
+
+    path: Path
+    manifest: Manifest
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def encoder_path(self) -> Path:
+        return self.file(ENCODER_FILE)
+
+    @property
+    def decoder_step_path(self) -> Path:
+        return self.file(DECODER_STEP_FILE)
+
+    @property
+    def sentencepiece_path(self) -> Path:
+        return self.file(SENTENCEPIECE_FILE)
+
+
+def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
+    """Read and verify a bundle; every failure is a BundleError naming the file at fault."""
+    bundle_dir = Path(path)
+    manifest_path = bundle_dir / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise BundleError(f"{manifest_path}: missing manifest")
+    try:
+        data = json.loads(manifest_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{manifest_path}: unreadable manifest ({exc})") from exc
+    if not isinstance(data, dict):
+        raise BundleError(f"{manifest_path}: manifest must be a JSON object")
+    manifest = Manifest.from_json(data, manifest_path)
+    for name in REQUIRED_FILES:
+        if name not in manifest.files:
+            raise BundleError(f"{manifest_path}: manifest lists no checksum for {name}")
+    for name, expected in manifest.files.items():
+        file_path = bundle_dir / name
+        if not file_path.is_file():
+            raise BundleError(f"{file_path}: missing bundle file")
+        if verify and sha256_of(file_path) != expected:
+            raise BundleError(f"{file_path}: checksum mismatch (manifest says sha256 {expected[:12]}…)")
+    return Bundle(path=bundle_dir, manifest=manifest)
+
+
+def discover_bundles(model_dir: str | Path) -> list[Path]:
+    """Every immediate sub-folder of `model_dir` that holds a manifest (or the folder itself)."""
+    root = Path(model_dir)
+    if (root / MANIFEST_FILE).is_file():
+        return [root]
+    return sorted(p for p in root.iterdir() if (p / MANIFEST_FILE).is_file()) if root.is_dir() else []

@@ -1,0 +1,61 @@
+"""SentencePiece wrapper that frames sequences the way the model was trained.
+
+Source: [<2tgt>] + pieces + [EOS]. Target: pieces + [EOS], decoded after BOS.
+Shared by training (model/) and serving (service/) so the framing exists once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import sentencepiece as spm
+
+from service.bundle import DEFAULT_SPECIAL_IDS, SpecialIds, language_tag
+
+
+class Vocabulary:
+    def __init__(self, model_path: str | Path, specials: SpecialIds = DEFAULT_SPECIAL_IDS):
+        self.processor = spm.SentencePieceProcessor(model_file=str(model_path))
+        self.specials = specials
+        self._check_specials()
+
+    def _check_specials(self) -> None:
+        sp = self.processor
+        actual = SpecialIds(pad=sp.pad_id(), unk=sp.unk_id(), bos=sp.bos_id(), eos=sp.eos_id())
+        if actual != self.specials:
+            raise ValueError(f"SentencePiece special ids {actual} differ from the expected {self.specials}")
+
+    def __len__(self) -> int:
+        return int(self.processor.get_piece_size())
+
+    def tag_id(self, lang: str) -> int:
+        piece = language_tag(lang)
+        token = int(self.processor.piece_to_id(piece))
+        if token == self.specials.unk or self.processor.id_to_piece(token) != piece:
+            raise KeyError(f"vocabulary has no language tag {piece}")
+        return token
+
+    def pieces(self, text: str) -> list[int]:
+        return list(self.processor.encode(text, out_type=int))
+
+    def encode_pieces_batch(self, texts: Iterable[str]) -> list[list[int]]:
+        return [list(ids) for ids in self.processor.encode(list(texts), out_type=int)]
+
+    def source(self, text: str, target_lang: str, max_pieces: int | None = None) -> list[int]:
+        ids = self.pieces(text)
+        if max_pieces is not None:
+            ids = ids[:max_pieces]
+        return [self.tag_id(target_lang), *ids, self.specials.eos]
+
+    def frame_source(self, pieces: list[int], tag: int) -> list[int]:
+        return [tag, *pieces, self.specials.eos]
+
+    def frame_target(self, pieces: list[int]) -> list[int]:
+        return [*pieces, self.specials.eos]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return str(self.processor.decode([int(i) for i in ids]))
+
+    def id_to_piece(self, token: int) -> str:
+        return str(self.processor.id_to_piece(int(token)))
