@@ -25,6 +25,12 @@ def length_mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
     return torch.arange(width, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
 
+def zero_state(rnn: nn.LSTM, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Explicit initial states sized from the input, so exported graphs keep a dynamic batch."""
+    zeros = x.new_zeros(1, x.size(0), rnn.hidden_size)
+    return zeros, zeros
+
+
 class GNMTEncoder(nn.Module):
     def __init__(self, embedding: nn.Embedding, config: ModelConfig):
         super().__init__()
@@ -44,10 +50,10 @@ class GNMTEncoder(nn.Module):
         """Returns memory [B, S, H] (zero on padding) and the mask [B, S]."""
         mask = length_mask(src_lengths, src_ids.size(1))
         x = self.dropout(self.embedding(src_ids))
-        forward_out, _ = self.forward_rnn(x)
-        backward_out, _ = self.backward_rnn(reverse_within_length(x, src_lengths))
+        forward_out, _ = self.forward_rnn(x, zero_state(self.forward_rnn, x))
+        backward_out, _ = self.backward_rnn(reverse_within_length(x, src_lengths), zero_state(self.backward_rnn, x))
         out = torch.cat([forward_out, reverse_within_length(backward_out, src_lengths)], dim=-1)
         for index, rnn in enumerate(self.upper, start=2):
-            layer_out, _ = rnn(self.dropout(out))
+            layer_out, _ = rnn(self.dropout(out), zero_state(rnn, out))
             out = layer_out + out if index >= self.residual_from else layer_out
         return out * mask.unsqueeze(-1).to(out.dtype), mask

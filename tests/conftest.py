@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+
+# Tests share two cores with servers they start (and, on a developer's machine, maybe a
+# training run): spinning OpenMP threads then slow everything by orders of magnitude.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.fixtures import tiny_config  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained for a few dozen steps on generated data; returns its best checkpoint."""
+    from model.train import train
+
+    workdir = tmp_path_factory.mktemp("tiny")
+    return train(tiny_config(workdir))
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model exported (with its parity self-check) to a bundle folder."""
+    from model.export import export_bundle
+
+    out = tmp_path_factory.mktemp("bundles") / "tiny-en-de"
+    export_bundle(tiny_run, out)
+    return out

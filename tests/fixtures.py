@@ -1,0 +1,39 @@
+"""Small data the tests make themselves: a toy language pair and a tiny exported bundle."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from model.config import CorpusSpec, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_CONFIG = ROOT / "model" / "configs" / "tiny.yaml"
+
+_WORDS = ["the", "a", "dog", "cat", "man", "woman", "runs", "sits", "on", "in", "red", "blue", "big", "small",
+          "house", "street", "ball", "child", "plays", "with", "green", "car", "tree", "near"]
+
+
+def toy_translation(sentence: str) -> str:
+    """A deterministic 'German': every word reversed and capitalised, order kept."""
+    return " ".join(word[::-1].capitalize() for word in sentence.split())
+
+
+def write_toy_corpus(directory: Path, pairs: int, seed: int) -> dict[str, str]:
+    rng = random.Random(seed)
+    english = [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 7))) for _ in range(pairs)]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "toy.en").write_text("\n".join(english) + "\n")
+    (directory / "toy.de").write_text("\n".join(toy_translation(s) for s in english) + "\n")
+    return {"en": str(directory / "toy.en"), "de": str(directory / "toy.de")}
+
+
+def tiny_config(workdir: Path, steps: int = 60):
+    config = load_config(TINY_CONFIG)
+    train_paths = write_toy_corpus(workdir / "data" / "train", 600, seed=1)
+    valid_paths = write_toy_corpus(workdir / "data" / "valid", 30, seed=2)
+    config.data.train = [CorpusSpec(kind="pair", paths=train_paths, directions=["en-de", "de-en"])]
+    config.data.valid = [CorpusSpec(kind="pair", paths=valid_paths, directions=["en-de", "de-en"])]
+    config.output_dir = str(workdir / "run")
+    config.train.max_steps = steps
+    return config
