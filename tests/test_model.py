@@ -1,0 +1,105 @@
+"""Network properties that the rest of the system relies on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model.checkpoint import load_checkpoint
+from model.config import ModelConfig
+from model.seq2seq import TorchStepper, Translator
+from service.bundle import DEFAULT_SPECIAL_IDS
+from service.search import SearchOptions, coverage_penalty, decode_batch, gnmt_score, length_penalty
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "luong"])
+def test_padding_does_not_leak(attention: str) -> None:
+    torch.manual_seed(0)
+    config = ModelConfig(embed_dim=24, hidden_dim=32, encoder_layers=4, decoder_layers=3, residual_from=3,
+                         attention=attention, attention_dim=16, dropout=0.0)
+    model = Translator(60, config).eval()
+    lengths = [9, 4, 1, 6]
+    batch = torch.full((4, 9), DEFAULT_SPECIAL_IDS.pad)
+    for row, n in enumerate(lengths):
+        batch[row, :n] = torch.randint(4, 60, (n,))
+    with torch.no_grad():
+        padded = model.encode(batch, torch.tensor(lengths))
+        prev = torch.full((4,), DEFAULT_SPECIAL_IDS.bos)
+        padded_step = model.step_log_probs(prev, padded[3], padded[4], padded[5], padded[0], padded[1], padded[2])
+        for row, n in enumerate(lengths):
+            alone = model.encode(batch[row : row + 1, :n], torch.tensor([n]))
+            memory, keys, _, h, c, feed = alone
+            assert torch.allclose(padded[0][row, :n], memory[0], atol=1e-5)  # both LSTM directions
+            assert torch.allclose(padded[1][row, :n], keys[0], atol=1e-5)
+            assert torch.allclose(padded[3][row], h[0], atol=1e-5)
+            step = model.step_log_probs(prev[:1], h, c, feed, memory, keys, alone[2])
+            assert torch.allclose(padded_step[0][row], step[0][0], atol=1e-5)
+            assert torch.allclose(padded_step[4][row, :n], step[4][0], atol=1e-5)
+            assert float(padded_step[4][row, n:].abs().sum()) < 1e-6  # no attention on padding
+
+
+def _tiny_stepper(tiny_run: Path) -> TorchStepper:
+    return TorchStepper(load_checkpoint(tiny_run).build_model())
+
+
+def _sources(tiny_run: Path) -> list[list[int]]:
+    from service.vocabulary import Vocabulary
+
+    checkpoint = load_checkpoint(tiny_run)
+    path = checkpoint.write_sentencepiece(tiny_run.parent / "check.model")
+    vocab = Vocabulary(path)
+    texts = ["the dog runs", "a small red car near the house", "cat", "the man plays with a ball in the street"]
+    return [vocab.source(t, "de") for t in texts]
+
+
+def test_beam_of_one_is_greedy(tiny_run: Path) -> None:
+    stepper, sources = _tiny_stepper(tiny_run), _sources(tiny_run)
+    greedy = decode_batch(stepper, sources, SearchOptions(beam_size=1))
+    beam = decode_batch(stepper, sources, SearchOptions(beam_size=1, length_penalty=0.6))
+    assert [h.tokens for h in greedy] == [h.tokens for h in beam]
+    forced_beam1 = decode_batch(stepper, sources, SearchOptions(beam_size=1, coverage_penalty=0.4))
+    assert [h.tokens for h in greedy] == [h.tokens for h in forced_beam1]
+
+
+def _force(stepper: TorchStepper, source: list[int], tokens: list[int]) -> tuple[float, np.ndarray]:
+    """log P(tokens + EOS | source) and the summed attention, by teacher forcing the same model."""
+    state = stepper.encode(np.array([source]), np.array([len(source)]))
+    prev, total, attention_sum = DEFAULT_SPECIAL_IDS.bos, 0.0, np.zeros(len(source))
+    for token in [*tokens, DEFAULT_SPECIAL_IDS.eos]:
+        log_probs, state, attention = stepper.step(np.array([prev]), state)
+        total += float(log_probs[0, token])
+        attention_sum += attention[0]
+        prev = token
+    return total, attention_sum
+
+
+@pytest.mark.parametrize("alpha,beta", [(0.6, 0.0), (1.0, 0.2), (0.0, 0.0)])
+def test_beam_scores_follow_the_gnmt_formula(tiny_run: Path, alpha: float, beta: float) -> None:
+    stepper, sources = _tiny_stepper(tiny_run), _sources(tiny_run)
+    options = SearchOptions(beam_size=4, length_penalty=alpha, coverage_penalty=beta, max_length_offset=30)
+    for source, hyp in zip(sources, decode_batch(stepper, sources, options)):
+        log_prob, attention_sum = _force(stepper, source, hyp.tokens)
+        assert hyp.log_prob == pytest.approx(log_prob, abs=1e-4)
+        length = len(hyp.tokens) + 1  # EOS counts as an output token
+        expected = log_prob / (((5 + length) / 6) ** alpha) + beta * np.log(np.minimum(attention_sum, 1.0)).sum()
+        assert hyp.score == pytest.approx(expected, abs=1e-4)
+
+
+def test_penalty_helpers() -> None:
+    assert length_penalty(1, 0.0) == 1.0
+    assert length_penalty(7, 1.0) == pytest.approx(2.0)
+    assert coverage_penalty(np.array([0.5, 2.0, 1.0]), 0.3) == pytest.approx(0.3 * np.log(0.5))
+    assert gnmt_score(-2.0, 7, np.ones(3), 1.0, 0.5) == pytest.approx(-1.0)
+
+
+def test_beam_search_is_no_worse_than_greedy_under_its_own_score(tiny_run: Path) -> None:
+    stepper, sources = _tiny_stepper(tiny_run), _sources(tiny_run)
+    options = SearchOptions(beam_size=5, length_penalty=0.6, max_length_offset=30)
+    for source, greedy, beam in zip(sources, decode_batch(stepper, sources, SearchOptions(max_length_offset=30)),
+                                    decode_batch(stepper, sources, options)):
+        log_prob, attention_sum = _force(stepper, source, greedy.tokens)
+        greedy_score = gnmt_score(log_prob, len(greedy.tokens) + 1, attention_sum, 0.6, 0.0)
+        assert beam.score >= greedy_score - 1e-6
