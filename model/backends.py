@@ -1,0 +1,47 @@
+"""Open either a training checkpoint (PyTorch) or an exported bundle (ONNX Runtime) as a stepper."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.checkpoint import load_checkpoint
+from model.seq2seq import TorchStepper
+from service.bundle import MANIFEST_FILE, SENTENCEPIECE_FILE, DecodingDefaults, load_bundle
+from service.onnx_backend import OnnxStepper
+from service.search import SearchOptions, Stepper
+from service.vocabulary import Vocabulary
+
+
+@dataclass
+class LoadedModel:
+    stepper: Stepper
+    vocab: Vocabulary
+    decoding: DecodingDefaults
+    kind: str  # "pytorch" or "onnx"
+
+    def options(self, beam_size: int | None = None, length_penalty: float | None = None,
+                coverage_penalty: float | None = None) -> SearchOptions:
+        d = self.decoding
+        return SearchOptions(
+            beam_size=d.beam_size if beam_size is None else beam_size,
+            length_penalty=d.length_penalty if length_penalty is None else length_penalty,
+            coverage_penalty=d.coverage_penalty if coverage_penalty is None else coverage_penalty,
+            max_length_ratio=d.max_length_ratio,
+            max_length_offset=d.max_length_offset,
+        )
+
+
+def open_model(path: str | Path, device: str = "cpu") -> LoadedModel:
+    """A folder with a manifest is a bundle; anything else is a checkpoint file."""
+    path = Path(path)
+    if (path / MANIFEST_FILE).is_file():
+        bundle = load_bundle(path)
+        return LoadedModel(OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device=device),
+                           Vocabulary(bundle.sentencepiece_path), bundle.manifest.decoding, "onnx")
+    checkpoint = load_checkpoint(path)
+    spm_dir = Path(tempfile.mkdtemp(prefix="spm-"))
+    vocab = Vocabulary(checkpoint.write_sentencepiece(spm_dir / SENTENCEPIECE_FILE))
+    model = checkpoint.build_model().to(device)
+    return LoadedModel(TorchStepper(model, device), vocab, DecodingDefaults(), "pytorch")

@@ -1,0 +1,60 @@
+"""Score a checkpoint or bundle on a test set; prints JSON.
+
+    python -m model.evaluate models/multi30k-en-de-fr --source test.en.gz --reference test.de.gz --target de
+
+Reports sacreBLEU (cased, detokenized, 13a), chrF, and BLEU on lowercased
+Moses-tokenized text (how published Multi30k figures are computed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from model.backends import open_model
+from model.corpus import read_lines
+from model.dataset import resolve_path
+from model.metrics import score
+from service.offline import detokenize, translate_offline
+
+
+def evaluate(model: Path, source: Path, reference: Path, target: str, beam_size: int | None = None,
+             device: str = "cpu", batch_size: int = 64, hypotheses_out: Path | None = None) -> dict[str, object]:
+    loaded = open_model(model, device)
+    sources, references = read_lines(source), read_lines(reference)
+    if len(sources) != len(references):
+        raise SystemExit(f"{source} has {len(sources)} lines but {reference} has {len(references)}")
+    options = loaded.options(beam_size)
+    started = time.perf_counter()
+    with tqdm(total=len(sources), desc=f"translate ({loaded.kind}, beam {options.beam_size})", unit="sent") as bar:
+        hyps = detokenize(loaded.vocab, translate_offline(loaded.stepper, loaded.vocab, sources, target, options,
+                                                          batch_size, on_batch=bar.update))
+    seconds = time.perf_counter() - started
+    if hypotheses_out:
+        hypotheses_out.write_text("\n".join(hyps) + "\n", encoding="utf-8")
+    return {"model": str(model), "backend": loaded.kind, "target": target, "beam_size": options.beam_size,
+            "sentences": len(sources), "seconds": round(seconds, 2), **score(hyps, references, target)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path, help="checkpoint file or bundle folder")
+    parser.add_argument("--source", required=True)
+    parser.add_argument("--reference", required=True)
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--beam-size", type=int)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--hypotheses", type=Path, help="also write the translations here")
+    args = parser.parse_args(argv)
+    result = evaluate(args.model, Path(resolve_path(args.source)), Path(resolve_path(args.reference)), args.target,
+                      args.beam_size, args.device, args.batch_size, args.hypotheses)
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

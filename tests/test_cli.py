@@ -1,0 +1,38 @@
+"""The user-facing model commands, run as a user would run them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fixtures import ROOT, toy_translation
+
+
+def _run(*args: str, stdin: str | None = None) -> str:
+    result = subprocess.run([sys.executable, "-m", *args], input=stdin, capture_output=True, text=True, cwd=ROOT,
+                            check=True, timeout=120)
+    return result.stdout
+
+
+def test_translate_reads_stdin_and_files(tiny_bundle: Path, tiny_run: Path, tmp_path: Path) -> None:
+    from_stdin = _run("model.translate", str(tiny_bundle), "--target", "de", stdin="the dog runs\na cat\n")
+    assert len(from_stdin.splitlines()) == 2
+    source = tmp_path / "in.txt"
+    source.write_text("the dog runs\na cat\n")
+    out = tmp_path / "out.txt"
+    _run("model.translate", str(tiny_run), "--target", "de", "--input", str(source), "--output", str(out))
+    assert out.read_text() == from_stdin  # checkpoint (PyTorch) and bundle (ONNX) agree
+
+
+def test_evaluate_prints_all_scores(tiny_bundle: Path, tmp_path: Path) -> None:
+    sentences = ["the dog runs", "a small cat sits", "the red car"]
+    (tmp_path / "src.en").write_text("\n".join(sentences) + "\n")
+    (tmp_path / "ref.de").write_text("\n".join(toy_translation(s) for s in sentences) + "\n")
+    report = json.loads(_run("model.evaluate", str(tiny_bundle), "--source", str(tmp_path / "src.en"),
+                             "--reference", str(tmp_path / "ref.de"), "--target", "de", "--beam-size", "2"))
+    assert report["sentences"] == 3 and report["beam_size"] == 2 and report["backend"] == "onnx"
+    for key in ("sacrebleu", "chrf", "bleu_lc_tok"):
+        assert 0.0 <= report[key] <= 100.0
+    assert report["sacrebleu_signature"].startswith("nrefs:1")

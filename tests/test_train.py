@@ -1,0 +1,28 @@
+"""Training writes its log, curves and checkpoints, and resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model.checkpoint import load_checkpoint
+from model.train import train
+from tests.fixtures import tiny_config
+
+
+def test_resume_continues_from_the_saved_step(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, steps=12)
+    config.train.epochs = 1
+    train(config)
+    run = Path(config.output_dir)
+    first = load_checkpoint(run / "last.pt")
+    assert first.progress["step"] == 12 and first.optimizer_state is not None
+    config.train.max_steps = 20
+    train(config, resume=run / "last.pt")
+    second = load_checkpoint(run / "last.pt")
+    assert second.progress["step"] == 20
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [12, 20]
+    assert {"valid_loss", "valid_bleu", "train_loss", "lr"} <= set(records[0])
+    assert (run / "curves.png").stat().st_size > 1000
+    assert (run / "best.pt").exists()
