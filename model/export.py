@@ -21,6 +21,7 @@ import torch
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.export_graphs import DecoderStepGraph, EncoderGraph
 from model.seq2seq import TorchStepper, Translator
+from model.weights import round_to_fp16, store_initializers_fp16
 from service.bundle import (
     DECODER_INPUTS,
     DECODER_OUTPUTS,
@@ -139,15 +140,24 @@ def build_manifest(checkpoint: Checkpoint, vocab: Vocabulary, out_dir: Path, met
 
 
 def export_bundle(checkpoint_path: Path, out_dir: Path, validation_sources: list[str] | None = None,
-                  metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write and verify a bundle; returns the self-check figures. Raises ExportCheckError on a mismatch."""
+                  metrics: dict[str, Any] | None = None, weights: str = "fp32") -> dict[str, Any]:
+    """Write and verify a bundle; returns the self-check figures. Raises ExportCheckError on a mismatch.
+
+    weights="fp16" stores the graphs' weights in half precision (see model/weights.py); the PyTorch
+    reference is rounded the same way, so parity is checked against what the bundle computes.
+    """
     checkpoint = load_checkpoint(checkpoint_path)
     model = checkpoint.build_model()
+    if weights == "fp16":
+        round_to_fp16(model)
     with tempfile.TemporaryDirectory(prefix="bundle-") as tmp:
         staging = Path(tmp)
         checkpoint.write_sentencepiece(staging / SENTENCEPIECE_FILE)
         vocab = Vocabulary(staging / SENTENCEPIECE_FILE)
         export_graphs(model, staging)
+        if weights == "fp16":
+            for name in (ENCODER_FILE, DECODER_STEP_FILE):
+                store_initializers_fp16(staging / name)
         stepper = OnnxStepper(staging / ENCODER_FILE, staging / DECODER_STEP_FILE)
         worst = check_parity(model, stepper)
         if worst > PARITY_TOLERANCE:
@@ -158,12 +168,15 @@ def export_bundle(checkpoint_path: Path, out_dir: Path, validation_sources: list
         differing = check_greedy(model, stepper, sources)
         if differing:
             raise ExportCheckError(f"greedy outputs differ on {differing} of {len(sources)} validation sentences")
-        write_manifest(staging, build_manifest(checkpoint, vocab, staging, metrics or checkpoint.metrics))
+        manifest = build_manifest(checkpoint, vocab, staging, metrics or checkpoint.metrics)
+        manifest.training["weights_storage"] = weights
+        write_manifest(staging, manifest)
         load_bundle(staging)  # the bundle we ship must pass the loader's own checks
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in (*REQUIRED_FILES, "manifest.json"):
             shutil.copy2(staging / name, out_dir / name)
-    return {"max_abs_logprob_diff": worst, "greedy_mismatches": 0, "greedy_sentences": len(sources)}
+    return {"max_abs_logprob_diff": worst, "greedy_mismatches": 0, "greedy_sentences": len(sources),
+            "weights": weights}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -172,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--validation-source", type=Path, help="text file (one sentence per line) for the greedy check")
     parser.add_argument("--validation-lines", type=int, default=100)
+    parser.add_argument("--weights", choices=("fp32", "fp16"), default="fp32",
+                        help="fp16 halves the bundle; arithmetic stays fp32")
     parser.add_argument("--metrics", type=Path, help="JSON of evaluation figures to record in the manifest")
     args = parser.parse_args(argv)
     texts = None
@@ -180,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
 
         texts = [line for line in read_lines(args.validation_source) if line.strip()][: args.validation_lines]
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
-    print(json.dumps(export_bundle(args.checkpoint, args.out_dir, texts, metrics)))
+    print(json.dumps(export_bundle(args.checkpoint, args.out_dir, texts, metrics, args.weights)))
 
 
 if __name__ == "__main__":

@@ -45,3 +45,13 @@ def test_onnx_translation_runs_end_to_end(tiny_bundle: Path) -> None:
         assert hyp.attention.shape[1] == len(vocab.source(text, "de"))
         np.testing.assert_allclose(hyp.attention.sum(axis=1), 1.0, rtol=1e-4)
     assert all(isinstance(s, str) for s in detokenize(vocab, hyps))
+
+
+def test_fp16_storage_halves_the_graphs_and_keeps_parity(tiny_run: Path, tiny_bundle: Path, tmp_path: Path) -> None:
+    from model.export import export_bundle
+
+    report = export_bundle(tiny_run, tmp_path / "fp16", weights="fp16")
+    assert report["max_abs_logprob_diff"] <= PARITY_TOLERANCE
+    for name in ("encoder.onnx", "decoder_step.onnx"):
+        assert (tmp_path / "fp16" / name).stat().st_size < 0.75 * (tiny_bundle / name).stat().st_size
+    assert load_bundle(tmp_path / "fp16").manifest.training["weights_storage"] == "fp16"
