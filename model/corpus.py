@@ -27,7 +27,7 @@ def open_text(path: str | Path) -> io.TextIOBase:
     path = Path(path)
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")  # noqa: SIM115 - caller closes
+    return open(path, encoding="utf-8")
 
 
 def read_lines(path: str | Path) -> list[str]:

@@ -63,7 +63,8 @@ class GNMTDecoder(nn.Module):
         new_h, new_c = [h_bottom], [c_bottom]
         out = h_bottom
         for index in range(1, self.layers):
-            h_layer, c_layer = self.cells[index](torch.cat([self.dropout(out), context], dim=-1), (h[:, index], c[:, index]))
+            layer_input = torch.cat([self.dropout(out), context], dim=-1)
+            h_layer, c_layer = self.cells[index](layer_input, (h[:, index], c[:, index]))
             new_h.append(h_layer)
             new_c.append(c_layer)
             out = h_layer + out if index + 1 >= self.residual_from else h_layer

@@ -41,7 +41,7 @@ class GNMTEncoder(nn.Module):
         half = config.hidden_dim // 2
         self.forward_rnn = nn.LSTM(config.embed_dim, half, batch_first=True)
         self.backward_rnn = nn.LSTM(config.embed_dim, half, batch_first=True)
-        self.upper = nn.ModuleList(
+        self.upper: list[nn.LSTM] = nn.ModuleList(  # type: ignore[assignment]
             nn.LSTM(config.hidden_dim, config.hidden_dim, batch_first=True) for _ in range(config.encoder_layers - 1)
         )
         self.dropout = nn.Dropout(config.dropout)

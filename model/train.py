@@ -141,7 +141,8 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
             if time.monotonic() - last_save > 60 * CHECKPOINT_EVERY_MINUTES:
                 save_checkpoint(snapshot(True), run_dir / "last.pt")
                 last_save = time.monotonic()
-            budget_spent = config.train.max_minutes is not None and progress["elapsed_minutes"] >= config.train.max_minutes
+            limit = config.train.max_minutes
+            budget_spent = limit is not None and progress["elapsed_minutes"] >= limit
             if budget_spent or (config.train.max_steps is not None and step >= config.train.max_steps):
                 out_of_time = True
                 break

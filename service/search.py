@@ -173,7 +173,7 @@ class _Beam:
     tokens: list[int] = field(default_factory=list)
     log_prob: float = 0.0
     attention: list[np.ndarray] = field(default_factory=list)
-    attention_sum: np.ndarray | None = None
+    attention_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 class BeamGroup:
@@ -206,7 +206,7 @@ class BeamGroup:
         if self.step_index == 0:
             base[1:] = NEG_INF  # all rows start identical: expand only the first
         cumulative = base[:, None] + log_probs  # [k, V]
-        coverage_sums = np.stack([b.attention_sum for b in self.live]) + attention  # type: ignore[misc]
+        coverage_sums = np.stack([b.attention_sum for b in self.live]) + attention
         ranking = cumulative / length_penalty(length, self.alpha) + coverage_penalty(coverage_sums, self.beta)[:, None]
         flat = ranking.ravel()
         top = np.argpartition(-flat, 2 * k)[: 2 * k] if flat.size > 2 * k else np.arange(flat.size)

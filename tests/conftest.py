@@ -7,11 +7,11 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.fixtures import tiny_config  # noqa: E402
+from tests.fixtures import tiny_config
 
 
 @pytest.fixture(scope="session")
