@@ -55,3 +55,15 @@ def test_fp16_storage_halves_the_graphs_and_keeps_parity(tiny_run: Path, tiny_bu
     for name in ("encoder.onnx", "decoder_step.onnx"):
         assert (tmp_path / "fp16" / name).stat().st_size < 0.75 * (tiny_bundle / name).stat().st_size
     assert load_bundle(tmp_path / "fp16").manifest.training["weights_storage"] == "fp16"
+
+
+def test_int8_copy_is_a_valid_smaller_bundle(tiny_bundle: Path, tmp_path: Path) -> None:
+    from model.quantize import quantize_bundle
+
+    out = quantize_bundle(tiny_bundle, tmp_path / "int8")
+    bundle = load_bundle(out)
+    assert bundle.manifest.model_version.endswith("+int8")
+    stepper = OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device="cpu")
+    vocab = Vocabulary(bundle.sentencepiece_path)
+    hyps = translate_offline(stepper, vocab, ["the dog runs"], "de", SearchOptions())
+    assert hyps[0].attention.shape[1] == len(vocab.source("the dog runs", "de"))
