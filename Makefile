@@ -22,11 +22,12 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 serve-deps: $(VENV)/.serve-installed
 dev-deps: $(VENV)/.dev-installed
 
-# Redis and Chromium come from Debian's packages; installed only when missing.
+# Redis, Chromium and kubectl (for kustomize) come from Debian's packages; installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v kustomize >/dev/null || command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
