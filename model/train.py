@@ -74,6 +74,13 @@ def validate(model: Translator, data: PreparedData, config: ExperimentConfig, de
     return {"valid_loss": total / max(1, tokens), "valid_bleu": round(mean, 2), "valid_bleu_by_direction": bleu}
 
 
+def is_better(metrics: dict[str, Any], progress: dict[str, Any]) -> bool:
+    """Higher validation BLEU wins; on a tie (early on, BLEU is often 0) lower validation loss does."""
+    if metrics["valid_bleu"] != progress["best_bleu"]:
+        return bool(metrics["valid_bleu"] > progress["best_bleu"])
+    return bool(metrics["valid_loss"] < progress.get("best_valid_loss", float("inf")))
+
+
 def pick_device(requested: str | None) -> torch.device:
     if requested:
         return torch.device(requested)
@@ -157,8 +164,9 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
         print(json.dumps({k: v for k, v in record.items() if k != "valid_bleu_by_direction"}), flush=True)
         if epoch_done:
             progress["epoch"], progress["batch"] = epoch + 1, 0
-        if metrics["valid_bleu"] > progress["best_bleu"]:
+        if is_better(metrics, progress):
             progress["best_bleu"], progress["bad_epochs"] = metrics["valid_bleu"], 0
+            progress["best_valid_loss"] = metrics["valid_loss"]
             save_checkpoint(snapshot(False, metrics), run_dir / "best.pt")
         else:
             progress["bad_epochs"] += 1

@@ -28,7 +28,7 @@ def write_toy_corpus(directory: Path, pairs: int, seed: int) -> dict[str, str]:
     return {"en": str(directory / "toy.en"), "de": str(directory / "toy.de")}
 
 
-def tiny_config(workdir: Path, steps: int = 60):
+def tiny_config(workdir: Path, steps: int = 240):
     config = load_config(TINY_CONFIG)
     train_paths = write_toy_corpus(workdir / "data" / "train", 600, seed=1)
     valid_paths = write_toy_corpus(workdir / "data" / "valid", 30, seed=2)
