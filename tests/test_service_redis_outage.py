@@ -63,7 +63,8 @@ async def test_redis_killed_mid_test(tiny_bundle: Path, tmp_path: Path,
         processes[0].kill()
         processes[0].wait()
         for i in range(6):
-            response = await client.post("/v1/translate", json={**body, "text": f"a cat sits {i} {os.urandom(3).hex()}"})
+            text = f"a cat sits {i} {os.urandom(3).hex()}"
+            response = await client.post("/v1/translate", json={**body, "text": text})
             assert response.status_code == 200, response.text
         assert _metric((await client.get("/metrics")).text, "nmt_redis_errors_total") > errors_before
         assert app.state.runtime.cache.redis is not None and not app.state.runtime.cache.redis.available
