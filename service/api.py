@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.errors import NotReady
+from service.errors import NotReady, ShuttingDown
 from service.runtime import Runtime
 from service.translator import Translator
 from service.validation import (
@@ -42,8 +42,6 @@ def get_runtime(request: Request) -> Runtime:
 
 def get_translator(runtime: Runtime = Depends(get_runtime)) -> Translator:  # noqa: B008
     if runtime.draining:
-        from service.errors import ShuttingDown
-
         raise ShuttingDown("the server is shutting down")
     if not runtime.ready:
         raise NotReady("models are still loading")
