@@ -1,0 +1,60 @@
+"""`python -m service`: uvicorn with the settings, and a SIGTERM that drains before it stops.
+
+Uvicorn alone closes its listener on SIGTERM; we first turn readiness to 503 and refuse new work
+(with a JSON 503) while accepted requests finish, bounded by DRAIN_TIMEOUT_S, and only then let
+uvicorn shut down. A second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from types import FrameType
+
+import uvicorn
+
+from service.app import create_app
+from service.runtime import Runtime
+from service.settings import Settings
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, runtime: Runtime):
+        super().__init__(config)
+        self.runtime = runtime
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
+
+    async def serve(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining or self._loop is None or not self.started:
+            self.should_exit = True
+            self.force_exit = self._draining
+            return
+        self._draining = True
+        # A signal handler must not touch the loop's internals; schedule the drain on it instead.
+        self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._drain_then_exit()))
+
+    async def _drain_then_exit(self) -> None:
+        await self.runtime.drain(self.runtime.settings.drain_timeout_s)
+        self.should_exit = True
+
+
+def main() -> None:
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                            timeout_graceful_shutdown=max(1, int(settings.drain_timeout_s)), lifespan="on")
+    server = DrainingServer(config, app.state.runtime)
+    server.run()
+    # uvicorn re-raises captured signals after a graceful stop; ours was handled, so exit normally.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+if __name__ == "__main__":
+    main()

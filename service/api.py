@@ -1,0 +1,89 @@
+"""HTTP routes. Other front-ends (HTML, LibreTranslate) add their own routers and reuse
+`get_translator`, which hands them the shared `Translator` (and 503s while not ready)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.errors import NotReady, ShuttingDown
+from service.runtime import Runtime
+from service.translator import Translator
+from service.validation import (
+    LanguagePair,
+    LanguagesResponse,
+    ModelRef,
+    TranslateRequest,
+    TranslateResponse,
+    Translation,
+    check_segments,
+)
+
+router = APIRouter()
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"description": description, "content": {"application/json": {"example": {
+        "error": {"code": code, "message": "…", "status": status}}}}}
+    for status, code, description in [
+        (400, "unknown_direction", "No loaded model serves this direction"),
+        (413, "too_many_segments", "Too many segments or too much text"),
+        (422, "invalid_request", "Malformed request, empty text or options beyond server limits"),
+        (503, "overloaded", "Queue full or shutting down; see Retry-After"),
+        (504, "deadline_exceeded", "Not translated within REQUEST_TIMEOUT_S"),
+    ]
+}
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_translator(runtime: Runtime = Depends(get_runtime)) -> Translator:  # noqa: B008
+    if runtime.draining:
+        raise ShuttingDown("the server is shutting down")
+    if not runtime.ready:
+        raise NotReady("models are still loading")
+    return runtime.translator
+
+
+@router.post("/v1/translate", response_model=TranslateResponse, responses=ERROR_RESPONSES, tags=["translate"])
+async def translate(body: TranslateRequest, runtime: Runtime = Depends(get_runtime),  # noqa: B008
+                    translator: Translator = Depends(get_translator)) -> TranslateResponse:  # noqa: B008
+    """Translate one text or a list of segments; each is split into sentences, cached and batched per sentence."""
+    segments = body.segments
+    check_segments(segments, runtime.settings)
+    model = translator.engine.resolve(body.source, body.target)
+    results = await translator.translate_segments(body.source, body.target, segments, body.options)
+    return TranslateResponse(translations=[Translation(text=r.text, cached=r.cached) for r in results],
+                             model=ModelRef(id=model.model_id, version=model.model_version))
+
+
+@router.get("/v1/languages", response_model=LanguagesResponse, tags=["translate"])
+async def languages(translator: Translator = Depends(get_translator)) -> LanguagesResponse:  # noqa: B008
+    return LanguagesResponse(directions=[
+        LanguagePair(source=source, target=target, model=ModelRef(id=m.model_id, version=m.model_version))
+        for source, target, m in translator.engine.directions()
+    ])
+
+
+@router.get("/healthz", tags=["ops"])
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["ops"], responses={503: ERROR_RESPONSES[503]})
+async def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:  # noqa: B008
+    """Readiness: models loaded and warm, scheduler running, not draining."""
+    if runtime.ready:
+        return JSONResponse({"status": "ready"})
+    reason = "draining" if runtime.draining else "starting"
+    return JSONResponse({"error": {"code": "not_ready", "message": reason, "status": 503}}, status_code=503,
+                        headers={"Retry-After": "1"})
+
+
+@router.get("/metrics", tags=["ops"])
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,76 @@
+"""The FastAPI application: `create_app(settings)` wires routes, errors, metrics and the lifespan.
+
+To add endpoints (HTML, LibreTranslate), write an APIRouter that depends on
+`service.api.get_translator` and include it in `create_app` next to `api.router`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import api
+from service.errors import install_error_handlers
+from service.metrics import REQUEST_DURATION, REQUESTS
+from service.runtime import Runtime
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class RequestMetrics:
+    """Counts and times every HTTP request by route template (not raw path, to bound label cardinality)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            REQUESTS.labels(route, str(status)).inc()
+            REQUEST_DURATION.labels(route).observe(time.perf_counter() - start)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title="GNMT translation service", version="0.1.0", lifespan=lifespan,
+                  description="Neural machine translation served from ONNX Runtime with continuous batching.")
+    app.state.runtime = runtime
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(api.router)
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"],
+                           allow_headers=["*"])
+    app.add_middleware(RequestMetrics)
+    return app

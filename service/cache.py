@@ -1,0 +1,189 @@
+"""Two-tier translation cache: a bounded in-process LRU in front of an optional Redis.
+
+Entries are per sentence, keyed by a hash of everything that determines the output (model id and
+version, direction, decoding options, normalised text). Redis is an optimisation, never a
+dependency: every Redis failure is counted, bypassed, and followed by a back-off before the next
+try, so a dead or slow Redis costs at most one short timeout now and then, never a failed request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from service.metrics import CACHE_HITS, CACHE_MISSES, REDIS_ERRORS
+from service.results import SentenceResult
+
+log = logging.getLogger(__name__)
+
+_BACKOFF_START_S = 0.5
+_BACKOFF_MAX_S = 30.0
+
+
+def cache_key(prefix: str, model_id: str, model_version: str, source: str, target: str,
+              options: dict[str, object], normalized_text: str) -> str:
+    payload = json.dumps([model_id, model_version, source, target, options, normalized_text],
+                         ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return prefix + hashlib.sha256(payload.encode()).hexdigest()
+
+
+class MemoryTier:
+    """LRU bounded by the bytes of its serialised values (keys are fixed-size hashes)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: bytes) -> None:
+        cost = len(value) + len(key)
+        if cost > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old) + len(key)
+            self._items[key] = value
+            self._bytes += cost
+            while self._bytes > self.max_bytes:
+                evicted_key, evicted = self._items.popitem(last=False)
+                self._bytes -= len(evicted) + len(evicted_key)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+class RedisTier:
+    """Redis with short timeouts, no client-side retries, and a back-off after each failure."""
+
+    def __init__(self, url: str, ttl_seconds: int, timeout_s: float = 0.25):
+        self.url = url
+        self.ttl_seconds = ttl_seconds
+        self.timeout_s = timeout_s
+        self.client = aioredis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False, health_check_interval=0,
+        )
+        self._down_until = 0.0
+        self._backoff = _BACKOFF_START_S
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: BaseException) -> None:
+        REDIS_ERRORS.inc()
+        self._down_until = time.monotonic() + self._backoff
+        log.warning("redis unavailable (%s: %s); bypassing it for %.1fs", type(exc).__name__, exc, self._backoff)
+        self._backoff = min(self._backoff * 2, _BACKOFF_MAX_S)
+
+    def _succeeded(self) -> None:
+        if self._backoff != _BACKOFF_START_S:
+            log.info("redis reachable again")
+        self._backoff = _BACKOFF_START_S
+
+    async def get_many(self, keys: list[str]) -> list[bytes | None] | None:
+        """Values in key order, or None when Redis is (or just became) unavailable."""
+        if not keys or not self.available:
+            return None
+        try:
+            values = await asyncio.wait_for(self.client.mget(keys), self.timeout_s * 2)
+        except Exception as exc:  # any failure, timeout included: bypass, never raise
+            self._failed(exc)
+            return None
+        self._succeeded()
+        return [v.encode() if isinstance(v, str) else v for v in values]
+
+    async def set_many(self, items: dict[str, bytes]) -> None:
+        if not items or not self.available:
+            return
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key, value in items.items():
+                    pipe.set(key, value, ex=self.ttl_seconds)
+                await asyncio.wait_for(pipe.execute(), self.timeout_s * 2)
+        except Exception as exc:
+            self._failed(exc)
+            return
+        self._succeeded()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a broken connection may fail; nothing left to do
+            await self.client.aclose()
+
+
+class TranslationCache:
+    def __init__(self, memory_bytes: int, redis_url: str | None = None, ttl_seconds: int = 86400,
+                 redis_timeout_s: float = 0.25):
+        self.memory = MemoryTier(memory_bytes)
+        self.redis = RedisTier(redis_url, ttl_seconds, redis_timeout_s) if redis_url else None
+
+    async def get_many(self, keys: list[str]) -> dict[str, SentenceResult]:
+        found: dict[str, SentenceResult] = {}
+        missing: list[str] = []
+        for key in keys:
+            raw = self.memory.get(key)
+            if raw is None:
+                missing.append(key)
+            else:
+                found[key] = SentenceResult.from_json(raw)
+        if found:
+            CACHE_HITS.labels("memory").inc(len(found))
+        if missing:
+            CACHE_MISSES.labels("memory").inc(len(missing))
+        if missing and self.redis is not None:
+            values = await self.redis.get_many(missing)
+            if values is not None:
+                hits = 0
+                for key, raw in zip(missing, values, strict=True):
+                    if raw is None:
+                        continue
+                    try:
+                        found[key] = SentenceResult.from_json(raw)
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a foreign or corrupt value is a miss
+                    self.memory.put(key, raw)
+                    hits += 1
+                if hits:
+                    CACHE_HITS.labels("redis").inc(hits)
+                if len(missing) - hits:
+                    CACHE_MISSES.labels("redis").inc(len(missing) - hits)
+        return found
+
+    async def put_many(self, results: dict[str, SentenceResult]) -> None:
+        encoded = {key: result.to_json() for key, result in results.items()}
+        for key, raw in encoded.items():
+            self.memory.put(key, raw)
+        if self.redis is not None:
+            await self.redis.set_many(encoded)
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.close()

@@ -1,0 +1,120 @@
+"""The model registry: every bundle in MODEL_DIR loaded once, verified, with its sessions and vocabulary.
+
+A direction ("en-de") resolves to the bundle whose manifest lists it. Only the scheduler's thread
+runs the sessions; everything here is read-only after `load`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from service.bundle import Bundle, BundleError, discover_bundles, load_bundle
+from service.errors import UnknownDirection
+from service.metrics import MODEL_INFO
+from service.onnx_backend import OnnxStepper
+from service.search import SearchOptions, decode_batch
+from service.vocabulary import Vocabulary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    bundle: Bundle
+    stepper: OnnxStepper
+    vocab: Vocabulary
+
+    @property
+    def model_id(self) -> str:
+        return self.bundle.manifest.model_id
+
+    @property
+    def model_version(self) -> str:
+        return self.bundle.manifest.model_version
+
+    @property
+    def provider(self) -> str:
+        return self.stepper.provider
+
+    @property
+    def directions(self) -> list[str]:
+        return [d.key for d in self.bundle.manifest.directions]
+
+    def default_options(self) -> SearchOptions:
+        d = self.bundle.manifest.decoding
+        return SearchOptions(beam_size=d.beam_size, length_penalty=d.length_penalty,
+                             coverage_penalty=d.coverage_penalty, max_length_ratio=d.max_length_ratio,
+                             max_length_offset=d.max_length_offset)
+
+    def warm_up(self) -> float:
+        """One greedy and one beam decode, so the first user does not pay for ORT's lazy initialisation."""
+        start = time.perf_counter()
+        sources = [self.vocab.source("warm up", d.target) for d in self.bundle.manifest.directions[:1]]
+        for beam in (1, 2):
+            decode_batch(self.stepper, sources * 2, SearchOptions(beam_size=beam, max_length_ratio=0.0,
+                                                                  max_length_offset=4), self.vocab.specials)
+        return time.perf_counter() - start
+
+
+class Engine:
+    """All loaded models and the direction -> model map."""
+
+    def __init__(self, models: list[LoadedModel]):
+        self.models = models
+        self.by_direction: dict[str, LoadedModel] = {}
+        for model in models:
+            for direction in model.directions:
+                if direction in self.by_direction:
+                    log.warning("direction %s served by %s; ignoring it in %s", direction,
+                                self.by_direction[direction].model_id, model.model_id)
+                    continue
+                self.by_direction[direction] = model
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: str = "auto", intra_threads: int | None = None) -> Engine:
+        """Load and verify every bundle; a bad bundle stops start-up rather than serving half a fleet."""
+        paths = discover_bundles(model_dir)
+        if not paths:
+            raise BundleError(f"{model_dir}: no model bundles found (a bundle is a folder with manifest.json)")
+        models = []
+        for path in paths:
+            bundle = load_bundle(path)
+            stepper = OnnxStepper(bundle.encoder_path, bundle.decoder_step_path,
+                                  device="cpu" if device == "cpu" else "auto", intra_threads=intra_threads)
+            if device == "cuda" and stepper.provider != "CUDAExecutionProvider":
+                raise BundleError(f"{path}: DEVICE=cuda but ONNX Runtime gave {stepper.provider}")
+            vocab = Vocabulary(bundle.sentencepiece_path, bundle.manifest.special_ids)
+            model = LoadedModel(bundle, stepper, vocab)
+            log.info("loaded %s %s from %s (directions %s, provider %s)", model.model_id, model.model_version,
+                     path, ",".join(model.directions), model.provider)
+            MODEL_INFO.labels(model.model_id, model.model_version, model.provider).set(1)
+            models.append(model)
+        return cls(models)
+
+    def warm_up(self) -> None:
+        for model in self.models:
+            log.info("warmed up %s in %.2fs", model.model_id, model.warm_up())
+
+    def resolve(self, source: str, target: str) -> LoadedModel:
+        model = self.by_direction.get(f"{source}-{target}")
+        if model is None:
+            raise UnknownDirection(f"no model translates {source!r} to {target!r}; "
+                                   f"available: {', '.join(sorted(self.by_direction)) or 'none'}")
+        return model
+
+    def directions(self) -> list[tuple[str, str, LoadedModel]]:
+        return [(key.split("-", 1)[0], key.split("-", 1)[1], model) for key, model in sorted(self.by_direction.items())]
+
+
+def alignment_of(attention: np.ndarray, target_length: int, source_length: int) -> list[int]:
+    """For each target piece, the most-attended source piece (index into the pieces, tag and EOS excluded)."""
+    pieces = source_length - 2  # [<2tgt>] + pieces + [EOS]
+    if pieces <= 0:
+        return [-1] * target_length  # nothing to align to (the service never decodes empty sources)
+    window = attention[:target_length, 1 : 1 + pieces]
+    return [int(i) for i in window.argmax(axis=1)]

@@ -1,0 +1,28 @@
+"""Prometheus metrics; the names are a contract with the Grafana dashboard (docs/metrics.md).
+
+They live in the process-wide default registry, created once at import, so that several app
+instances in one process (tests) share them instead of failing on duplicate registration.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+STEP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+REQUESTS = Counter("nmt_requests", "HTTP requests by route template and status code", ["route", "status"])
+REQUEST_DURATION = Histogram("nmt_request_duration_seconds", "HTTP request latency", ["route"],
+                             buckets=LATENCY_BUCKETS)
+SEGMENTS = Counter("nmt_segments", "Sentences translated (after splitting), cached or not", ["direction"])
+TOKENS = Counter("nmt_tokens", "SentencePiece tokens decoded, by kind=source|target", ["direction", "kind"])
+CACHE_HITS = Counter("nmt_cache_hits", "Cache hits by tier=memory|redis", ["tier"])
+CACHE_MISSES = Counter("nmt_cache_misses", "Cache misses by tier=memory|redis", ["tier"])
+REDIS_ERRORS = Counter("nmt_redis_errors", "Redis operations that failed or timed out (cache bypassed)")
+QUEUE_DEPTH = Gauge("nmt_queue_depth", "Sentences waiting for admission into a decoder batch")
+QUEUE_WAIT = Histogram("nmt_queue_wait_seconds", "Time a sentence waited before admission", buckets=LATENCY_BUCKETS)
+BATCH_ROWS = Histogram("nmt_batch_rows", "Decoder rows per decoder step", buckets=ROW_BUCKETS)
+ENCODER_SECONDS = Histogram("nmt_encoder_seconds", "Encoder call duration", buckets=STEP_BUCKETS)
+DECODER_STEP_SECONDS = Histogram("nmt_decoder_step_seconds", "Decoder step duration", buckets=STEP_BUCKETS)
+MODEL_INFO = Gauge("nmt_model_info", "Loaded model bundles (value 1)", ["model_id", "model_version", "provider"])

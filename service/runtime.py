@@ -1,0 +1,88 @@
+"""Everything one serving process owns, with its start-up and drain sequences.
+
+Kept apart from the FastAPI wiring so that `python -m service` (SIGTERM handling) and the
+lifespan (shutdown) share one drain implementation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from service.cache import TranslationCache
+from service.engine import Engine
+from service.errors import NotReady
+from service.queue import WorkQueue
+from service.scheduler import Scheduler
+from service.settings import Settings
+from service.translator import Translator
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.engine: Engine | None = None
+        self.queue = WorkQueue(settings.max_queue)
+        self.scheduler = Scheduler(self.queue, settings.batching_mode, settings.max_batch_rows,
+                                   settings.max_batch_tokens, settings.static_max_batch,
+                                   settings.static_max_wait_ms / 1000.0)
+        self.cache = TranslationCache(int(settings.cache_memory_mb * 1024 * 1024), settings.redis_url,
+                                      settings.cache_ttl_seconds, settings.redis_timeout_s)
+        self._translator: Translator | None = None
+        self.warm = False
+        self.draining = False
+
+    @property
+    def ready(self) -> bool:
+        return self.engine is not None and self.warm and self.scheduler.running and not self.draining
+
+    @property
+    def translator(self) -> Translator:
+        if self._translator is None:
+            raise NotReady("models are still loading")
+        return self._translator
+
+    async def start(self) -> None:
+        """Load and verify every bundle, warm each up, then start the scheduler (readiness follows)."""
+        s = self.settings
+        intra = s.ort_intra_threads
+        self.engine = await asyncio.to_thread(Engine.load, s.model_dir, s.device, intra)
+        await asyncio.to_thread(self.engine.warm_up)
+        self.warm = True
+        self._translator = Translator(self.engine, self.queue, self.cache, s)
+        self.scheduler.start()
+        log.info("ready: %d model(s), directions %s, batching=%s, cache=%s", len(self.engine.models),
+                 ",".join(sorted(self.engine.by_direction)), s.batching_mode,
+                 "memory+redis" if s.redis_url else "memory")
+
+    def begin_drain(self) -> None:
+        """Readiness turns 503 and new work is refused; work already accepted carries on."""
+        if not self.draining:
+            log.info("draining: refusing new work, finishing in-flight requests")
+        self.draining = True
+        if self._translator is not None:
+            self._translator.accepting = False
+
+    def busy(self) -> bool:
+        active = self._translator.active_requests if self._translator is not None else 0
+        return active > 0 or not self.scheduler.idle()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait (bounded) until every accepted request is answered; True when nothing was cut short."""
+        self.begin_drain()
+        deadline = time.monotonic() + timeout
+        while self.busy() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.busy():
+            log.warning("drain timeout (%.1fs) reached with work in flight", timeout)
+            return False
+        return True
+
+    async def stop(self) -> None:
+        await self.drain(self.settings.drain_timeout_s)
+        await asyncio.to_thread(self.scheduler.stop)
+        await self.cache.close()
+        log.info("stopped")

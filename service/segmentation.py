@@ -1,0 +1,99 @@
+"""Split long inputs into sentences, the unit the model was trained on and the unit we cache and batch.
+
+A rule-based splitter (terminal punctuation followed by space and an upper-case letter, digit or
+quote) is enough for the languages we serve and keeps the original spacing, so joining the
+translated sentences with the original separators preserves paragraph breaks.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_BOUNDARY = re.compile(r"(?<=[.!?…。！？])[\"'»”)\]]*(\s+)(?=[\"'«“(\[¿¡]*[\w])", re.UNICODE)
+_PARAGRAPH = re.compile(r"(\s*\n\s*)")
+_SPACE = re.compile(r"\s+")
+# Abbreviations whose period does not end a sentence (lower-cased, without the period).
+_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "z.b", "bzw", "usw",
+                            "nr", "ca", "hr", "fr", "no", "jr", "sr"})
+
+
+@dataclass(frozen=True)
+class Split:
+    """Sentences and the whitespace that followed each (the last separator may be '')."""
+
+    leading: str
+    sentences: list[str]
+    separators: list[str]
+
+    def join(self, translated: list[str]) -> str:
+        return self.leading + "".join(t + sep for t, sep in zip(translated, self.separators, strict=True))
+
+
+def normalize(text: str) -> str:
+    """The cache's notion of 'the same sentence': NFC, whitespace collapsed and trimmed."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+def _ends_with_abbreviation(chunk: str) -> bool:
+    last = chunk.rstrip(".").rsplit(maxsplit=1)[-1].lower() if chunk.strip() else ""
+    return last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())
+
+
+def _split_paragraph(paragraph: str) -> list[tuple[str, str]]:
+    pieces: list[tuple[str, str]] = []
+    start = 0
+    for match in _BOUNDARY.finditer(paragraph):
+        candidate = paragraph[start : match.start(1)]
+        if _ends_with_abbreviation(candidate):
+            continue
+        pieces.append((candidate, match.group(1)))
+        start = match.end(1)
+    pieces.append((paragraph[start:], ""))
+    return pieces
+
+
+def _wrap(sentence: str, max_chars: int) -> list[tuple[str, str]]:
+    """Hard-wrap a run-on 'sentence' at spaces so no unit exceeds what the model can attend over."""
+    if len(sentence) <= max_chars:
+        return [(sentence, "")]
+    out: list[tuple[str, str]] = []
+    words = sentence.split(" ")
+    current = ""
+    for word in words:
+        if current and len(current) + 1 + len(word) > max_chars:
+            out.append((current, " "))
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    out.append((current, ""))
+    return out
+
+
+def split_sentences(text: str, max_chars: int = 400) -> Split:
+    """Sentences of `text` in order; joining them with `separators` rebuilds the original spacing."""
+    stripped = text.lstrip()
+    leading = text[: len(text) - len(stripped)]
+    sentences: list[str] = []
+    separators: list[str] = []
+    parts = _PARAGRAPH.split(stripped)
+    for index in range(0, len(parts), 2):
+        paragraph = parts[index]
+        paragraph_sep = parts[index + 1] if index + 1 < len(parts) else ""
+        units = [(chunk, sep) for sentence, sentence_sep in _split_paragraph(paragraph)
+                 for chunk, sep in _with_trailing(_wrap(sentence, max_chars), sentence_sep)]
+        units = [(u, s) for u, s in units if u.strip()] or ([] if not paragraph.strip() else units)
+        for i, (unit, sep) in enumerate(units):
+            trailing_space = unit[len(unit.rstrip()):]
+            sentences.append(unit.rstrip())
+            separators.append(trailing_space + (sep if i < len(units) - 1 else sep + paragraph_sep))
+        if not units and separators:
+            separators[-1] += paragraph + paragraph_sep
+        elif not units:
+            leading += paragraph + paragraph_sep
+    return Split(leading, sentences, separators)
+
+
+def _with_trailing(chunks: list[tuple[str, str]], trailing: str) -> list[tuple[str, str]]:
+    return [*chunks[:-1], (chunks[-1][0], chunks[-1][1] + trailing)]

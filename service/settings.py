@@ -1,0 +1,51 @@
+"""Every knob of the service, read once from environment variables (documented in docs/configuration.md)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment variables map 1:1 onto fields (MODEL_DIR -> model_dir); unknown variables are ignored."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", protected_namespaces=())
+
+    model_dir: str = "models"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+    redis_url: str | None = None
+    cache_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    cache_memory_mb: float = Field(default=64.0, ge=0)
+    cache_key_prefix: str = "nmt:"
+    redis_timeout_s: float = Field(default=0.25, gt=0)
+
+    batching_mode: Literal["continuous", "static", "none"] = "continuous"
+    max_batch_rows: int = Field(default=64, ge=1)
+    max_batch_tokens: int = Field(default=8192, ge=1)
+    static_max_batch: int = Field(default=16, ge=1)
+    static_max_wait_ms: float = Field(default=10.0, ge=0)
+    max_queue: int = Field(default=1024, ge=1)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+
+    max_segments: int = Field(default=128, ge=1)
+    max_text_chars: int = Field(default=10_000, ge=1)
+    max_beam_size: int = Field(default=8, ge=1)
+    max_output_length: int = Field(default=256, ge=1)
+    max_source_pieces: int = Field(default=200, ge=8)
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    ort_intra_threads: int | None = Field(default=None, ge=1)
+
+    cors_origins: str = ""
+    drain_timeout_s: float = Field(default=20.0, ge=0)
+    log_level: str = "info"
+
+    @cached_property
+    def cors_origin_list(self) -> list[str]:
+        """Comma-separated in the environment because a JSON list is awkward to write in a k8s manifest."""
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]

@@ -1,0 +1,201 @@
+"""The glue between callers and the decoder: sentence splitting, cache, single-flight and scheduler.
+
+`Translator.translate_segments` is the one entry point every front-end uses (the JSON API, and
+later the HTML and LibreTranslate endpoints): segments in, `SegmentResult`s out, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from service.cache import TranslationCache, cache_key
+from service.engine import Engine, LoadedModel, alignment_of
+from service.errors import DeadlineExceeded, EngineFailure, InvalidRequest, ShuttingDown
+from service.metrics import SEGMENTS, TOKENS
+from service.queue import WorkItem, WorkQueue, next_request_id
+from service.results import SegmentResult, SentenceResult
+from service.search import Hypothesis, SearchOptions
+from service.segmentation import Split, normalize, split_sentences
+from service.settings import Settings
+from service.validation import TranslationOptions
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_GRACE_S = 0.5  # the scheduler enforces deadlines; this backstop only catches a stuck scheduler
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Effective decoding settings for one request: search options plus the output length cap."""
+
+    search: SearchOptions
+    max_length: int
+
+    def cache_fields(self) -> dict[str, object]:
+        s = self.search
+        return {"beam": s.beam_size, "lp": s.length_penalty, "cp": s.coverage_penalty,
+                "ratio": s.max_length_ratio, "offset": s.max_length_offset, "max_length": self.max_length}
+
+
+class Translator:
+    def __init__(self, engine: Engine, queue: WorkQueue, cache: TranslationCache, settings: Settings):
+        self.engine = engine
+        self.queue = queue
+        self.cache = cache
+        self.settings = settings
+        self.accepting = True
+        self.active_requests = 0
+        self.decoded_sentences = 0  # sentences that went through the decoder (not cache, not shared)
+        self._inflight: dict[str, asyncio.Future[SentenceResult]] = {}
+
+    def decoding_for(self, model: LoadedModel, options: TranslationOptions | None) -> Decoding:
+        options = options or TranslationOptions()
+        defaults = model.default_options()
+        beam = options.beam_size if options.beam_size is not None else min(defaults.beam_size,
+                                                                           self.settings.max_beam_size)
+        if beam > self.settings.max_beam_size:
+            raise InvalidRequest(f"options.beam_size: {beam} exceeds the server limit {self.settings.max_beam_size}",
+                                 code="beam_size_too_large")
+        max_length = options.max_length if options.max_length is not None else self.settings.max_output_length
+        if max_length > self.settings.max_output_length:
+            raise InvalidRequest(f"options.max_length: {max_length} exceeds the server limit "
+                                 f"{self.settings.max_output_length}", code="max_length_too_large")
+        search = SearchOptions(beam_size=beam, length_penalty=defaults.length_penalty,
+                               coverage_penalty=defaults.coverage_penalty,
+                               max_length_ratio=defaults.max_length_ratio,
+                               max_length_offset=defaults.max_length_offset)
+        return Decoding(search, max_length)
+
+    async def translate_segments(self, source: str, target: str, segments: list[str],
+                                 options: TranslationOptions | None = None) -> list[SegmentResult]:
+        """Translate segments (each split into sentences, cached and batched per sentence), in order.
+
+        Raises ApiError subclasses only: UnknownDirection (400), InvalidRequest (422),
+        Overloaded/ShuttingDown (503), DeadlineExceeded (504).
+        """
+        if not self.accepting:
+            raise ShuttingDown("the server is shutting down")
+        model = self.engine.resolve(source, target)
+        decoding = self.decoding_for(model, options)
+        self.active_requests += 1
+        try:
+            return await self._translate(model, source, target, segments, decoding)
+        finally:
+            self.active_requests -= 1
+
+    async def _translate(self, model: LoadedModel, source: str, target: str, segments: list[str],
+                         decoding: Decoding) -> list[SegmentResult]:
+        deadline = time.monotonic() + self.settings.request_timeout_s
+        splits = [split_sentences(segment) for segment in segments]
+        fields = decoding.cache_fields()
+        keys_per_segment: list[list[str]] = []
+        texts: dict[str, str] = {}
+        for split in splits:
+            keys = []
+            for sentence in split.sentences:
+                text = normalize(sentence)
+                key = cache_key(self.settings.cache_key_prefix, model.model_id, model.model_version, source, target,
+                                fields, text)
+                texts.setdefault(key, text)
+                keys.append(key)
+            keys_per_segment.append(keys)
+        found, from_cache = await self._resolve(model, source, target, decoding, texts, deadline)
+        SEGMENTS.labels(f"{source}-{target}").inc(sum(len(keys) for keys in keys_per_segment))
+        return [_assemble(split, [found[k] for k in keys], all(k in from_cache for k in keys))
+                for split, keys in zip(splits, keys_per_segment, strict=True)]
+
+    async def _resolve(self, model: LoadedModel, source: str, target: str, decoding: Decoding, texts: dict[str, str],
+                       deadline: float) -> tuple[dict[str, SentenceResult], set[str]]:
+        """Cache first, then share sentences already being decoded, then decode the rest together."""
+        found = await self.cache.get_many(list(texts))
+        from_cache = set(found)
+        shared: dict[str, asyncio.Future[SentenceResult]] = {}
+        mine: dict[str, asyncio.Future[SentenceResult]] = {}
+        loop = asyncio.get_running_loop()
+        for key in texts:
+            if key in found:
+                continue
+            if key in self._inflight:
+                shared[key] = self._inflight[key]
+            else:
+                mine[key] = self._inflight[key] = loop.create_future()
+        try:
+            if mine:
+                decoded = await self._decode(model, source, target, decoding, {k: texts[k] for k in mine}, deadline)
+                for key, result in decoded.items():
+                    mine[key].set_result(result)
+                found.update(decoded)
+                await self.cache.put_many(decoded)
+        except BaseException as exc:
+            error = exc if isinstance(exc, Exception) else EngineFailure(
+                "the request decoding this sentence was cancelled; retry", status=503, code="retry")
+            for future in mine.values():
+                if not future.done():
+                    future.set_exception(error)
+                    future.exception()  # mark retrieved: followers may not exist
+            raise
+        finally:
+            for key in mine:
+                self._inflight.pop(key, None)
+        for key, future in shared.items():
+            found[key] = await _wait(asyncio.shield(future), deadline)
+        return found, from_cache
+
+    async def _decode(self, model: LoadedModel, source: str, target: str, decoding: Decoding, texts: dict[str, str],
+                      deadline: float) -> dict[str, SentenceResult]:
+        loop = asyncio.get_running_loop()
+        request_id = next_request_id()
+        limit = self.settings.max_source_pieces
+        sources = {key: model.vocab.source(text, target, limit) for key, text in texts.items()}
+        items = {key: WorkItem(model, ids, decoding.search, decoding.max_length, request_id, deadline,
+                               loop.create_future(), loop) for key, ids in sources.items()}
+        self.queue.put(list(items.values()))
+        try:
+            hypotheses = await _wait(asyncio.gather(*(item.future for item in items.values())), deadline)
+        finally:
+            for item in items.values():
+                if not item.future.done():
+                    item.abandoned = True
+                    item.future.cancel()
+        self.decoded_sentences += len(items)
+        direction = f"{source}-{target}"
+        TOKENS.labels(direction, "source").inc(sum(len(ids) for ids in sources.values()))
+        TOKENS.labels(direction, "target").inc(sum(len(h.tokens) + 1 for h in hypotheses))
+        return {key: _to_result(model, ids, hypothesis)
+                for (key, ids), hypothesis in zip(sources.items(), hypotheses, strict=True)}
+
+
+async def _wait(awaitable: Awaitable[T], deadline: float) -> T:
+    try:
+        return await asyncio.wait_for(awaitable, max(0.0, deadline - time.monotonic()) + _GRACE_S)
+    except TimeoutError:
+        raise DeadlineExceeded("the request deadline passed") from None
+
+
+def _to_result(model: LoadedModel, source_ids: list[int], hypothesis: Hypothesis) -> SentenceResult:
+    vocab = model.vocab
+    return SentenceResult(
+        text=vocab.decode(hypothesis.tokens),
+        source_pieces=[vocab.id_to_piece(i) for i in source_ids[1:-1]],
+        target_pieces=[vocab.id_to_piece(i) for i in hypothesis.tokens],
+        alignment=alignment_of(hypothesis.attention, len(hypothesis.tokens), len(source_ids)),
+    )
+
+
+def _assemble(split: Split, sentences: list[SentenceResult], cached: bool) -> SegmentResult:
+    """Join a segment's sentences; alignments are shifted to index the concatenated source pieces."""
+    source_pieces: list[str] = []
+    target_pieces: list[str] = []
+    alignment: list[int] = []
+    for sentence in sentences:
+        offset = len(source_pieces)
+        alignment.extend(i + offset if i >= 0 else i for i in sentence.alignment)
+        source_pieces.extend(sentence.source_pieces)
+        target_pieces.extend(sentence.target_pieces)
+    return SegmentResult(split.join([s.text for s in sentences]), cached, source_pieces, target_pieces, alignment)

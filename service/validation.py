@@ -1,0 +1,74 @@
+"""Request and response schemas, and the limits a request must respect (checked before any work)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.errors import InvalidRequest, PayloadTooLarge
+from service.settings import Settings
+
+
+class TranslationOptions(BaseModel):
+    """Per-request decoding options; None means the model's default, both bounded by server limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    beam_size: int | None = Field(default=None, ge=1, description="1 = greedy; at most MAX_BEAM_SIZE")
+    max_length: int | None = Field(default=None, ge=1, description="cap on target pieces per sentence; at most "
+                                                           "MAX_OUTPUT_LENGTH")
+
+
+class TranslateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | list[str] = Field(description="one text, or a list of up to MAX_SEGMENTS segments")
+    source: str = Field(min_length=1, max_length=16, examples=["en"])
+    target: str = Field(min_length=1, max_length=16, examples=["de"])
+    format: Literal["text"] = "text"
+    options: TranslationOptions = Field(default_factory=TranslationOptions)
+
+    @property
+    def segments(self) -> list[str]:
+        return [self.text] if isinstance(self.text, str) else list(self.text)
+
+
+class Translation(BaseModel):
+    text: str
+    cached: bool
+
+
+class ModelRef(BaseModel):
+    id: str
+    version: str
+
+
+class TranslateResponse(BaseModel):
+    translations: list[Translation]
+    model: ModelRef
+
+
+class LanguagePair(BaseModel):
+    source: str
+    target: str
+    model: ModelRef
+
+
+class LanguagesResponse(BaseModel):
+    directions: list[LanguagePair]
+
+
+def check_segments(segments: list[str], settings: Settings) -> None:
+    """Reject empty, oversized or over-long input with a 422/413 before it costs anything."""
+    if not segments:
+        raise InvalidRequest("text: the list of segments is empty", code="empty_text")
+    if len(segments) > settings.max_segments:
+        raise PayloadTooLarge(f"text: {len(segments)} segments; at most {settings.max_segments} are allowed",
+                              code="too_many_segments")
+    total = sum(len(s) for s in segments)
+    if total > settings.max_text_chars:
+        raise PayloadTooLarge(f"text: {total} characters; at most {settings.max_text_chars} are allowed",
+                              code="text_too_long")
+    if not any(s.strip() for s in segments):
+        raise InvalidRequest("text: nothing to translate (empty or whitespace only)", code="empty_text")

@@ -1,0 +1,197 @@
+"""The HTTP API in process (lifespan on): translation, error shapes, cache tiers, limits, overload, deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from service.results import SegmentResult
+from service.search import SearchOptions, decode_batch
+from service.validation import TranslationOptions
+from tests.service_support import assert_error_shape, make_model_dir, running_app, settings_for
+
+pytestmark = pytest.mark.asyncio
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def model_dir(tiny_bundle: Path, tmp_path: Path) -> Path:
+    return make_model_dir(tiny_bundle, tmp_path)
+
+
+def translate_body(text: str | list[str], **options: int) -> dict[str, object]:
+    return {"text": text, "source": "en", "target": "de", "options": options}
+
+
+def unique(text: str) -> str:
+    """A sentence no other test (or earlier run) has cached."""
+    return f"{text} {os.urandom(3).hex()}"
+
+
+async def test_translate_and_languages(model_dir: Path) -> None:
+    async with running_app(settings_for(model_dir)) as (app, client):
+        assert (await client.get("/readyz")).status_code == 200
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        languages = (await client.get("/v1/languages")).json()["directions"]
+        assert {(d["source"], d["target"]) for d in languages} == {("en", "de"), ("de", "en")}
+        text = [unique("the dog runs. The cat sits"), unique("a big tree")]
+        response = await client.post("/v1/translate", json=translate_body(text, beam_size=1))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["model"] == {"id": "tiny", "version": "0.0.1"}
+        assert [t["cached"] for t in body["translations"]] == [False, False]
+        model = app.state.runtime.engine.models[0]
+        sentences = ["the dog runs.", text[0].split(". ")[1], text[1]]
+        hyps = decode_batch(model.stepper, [model.vocab.source(s, "de") for s in sentences], SearchOptions())
+        expected = [model.vocab.decode(h.tokens) for h in hyps]
+        assert body["translations"][0]["text"] == f"{expected[0]} {expected[1]}"
+        assert body["translations"][1]["text"] == expected[2]
+        assert (await client.get("/docs")).status_code == 200
+        assert "/v1/translate" in (await client.get("/openapi.json")).json()["paths"]
+
+
+async def test_beam_search_through_the_api_equals_decode_batch(model_dir: Path) -> None:
+    async with running_app(settings_for(model_dir)) as (app, client):
+        text = unique("a small red car near the house")
+        body = (await client.post("/v1/translate", json=translate_body(text, beam_size=3))).json()
+        model = app.state.runtime.engine.models[0]
+        defaults = model.default_options()
+        hyp = decode_batch(model.stepper, [model.vocab.source(text, "de")],
+                           SearchOptions(beam_size=3, length_penalty=defaults.length_penalty,
+                                         coverage_penalty=defaults.coverage_penalty))[0]
+        assert body["translations"][0]["text"] == model.vocab.decode(hyp.tokens)
+
+
+async def test_translate_segments_carries_pieces_and_alignment(model_dir: Path) -> None:
+    async with running_app(settings_for(model_dir)) as (app, _):
+        translator = app.state.runtime.translator
+        segments = [unique("the dog runs. The man sits on the car"), "   ", unique("cat")]
+        results = await translator.translate_segments("en", "de", segments, TranslationOptions(beam_size=1))
+        assert len(results) == 3 and all(isinstance(r, SegmentResult) for r in results)
+        vocab = app.state.runtime.engine.models[0].vocab
+        first = results[0]
+        pieces = [vocab.id_to_piece(i) for s in ("the dog runs.", segments[0].split(". ")[1]) for i in vocab.pieces(s)]
+        assert first.source_pieces == pieces
+        assert len(first.alignment) == len(first.target_pieces)
+        assert all(0 <= i < len(first.source_pieces) for i in first.alignment)
+        assert results[1] == SegmentResult("   ", True, [], [], [])
+        again = await translator.translate_segments("en", "de", segments, TranslationOptions(beam_size=1))
+        assert [r.cached for r in again] == [True, True, True]
+        assert [(r.text, r.source_pieces, r.target_pieces, r.alignment) for r in again] == \
+               [(r.text, r.source_pieces, r.target_pieces, r.alignment) for r in results]
+
+
+async def test_error_cases_have_one_shape(model_dir: Path) -> None:
+    settings = settings_for(model_dir, max_segments=3, max_text_chars=50, max_beam_size=4, max_output_length=20)
+    async with running_app(settings) as (_, client):
+        post = client.post
+        assert_error_shape(await post("/v1/translate", json={**translate_body("x"), "target": "fr"}), 400,
+                           "unknown_direction")
+        assert_error_shape(await post("/v1/translate", json=translate_body("")), 422, "empty_text")
+        assert_error_shape(await post("/v1/translate", json=translate_body("  \n ")), 422, "empty_text")
+        assert_error_shape(await post("/v1/translate", json=translate_body([])), 422, "empty_text")
+        assert_error_shape(await post("/v1/translate", json=translate_body(["a"] * 4)), 413, "too_many_segments")
+        assert_error_shape(await post("/v1/translate", json=translate_body("a" * 51)), 413, "text_too_long")
+        assert_error_shape(await post("/v1/translate", json=translate_body("a", beam_size=5)), 422,
+                           "beam_size_too_large")
+        assert_error_shape(await post("/v1/translate", json=translate_body("a", beam_size=0)), 422, "invalid_request")
+        assert_error_shape(await post("/v1/translate", json=translate_body("a", max_length=21)), 422,
+                           "max_length_too_large")
+        assert_error_shape(await post("/v1/translate", json={**translate_body("a"), "format": "html"}), 422,
+                           "invalid_request")
+        assert_error_shape(await post("/v1/translate", json={"text": "a"}), 422, "invalid_request")
+        assert_error_shape(await post("/v1/translate", json={**translate_body("a"), "extra": 1}), 422)
+        assert_error_shape(await post("/v1/translate", json=translate_body([1, 2])), 422)  # type: ignore[list-item]
+        assert_error_shape(await post("/v1/translate", content=b"{not json", headers={"content-type":
+                                                                                       "application/json"}), 422)
+        assert_error_shape(await post("/v1/translate", content=b"\xff\xfe", headers={"content-type": "text/plain"}),
+                           422)
+        assert_error_shape(await client.get("/v1/translate"), 405, "method_not_allowed")
+        assert_error_shape(await client.get("/no/such/route"), 404, "not_found")
+
+
+async def test_metrics_use_the_documented_names(model_dir: Path) -> None:
+    async with running_app(settings_for(model_dir)) as (_, client):
+        await client.post("/v1/translate", json=translate_body(unique("the red ball")))
+        await client.post("/v1/translate", json=translate_body("x") | {"target": "xx"})
+        text = (await client.get("/metrics")).text
+    documented = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
+    for name in ["nmt_requests_total", "nmt_request_duration_seconds_bucket", "nmt_segments_total",
+                 "nmt_tokens_total", "nmt_cache_hits_total", "nmt_cache_misses_total", "nmt_redis_errors_total",
+                 "nmt_queue_depth", "nmt_queue_wait_seconds_bucket", "nmt_batch_rows_bucket",
+                 "nmt_encoder_seconds_bucket", "nmt_decoder_step_seconds_bucket", "nmt_model_info"]:
+        assert f"\n{name}" in text, name
+        assert name.removesuffix("_bucket") in documented.read_text(), name
+    assert 'nmt_requests_total{route="/v1/translate",status="400"}' in text
+    assert 'nmt_tokens_total{direction="en-de",kind="source"}' in text
+    assert 'nmt_model_info{model_id="tiny",model_version="0.0.1",provider="CPUExecutionProvider"} 1.0' in text
+
+
+async def test_memory_then_redis_tier_and_single_flight(model_dir: Path) -> None:
+    settings = settings_for(model_dir, redis_url=REDIS_URL)
+    text = unique("the woman plays with the child")
+    try:
+        async with running_app(settings) as (app, client):
+            translator = app.state.runtime.translator
+            responses = await asyncio.gather(*(client.post("/v1/translate", json=translate_body(text))
+                                               for _ in range(5)))
+            assert all(r.status_code == 200 for r in responses)
+            assert len({r.json()["translations"][0]["text"] for r in responses}) == 1
+            assert translator.decoded_sentences == 1  # identical sentences in flight are decoded once
+            hit = (await client.post("/v1/translate", json=translate_body(text))).json()
+            assert hit["translations"][0]["cached"] is True
+            app.state.runtime.cache.memory.clear()
+            before = _counter(await client.get("/metrics"), 'nmt_cache_hits_total{tier="redis"}')
+            from_redis = (await client.post("/v1/translate", json=translate_body(text))).json()
+            assert from_redis == hit
+            assert _counter(await client.get("/metrics"), 'nmt_cache_hits_total{tier="redis"}') == before + 1
+            assert translator.decoded_sentences == 1
+        async with running_app(settings) as (app, client):  # a second instance shares the Redis tier
+            body = (await client.post("/v1/translate", json=translate_body(text))).json()
+            assert body == hit
+            assert app.state.runtime.translator.decoded_sentences == 0
+    finally:
+        client_ = redis.Redis.from_url(REDIS_URL)
+        keys = list(client_.scan_iter(f"{settings.cache_key_prefix}*"))
+        assert keys, "the translation should have been written to Redis"
+        client_.delete(*keys)
+
+
+def _counter(response: httpx.Response, series: str) -> float:
+    for line in response.text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def test_overload_answers_503_with_retry_after(model_dir: Path) -> None:
+    # A long static collection window keeps requests queued, so a queue of 2 fills deterministically.
+    settings = settings_for(model_dir, max_queue=2, batching_mode="static", static_max_batch=100,
+                            static_max_wait_ms=1500)
+    async with running_app(settings) as (_, client):
+        responses = await asyncio.gather(*(client.post("/v1/translate", json=translate_body(unique("the dog")))
+                                           for _ in range(6)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 200, 503, 503, 503, 503]
+    for response in responses:
+        if response.status_code == 503:
+            assert_error_shape(response, 503, "overloaded")
+            assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_deadline_answers_504(model_dir: Path) -> None:
+    settings = settings_for(model_dir, request_timeout_s=0.05, batching_mode="static", static_max_batch=100,
+                            static_max_wait_ms=1000)
+    async with running_app(settings) as (app, client):
+        response = await client.post("/v1/translate", json=translate_body(unique("a child plays")))
+        assert_error_shape(response, 504, "deadline_exceeded")
+        await asyncio.sleep(0.2)
+        assert app.state.runtime.scheduler.idle()  # the expired sentence left the queue
+        again = await client.post("/v1/translate", json=translate_body(unique("a child plays")))
+        assert again.status_code == 504  # the service keeps answering

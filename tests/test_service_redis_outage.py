@@ -1,0 +1,79 @@
+"""A Redis that dies mid-test costs no request: the cache is bypassed, errors are counted, Redis returns."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.service_support import free_port, make_model_dir, running_app, settings_for
+
+pytestmark = pytest.mark.asyncio
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            return process
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    processes = [start_redis(port, tmp_path)]
+    yield port, processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _metric(text: str, series: str) -> float:
+    return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(series + " ")), 0.0)
+
+
+async def test_redis_killed_mid_test(tiny_bundle: Path, tmp_path: Path,
+                                     own_redis: tuple[int, list[subprocess.Popen[bytes]]]) -> None:
+    port, processes = own_redis
+    settings = settings_for(make_model_dir(tiny_bundle, tmp_path), redis_url=f"redis://127.0.0.1:{port}/0",
+                            redis_timeout_s=0.2)
+    body = {"source": "en", "target": "de", "options": {"beam_size": 1}}
+    async with running_app(settings) as (app, client):
+        first = await client.post("/v1/translate", json={**body, "text": f"the dog runs {os.urandom(3).hex()}"})
+        assert first.status_code == 200
+        errors_before = _metric((await client.get("/metrics")).text, "nmt_redis_errors_total")
+        processes[0].kill()
+        processes[0].wait()
+        for i in range(6):
+            text = f"a cat sits {i} {os.urandom(3).hex()}"
+            response = await client.post("/v1/translate", json={**body, "text": text})
+            assert response.status_code == 200, response.text
+        assert _metric((await client.get("/metrics")).text, "nmt_redis_errors_total") > errors_before
+        assert app.state.runtime.cache.redis is not None and not app.state.runtime.cache.redis.available
+
+        processes.append(start_redis(port, tmp_path))  # Redis comes back: after the back-off, writes resume
+        for _ in range(80):
+            text = f"the big tree {os.urandom(3).hex()}"
+            assert (await client.post("/v1/translate", json={**body, "text": text})).status_code == 200
+            if redis.Redis(port=port).dbsize() > 0:
+                break
+            await asyncio.sleep(0.25)
+        assert redis.Redis(port=port).dbsize() > 0, "the cache should write to Redis again once it is back"

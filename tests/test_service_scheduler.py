@@ -1,0 +1,141 @@
+"""The scheduler gives every sentence the answer it would get alone, whatever mode or batch it rides in.
+
+Two backends: the real ONNX tiny bundle, and a deterministic NumPy stepper whose output depends on
+the row's (unpadded) source and its own step count, so it decodes many steps and exposes any mix-up
+of rows, of padding or of beam parents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.bundle import load_bundle
+from service.engine import Engine, LoadedModel
+from service.offline import translate_offline
+from service.queue import WorkItem, WorkQueue, next_request_id
+from service.scheduler import Scheduler
+from service.search import DecoderState, Hypothesis, SearchOptions, decode_batch
+from service.vocabulary import Vocabulary
+
+MODES = ("continuous", "static", "none")
+pytestmark = pytest.mark.asyncio
+
+TEXTS = ["the dog runs", "a small red car near the house", "cat", "the man plays with a ball in the street",
+         "green tree", "a woman sits on a blue car near the big house with a child"]
+
+
+class ToyStepper:
+    """A deterministic 'model': each row's token stream is a function of its real source tokens only."""
+
+    vocab = 40
+    hidden = 3
+
+    def encode(self, src_ids: np.ndarray, src_lengths: np.ndarray) -> DecoderState:
+        rows, width = src_ids.shape
+        mask = np.arange(width)[None, :] < src_lengths[:, None]
+        memory = np.where(mask, src_ids, 0).astype(np.float32)[:, :, None] / 10.0
+        h = np.zeros((rows, 1, self.hidden), np.float32)
+        h[:, 0, 1] = src_lengths
+        return DecoderState(h, h.copy(), np.zeros((rows, 1), np.float32), memory, memory.copy(), mask)
+
+    def step(self, prev_tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState, np.ndarray]:
+        h = state.h.copy()
+        h[:, 0, 0] += 1  # step counter
+        h[:, 0, 2] = (h[:, 0, 2] * 3 + prev_tokens) % 97  # history of the row's own tokens
+        signal = (state.memory[:, :, 0] * state.src_mask).sum(axis=1)
+        logits = np.sin(np.arange(self.vocab)[None, :] * (signal[:, None] + 1.0) + h[:, 0, 2:3]) * 3.0
+        logits[:, 3] += np.where(h[:, 0, 0] > h[:, 0, 1] * 0.8, 20.0, -5.0)  # EOS after ~0.8 * source length
+        log_probs = (logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))).astype(np.float32)
+        weights = np.where(state.src_mask, np.cos(np.arange(state.src_mask.shape[1]) + h[:, 0, :1]) + 2.0, 0.0)
+        attention = (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+        return log_probs, state.with_recurrent(h, state.c, state.feed), attention
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tiny_bundle: Path) -> LoadedModel:
+    return Engine.load(tiny_bundle, "cpu", 1).models[0]
+
+
+@pytest.fixture(scope="module")
+def toy_model(tiny_bundle: Path) -> LoadedModel:
+    bundle = load_bundle(tiny_bundle)
+    return LoadedModel(bundle, ToyStepper(), Vocabulary(bundle.sentencepiece_path))  # type: ignore[arg-type]
+
+
+async def schedule(model: LoadedModel, requests: list[list[list[int]]], options: SearchOptions, mode: str,
+                   max_rows: int = 64, stagger_s: float = 0.0) -> list[list[Hypothesis]]:
+    """Submit requests (each a list of sources) to a fresh scheduler, optionally staggered in time."""
+    loop = asyncio.get_running_loop()
+    queue = WorkQueue(10_000)
+    scheduler = Scheduler(queue, mode, max_rows=max_rows, max_tokens=100_000, static_max_batch=3,  # type: ignore[arg-type]
+                          static_max_wait_s=0.005)
+    scheduler.start()
+    try:
+        futures = []
+        for sources in requests:
+            request_id = next_request_id()
+            items = [WorkItem(model, src, options, 1000, request_id, time.monotonic() + 60, loop.create_future(), loop)
+                     for src in sources]
+            queue.put(items)
+            futures.append(asyncio.gather(*(item.future for item in items)))
+            if stagger_s:
+                await asyncio.sleep(stagger_s)
+        return [list(r) for r in await asyncio.wait_for(asyncio.gather(*futures), 60)]
+    finally:
+        scheduler.stop()
+
+
+def assert_same(actual: Hypothesis, expected: Hypothesis) -> None:
+    assert actual.tokens == expected.tokens
+    assert actual.log_prob == pytest.approx(expected.log_prob, rel=1e-4, abs=1e-4)
+    np.testing.assert_allclose(actual.attention, expected.attention, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["toy", "onnx"])
+@pytest.mark.parametrize("beam_size", [1, 3])
+async def test_every_mode_and_batch_matches_decoding_alone(backend: str, beam_size: int, toy_model: LoadedModel,
+                                                           onnx_model: LoadedModel) -> None:
+    model = toy_model if backend == "toy" else onnx_model
+    options = SearchOptions(beam_size=beam_size)
+    sources = [model.vocab.source(t, "de") for t in TEXTS]
+    alone = [decode_batch(model.stepper, [src], options)[0] for src in sources]
+    together = decode_batch(model.stepper, sources, options)
+    if backend == "toy":
+        assert len({len(h.tokens) for h in alone}) > 2, "the toy model should decode sentences of varied length"
+    for got, want in zip(together, alone, strict=True):
+        assert_same(got, want)
+    for mode in MODES:
+        one_request = (await schedule(model, [sources], options, mode))[0]
+        one_per_request = [r[0] for r in await schedule(model, [[s] for s in sources], options, mode,
+                                                        stagger_s=0.002)]
+        tight = [r[0] for r in await schedule(model, [[s] for s in sources], options, mode, max_rows=2 * beam_size)]
+        for results in (one_request, one_per_request, tight):
+            for got, want in zip(results, alone, strict=True):
+                assert_same(got, want)
+
+
+async def test_greedy_matches_translate_offline(onnx_model: LoadedModel) -> None:
+    options = SearchOptions(beam_size=1)
+    offline = translate_offline(onnx_model.stepper, onnx_model.vocab, TEXTS, "de", options, batch_size=4)
+    sources = [onnx_model.vocab.source(t, "de", 250) for t in TEXTS]
+    scheduled = [r[0] for r in await schedule(onnx_model, [[s] for s in sources], options, "continuous")]
+    for got, want in zip(scheduled, offline, strict=True):
+        assert_same(got, want)
+
+
+async def test_late_arrivals_join_a_running_batch(toy_model: LoadedModel) -> None:
+    """Continuous batching admits newcomers mid-decode; static/none make them wait for the batch to finish."""
+    options = SearchOptions(beam_size=1)
+    long_source = toy_model.vocab.source(" ".join(["the big red house"] * 12), "de")
+    short = toy_model.vocab.source("cat", "de")
+    want_long = decode_batch(toy_model.stepper, [long_source], options)[0]
+    want_short = decode_batch(toy_model.stepper, [short], options)[0]
+    results = await schedule(toy_model, [[long_source], [short], [short]], options, "continuous", stagger_s=0.01)
+    assert_same(results[0][0], want_long)
+    assert_same(results[1][0], want_short)
+    assert_same(results[2][0], want_short)
