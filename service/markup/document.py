@@ -13,6 +13,8 @@ _DOCUMENT_START = re.compile(r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!do
                              re.IGNORECASE | re.DOTALL)
 _EDGE = " \t\n\r\f"  # ASCII whitespace only: a no-break space at the edge is content
 _WRAPPER = "div"
+_VOID = frozenset({"area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img", "input",
+                   "keygen", "link", "meta", "param", "source", "track", "wbr"})
 
 
 @dataclass
@@ -39,7 +41,15 @@ def parse_html(html: str) -> Parsed:
     return Parsed(root, False, lead, trail)
 
 
+def _close_empty_elements(root: Any) -> None:
+    """libxml2 writes an empty <li> without its end tag, which changes the tree when read back."""
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag not in _VOID and element.text is None and len(element) == 0:
+            element.text = ""
+
+
 def serialize(parsed: Parsed) -> str:
+    _close_empty_elements(parsed.root)
     if parsed.is_document:
         body = etree.tostring(parsed.root.getroottree(), method="html", encoding="unicode")
     else:

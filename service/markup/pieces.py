@@ -15,10 +15,11 @@ _LOOKAHEAD = 8  # how far past skipped whitespace a normalised piece may still b
 
 def piece_offsets(text: str, pieces: Sequence[str]) -> list[tuple[int, int]]:
     """(start, end) character range in `text` of each piece's surface (the word-start mark excluded)."""
+    surfaces = [piece.replace(WORD_START, " ").strip() for piece in pieces]
     spans: list[tuple[int, int] | None] = []
     pos = 0
-    for piece in pieces:
-        surface = piece.replace(WORD_START, " ").strip()
+    after_unknown = False  # an unmatched piece (<unk>, a byte) stands for text we must be allowed to skip
+    for surface in surfaces:
         at = pos
         while at < len(text) and text[at].isspace():
             at += 1
@@ -27,20 +28,23 @@ def piece_offsets(text: str, pieces: Sequence[str]) -> list[tuple[int, int]]:
             if text.startswith(surface, at):
                 found = at
             else:
-                candidate = text.find(surface, at, at + len(surface) + _LOOKAHEAD)
-                # only accept a nearby hit if what we skip is not itself a word we would lose
-                if candidate >= 0 and not any(c.isalnum() for c in text[at:candidate]):
+                window = at + len(surface) + _LOOKAHEAD
+                candidate = text.find(surface, at, window)
+                # a nearby hit skips text; fine after an unknown piece, or if we skip no word characters
+                if candidate >= 0 and (after_unknown or not any(c.isalnum() for c in text[at:candidate])):
                     found = candidate
         if found >= 0:
             spans.append((found, found + len(surface)))
             pos = found + len(surface)
+            after_unknown = False
         else:
             spans.append(None)
-    return _fill_gaps(text, spans)
+            after_unknown = after_unknown or bool(surface)
+    return _fill_gaps(text, spans, surfaces)
 
 
-def _fill_gaps(text: str, spans: list[tuple[int, int] | None]) -> list[tuple[int, int]]:
-    """Unmatched pieces: the first of a run takes the unmatched text up to the next match, the rest are empty."""
+def _fill_gaps(text: str, spans: list[tuple[int, int] | None], surfaces: list[str]) -> list[tuple[int, int]]:
+    """Each run of unmatched pieces: its first piece with a surface takes the unmatched text, the rest are empty."""
     out: list[tuple[int, int]] = []
     prev_end = 0
     i = 0
@@ -54,15 +58,16 @@ def _fill_gaps(text: str, spans: list[tuple[int, int] | None]) -> list[tuple[int
         j = i
         while j < len(spans) and spans[j] is None:
             j += 1
-        next_start = spans[j][0] if j < len(spans) and spans[j] is not None else len(text)  # type: ignore[index]
+        following = spans[j] if j < len(spans) else None
+        next_start = following[0] if following is not None else len(text)
         start = prev_end
         while start < next_start and text[start].isspace():
             start += 1
         end = next_start
         while end > start and text[end - 1].isspace():
             end -= 1
-        out.append((start, end))
-        out.extend((end, end) for _ in range(i + 1, j))
+        owner = next((k for k in range(i, j) if surfaces[k]), i)
+        out.extend((start, end) if k == owner else ((start, start) if k < owner else (end, end)) for k in range(i, j))
         prev_end = end
         i = j
     return out

@@ -146,8 +146,19 @@ def fill(container: Any, anchor: Any | None, nodes: list[Node]) -> None:
     flush()
 
 
-def replace_run(run: Run, lead: str, placed: Placed, text: str, trail: str) -> None:
+def pinned(text: str, start: int, end: int, atoms: list[SpanNode]) -> list[Node]:
+    """Source text [start, end) with the zero-width elements that stood in it, where they stood."""
+    out: list[Node] = []
+    cursor = start
+    for atom in atoms:
+        out.extend((text[cursor:atom.start], atom.ref))
+        cursor = atom.start
+    out.append(text[cursor:end])
+    return out
+
+
+def replace_run(run: Run, head: list[Node], placed: Placed, text: str, tail: list[Node]) -> None:
     """Swap the run's old content for the translation; old items go first since atoms move to new parents."""
     for item in run.items:
         run.container.remove(item)
-    fill(run.container, run.anchor, [lead, *render(placed, text), trail])
+    fill(run.container, run.anchor, [*head, *render(placed, text), *tail])

@@ -9,7 +9,7 @@ from service.markup.classify import TRANSLATED_ATTRIBUTES, iter_translatable
 from service.markup.document import parse_html, serialize
 from service.markup.projection import SpanNode, project
 from service.markup.protocol import AlignedTranslation, Translate
-from service.markup.runs import Run, collect_runs, replace_run, run_source, shifted
+from service.markup.runs import Run, collect_runs, pinned, replace_run, run_source, shifted
 
 
 def worth_translating(text: str) -> bool:
@@ -25,17 +25,29 @@ def _split_edges(text: str) -> tuple[str, str, str]:
 
 @dataclass
 class _TextJob:
+    """A run to translate. Zero-width elements in its leading/trailing whitespace (an icon before the text, a
+    badge after it) stay pinned to the edges with that whitespace; only the core goes through projection."""
+
     run: Run
-    lead: str
-    core: str
-    trail: str
+    text: str
     tree: SpanNode
+
+    def __post_init__(self) -> None:
+        lead, self.core, _ = _split_edges(self.text)
+        self.core_start, self.core_end = len(lead), len(lead) + len(self.core)
+        kids = self.tree.children
+        self.head = [c for c in kids if not c.has_text and c.start <= self.core_start]
+        self.tail = [c for c in kids if not c.has_text and c.start >= self.core_end and c not in self.head]
+        middle = SpanNode(self.tree.start, self.tree.end, [c for c in kids if c not in self.head + self.tail])
+        self.middle = shifted(middle, self.core_start, len(self.core))
 
     def apply(self, result: AlignedTranslation) -> None:
         target = result.text.strip()
-        placed = project(self.tree, self.core, result.source_pieces, target, result.target_pieces,
+        placed = project(self.middle, self.core, result.source_pieces, target, result.target_pieces,
                          result.alignment)
-        replace_run(self.run, self.lead, placed, target, self.trail)
+        head = pinned(self.text, 0, self.core_start, self.head)
+        tail = pinned(self.text, self.core_end, len(self.text), self.tail)
+        replace_run(self.run, head, placed, target, tail)
 
 
 @dataclass
@@ -54,9 +66,8 @@ def _text_jobs(root: Any) -> list[_TextJob]:
     jobs = []
     for run in collect_runs(root):
         text, tree = run_source(run)
-        lead, core, trail = _split_edges(text)
-        if worth_translating(core):
-            jobs.append(_TextJob(run, lead, core, trail, shifted(tree, len(lead), len(core))))
+        if worth_translating(text):
+            jobs.append(_TextJob(run, text, tree))
     return jobs
 
 
