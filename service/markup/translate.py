@@ -13,8 +13,8 @@ from service.markup.runs import Run, collect_runs, pinned, replace_run, run_sour
 
 
 def worth_translating(text: str) -> bool:
-    """Runs of punctuation, symbols or whitespace only are left as they are."""
-    return any(c.isalnum() for c in text)
+    """Runs without letters (numbers, punctuation, symbols, whitespace) are left as they are."""
+    return any(c.isalpha() for c in text)
 
 
 def _split_edges(text: str) -> tuple[str, str, str]:
