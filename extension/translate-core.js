@@ -39,13 +39,16 @@
     return el.isContentEditable === true; // what the user is typing is theirs
   }
 
+  /** display:none (or the hidden attribute) hides a whole subtree; checked on every ancestor. */
   function isHiddenElement(el) {
     if (el.hidden) return true;
-    if (typeof el.checkVisibility === "function") {
-      return !el.checkVisibility({ visibilityProperty: true, opacityProperty: false });
-    }
-    const style = el.ownerDocument.defaultView.getComputedStyle(el);
-    return style.display === "none" || style.visibility === "hidden" || style.visibility === "collapse";
+    return el.ownerDocument.defaultView.getComputedStyle(el).display === "none";
+  }
+
+  /** visibility is inherited and a child may override it, so only the text's own parent decides. */
+  function isInvisibleParent(el) {
+    const visibility = el.ownerDocument.defaultView.getComputedStyle(el).visibility;
+    return visibility === "hidden" || visibility === "collapse";
   }
 
   /** Memoised "may this element's text be translated?", walking up the ancestors once per element. */
@@ -68,10 +71,18 @@
     return { lead, core, trail: text.slice(lead.length + core.length) };
   }
 
-  function inViewport(el) {
-    if (!el || typeof el.getBoundingClientRect !== "function") return false;
-    const r = el.getBoundingClientRect();
-    const view = el.ownerDocument.defaultView;
+  function inViewport(node) {
+    if (!node) return false;
+    const doc = node.ownerDocument;
+    let r;
+    if (node.nodeType === 3) {
+      const range = doc.createRange();
+      range.selectNodeContents(node);
+      r = range.getBoundingClientRect();
+    } else {
+      r = node.getBoundingClientRect();
+    }
+    const view = doc.defaultView;
     return r.bottom >= 0 && r.right >= 0 && r.top <= view.innerHeight && r.left <= view.innerWidth &&
       (r.width > 0 || r.height > 0);
   }
@@ -84,7 +95,19 @@
   function collectItems(rootEl) {
     const doc = rootEl.ownerDocument || rootEl;
     const eligible = makeEligibility();
+    const invisible = new Map();
+    const isInvisible = (el) => {
+      if (!invisible.has(el)) invisible.set(el, isInvisibleParent(el));
+      return invisible.get(el);
+    };
     const items = [];
+    const title = doc.querySelector && doc.querySelector("head > title");
+    if (rootEl === doc.body && title && title.firstChild && HAS_LETTER.test(title.textContent) &&
+        !isSkippedElement(title)) {
+      const item = makeItem(title.firstChild, null, title.firstChild.nodeValue, null);
+      item.visible = true; // the tab shows it
+      items.push(item);
+    }
     const walker = doc.createTreeWalker(rootEl, 1 | 4 /* SHOW_ELEMENT | SHOW_TEXT */, {
       acceptNode(node) {
         if (node.nodeType === 1) {
@@ -96,8 +119,8 @@
     let node;
     while ((node = walker.nextNode())) {
       if (node.nodeType === 3) {
-        if (!eligible(node.parentNode)) continue;
-        items.push(makeItem(node, null, node.nodeValue, node.parentElement));
+        if (!node.parentElement || isInvisible(node.parentElement)) continue;
+        items.push(makeItem(node, null, node.nodeValue, node));
       } else {
         for (const attr of TRANSLATED_ATTRIBUTES) {
           const value = node.getAttribute(attr);

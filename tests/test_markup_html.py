@@ -69,3 +69,9 @@ def test_a_translator_that_loses_segments_is_an_error() -> None:
 
     with pytest.raises(ValueError, match="results for 1 segments"):
         asyncio.run(translate_html("<p>Hello</p>", short))
+
+
+def test_a_document_without_doctype_does_not_get_one(toy: ToyTranslator) -> None:
+    out = run("<html><head><title>the dog</title></head><body><p>the cat</p></body></html>", toy)
+    assert out.startswith("<html>")
+    assert "DOCTYPE" not in out

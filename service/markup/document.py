@@ -11,6 +11,7 @@ from lxml import etree
 
 _DOCUMENT_START = re.compile(r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!doctype|<html|<head|<body)",
                              re.IGNORECASE | re.DOTALL)
+_DOCTYPE = re.compile(r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(<!doctype[^>]*>)", re.IGNORECASE | re.DOTALL)
 _EDGE = " \t\n\r\f"  # ASCII whitespace only: a no-break space at the edge is content
 _WRAPPER = "div"
 _VOID = frozenset({"area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img", "input",
@@ -23,6 +24,7 @@ class Parsed:
     is_document: bool
     lead: str  # whitespace around the input, which the parser does not keep reliably
     trail: str
+    doctype: str = ""  # as written in the input; lxml would invent an HTML 4 one where there was none
 
 
 def parse_html(html: str) -> Parsed:
@@ -34,7 +36,8 @@ def parse_html(html: str) -> Parsed:
             root = lxml.html.document_fromstring(core)
         except ValueError:  # a str with an XML encoding declaration
             root = lxml.html.document_fromstring(core.encode("utf-8"))
-        return Parsed(root, True, lead, trail)
+        doctype = _DOCTYPE.match(core)
+        return Parsed(root, True, lead, trail, doctype.group(1) if doctype else "")
     if not core:
         return Parsed(lxml.html.Element(_WRAPPER), False, lead, trail)
     root = lxml.html.fragment_fromstring(core, create_parent=_WRAPPER)
@@ -51,7 +54,7 @@ def _close_empty_elements(root: Any) -> None:
 def serialize(parsed: Parsed) -> str:
     _close_empty_elements(parsed.root)
     if parsed.is_document:
-        body = etree.tostring(parsed.root.getroottree(), method="html", encoding="unicode")
+        body = etree.tostring(parsed.root.getroottree(), method="html", encoding="unicode", doctype=parsed.doctype)
     else:
         wrapped = etree.tostring(parsed.root, method="html", encoding="unicode", with_tail=False)
         opening, closing = f"<{_WRAPPER}>", f"</{_WRAPPER}>"
