@@ -1,0 +1,369 @@
+/*
+ * Page translation core, shared by the browser extension's content script and the embeddable
+ * script (service/static/translate-page.js). Plain ES2020, no dependencies, no build step.
+ *
+ * It collects the visible text of a page (skipping what the server's HTML translator skips:
+ * script/style/code/pre/textarea, [translate=no], .notranslate, plus hidden elements), sends it in
+ * batches -- viewport first -- to a LibreTranslate-compatible endpoint, writes translations back
+ * as they arrive and can restore the original text exactly.
+ *
+ * Exposes globalThis.PageTranslate = { PageTranslator, fetchTransport, collectItems, Overlay,
+ * ServiceError, isSkippedElement }.
+ */
+(function (root) {
+  "use strict";
+  if (root.PageTranslate) return; // loaded twice (extension injected again): keep the first copy
+
+  const SKIPPED_TAGS = new Set([
+    "SCRIPT", "STYLE", "CODE", "PRE", "NOSCRIPT", "TEMPLATE", "TEXTAREA", "SVG", "MATH",
+    "IFRAME", "OBJECT", "CANVAS", "VIDEO", "AUDIO", "KBD", "SAMP",
+  ]);
+  const TRANSLATED_ATTRIBUTES = ["title", "alt", "placeholder"];
+  const UI_MARK = "data-page-translate-ui";
+  const HAS_LETTER = /\p{L}/u;
+
+  /** An error the user must see: a message from the service, or why it could not be reached. */
+  class ServiceError extends Error {
+    constructor(message, status) {
+      super(message);
+      this.name = "ServiceError";
+      this.status = status || 0;
+    }
+  }
+
+  function isSkippedElement(el) {
+    if (SKIPPED_TAGS.has(el.tagName.toUpperCase())) return true;
+    if (el.hasAttribute(UI_MARK)) return true;
+    if ((el.getAttribute("translate") || "").trim().toLowerCase() === "no") return true;
+    if (el.classList && el.classList.contains("notranslate")) return true;
+    return el.isContentEditable === true; // what the user is typing is theirs
+  }
+
+  /** display:none (or the hidden attribute) hides a whole subtree; checked on every ancestor. */
+  function isHiddenElement(el) {
+    if (el.hidden) return true;
+    return el.ownerDocument.defaultView.getComputedStyle(el).display === "none";
+  }
+
+  /** visibility is inherited and a child may override it, so only the text's own parent decides. */
+  function isInvisibleParent(el) {
+    const visibility = el.ownerDocument.defaultView.getComputedStyle(el).visibility;
+    return visibility === "hidden" || visibility === "collapse";
+  }
+
+  /** Memoised "may this element's text be translated?", walking up the ancestors once per element. */
+  function makeEligibility() {
+    const cache = new Map();
+    return function eligible(el) {
+      if (!el) return true;
+      if (cache.has(el)) return cache.get(el);
+      let ok;
+      if (el.nodeType !== 1) ok = eligible(el.parentNode);
+      else ok = !isSkippedElement(el) && eligible(el.parentElement) && !isHiddenElement(el);
+      cache.set(el, ok);
+      return ok;
+    };
+  }
+
+  function splitEdges(text) {
+    const lead = text.match(/^\s*/)[0];
+    const core = text.trim();
+    return { lead, core, trail: text.slice(lead.length + core.length) };
+  }
+
+  function inViewport(node) {
+    if (!node) return false;
+    const doc = node.ownerDocument;
+    let r;
+    if (node.nodeType === 3) {
+      const range = doc.createRange();
+      range.selectNodeContents(node);
+      r = range.getBoundingClientRect();
+    } else {
+      r = node.getBoundingClientRect();
+    }
+    const view = doc.defaultView;
+    return r.bottom >= 0 && r.right >= 0 && r.top <= view.innerHeight && r.left <= view.innerWidth &&
+      (r.width > 0 || r.height > 0);
+  }
+
+  /**
+   * Items to translate under `rootEl`: visible text nodes and title/alt/placeholder attributes of
+   * visible elements. Each item: { node, attr (null for text), original, lead, core, trail, visible }.
+   * Ordered viewport first, then document order.
+   */
+  function collectItems(rootEl) {
+    const doc = rootEl.ownerDocument || rootEl;
+    const eligible = makeEligibility();
+    const invisible = new Map();
+    const isInvisible = (el) => {
+      if (!invisible.has(el)) invisible.set(el, isInvisibleParent(el));
+      return invisible.get(el);
+    };
+    const items = [];
+    const title = doc.querySelector && doc.querySelector("head > title");
+    if (rootEl === doc.body && title && title.firstChild && HAS_LETTER.test(title.textContent) &&
+        !isSkippedElement(title)) {
+      const item = makeItem(title.firstChild, null, title.firstChild.nodeValue, null);
+      item.visible = true; // the tab shows it
+      items.push(item);
+    }
+    const walker = doc.createTreeWalker(rootEl, 1 | 4 /* SHOW_ELEMENT | SHOW_TEXT */, {
+      acceptNode(node) {
+        if (node.nodeType === 1) {
+          return eligible(node) ? 1 /* ACCEPT */ : 2 /* REJECT: skip the subtree */;
+        }
+        return HAS_LETTER.test(node.nodeValue) ? 1 : 3 /* SKIP */;
+      },
+    });
+    let node;
+    while ((node = walker.nextNode())) {
+      if (node.nodeType === 3) {
+        if (!node.parentElement || isInvisible(node.parentElement)) continue;
+        items.push(makeItem(node, null, node.nodeValue, node));
+      } else {
+        for (const attr of TRANSLATED_ATTRIBUTES) {
+          const value = node.getAttribute(attr);
+          if (value && HAS_LETTER.test(value)) items.push(makeItem(node, attr, value, node));
+        }
+      }
+    }
+    const first = items.filter((item) => item.visible);
+    const rest = items.filter((item) => !item.visible);
+    return first.concat(rest);
+  }
+
+  function makeItem(node, attr, original, box) {
+    return Object.assign({ node, attr, original, visible: inViewport(box) }, splitEdges(original));
+  }
+
+  function readItem(item) {
+    return item.attr ? item.node.getAttribute(item.attr) : item.node.nodeValue;
+  }
+
+  function writeItem(item, value) {
+    if (item.attr) item.node.setAttribute(item.attr, value);
+    else item.node.nodeValue = value;
+  }
+
+  /** Batches of at most maxItems texts and about maxChars characters, keeping the order. */
+  function makeBatches(items, maxItems, maxChars) {
+    const batches = [];
+    let batch = [];
+    let chars = 0;
+    for (const item of items) {
+      if (batch.length && (batch.length >= maxItems || chars + item.core.length > maxChars)) {
+        batches.push(batch);
+        batch = [];
+        chars = 0;
+      }
+      batch.push(item);
+      chars += item.core.length;
+    }
+    if (batch.length) batches.push(batch);
+    return batches;
+  }
+
+  /**
+   * POST {serviceUrl}/translate in LibreTranslate's format; resolves to one string per input.
+   * Any failure becomes a ServiceError with a message meant for the user.
+   */
+  function fetchTransport(serviceUrl, apiKey) {
+    const url = String(serviceUrl || "").replace(/\/+$/, "") + "/translate";
+    return async function translateTexts(texts, source, target, signal) {
+      const body = { q: texts, source: source || "auto", target, format: "text" };
+      if (apiKey) body.api_key = apiKey;
+      let response;
+      try {
+        response = await fetch(url, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+          signal,
+        });
+      } catch (err) {
+        if (err && err.name === "AbortError") throw err;
+        throw new ServiceError(`Cannot reach the translation service at ${url}: ${err && err.message ? err.message : err}`);
+      }
+      let data = null;
+      try {
+        data = await response.json();
+      } catch (err) {
+        data = null;
+      }
+      if (!response.ok) {
+        const detail = data && (data.error || data.detail);
+        throw new ServiceError(`Translation service error ${response.status}: ${detail ? JSON.stringify(detail).replace(/^"|"$/g, "") : response.statusText}`, response.status);
+      }
+      const out = data && data.translatedText;
+      if (!Array.isArray(out) || out.length !== texts.length) {
+        throw new ServiceError("The translation service sent an unexpected answer (no translatedText list of the right length).");
+      }
+      return out.map(String);
+    };
+  }
+
+  /**
+   * Translates a page (or a subtree) in place and restores it.
+   * options: { transport(texts, source, target, signal) -> Promise<string[]>, target, source="auto",
+   *            root=document.body, maxItems=40, maxChars=4000, concurrency=2,
+   *            onProgress({done, total}), onError(ServiceError), onDone() }
+   */
+  class PageTranslator {
+    constructor(options) {
+      this.options = Object.assign({ source: "auto", maxItems: 40, maxChars: 4000, concurrency: 2 }, options);
+      this.items = [];
+      this.state = "original"; // original | translating | translated | error
+      this.memory = new Map(); // core text -> translation, so translating again costs nothing
+      this.controller = null;
+      this.generation = 0; // bumps on every translate/restore, so stale batches never write
+    }
+
+    setTarget(target) {
+      if (target !== this.options.target) this.memory.clear();
+      this.options.target = target;
+    }
+
+    async translate() {
+      if (this.state === "translating") return;
+      this.restore();
+      const opts = this.options;
+      const rootEl = opts.root || document.body;
+      this.items = collectItems(rootEl);
+      this.state = "translating";
+      const generation = ++this.generation;
+      const current = () => generation === this.generation && this.state === "translating";
+      this.controller = new AbortController();
+      const total = this.items.length;
+      let done = 0;
+      const progress = () => opts.onProgress && opts.onProgress({ done, total });
+      progress();
+      const pending = [];
+      for (const item of this.items) {
+        if (this.memory.has(item.core)) {
+          this.apply(item, this.memory.get(item.core));
+          done += 1;
+        } else {
+          pending.push(item);
+        }
+      }
+      progress();
+      const queue = makeBatches(pending, opts.maxItems, opts.maxChars);
+      const worker = async () => {
+        while (queue.length && current()) {
+          const batch = queue.shift();
+          const texts = [...new Set(batch.map((item) => item.core))];
+          const translations = await opts.transport(texts, opts.source, opts.target, this.controller.signal);
+          texts.forEach((text, i) => this.memory.set(text, translations[i]));
+          if (!current()) return; // restored or restarted meanwhile
+          for (const item of batch) this.apply(item, this.memory.get(item.core));
+          done += batch.length;
+          progress();
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, worker));
+      } catch (err) {
+        if ((err && err.name === "AbortError") || generation !== this.generation) return;
+        this.state = "error";
+        this.controller.abort();
+        const error = err instanceof ServiceError ? err : new ServiceError(String(err && err.message ? err.message : err));
+        if (opts.onError) opts.onError(error);
+        else throw error;
+        return;
+      }
+      if (current()) {
+        this.state = "translated";
+        if (opts.onDone) opts.onDone();
+      }
+    }
+
+    apply(item, translation) {
+      // an item the page changed meanwhile is the page's, not ours
+      if (readItem(item) !== item.original) return;
+      const value = item.lead + translation + item.trail;
+      item.applied = value;
+      writeItem(item, value);
+    }
+
+    /** Put every text we changed back as it was (unless the page itself changed it since). */
+    restore() {
+      this.generation += 1;
+      if (this.controller) this.controller.abort();
+      for (const item of this.items) {
+        if (item.applied !== undefined && readItem(item) === item.applied) writeItem(item, item.original);
+        item.applied = undefined;
+      }
+      this.items = [];
+      this.state = "original";
+    }
+  }
+
+  /** A small fixed box (in a shadow root, so page styles do not reach it) for progress and errors. */
+  class Overlay {
+    constructor(doc) {
+      this.doc = doc || document;
+      this.host = null;
+      this.hideTimer = null;
+    }
+
+    ensure() {
+      if (this.host && this.host.isConnected) return;
+      const host = this.doc.createElement("div");
+      host.setAttribute(UI_MARK, "overlay");
+      host.setAttribute("translate", "no");
+      host.className = "notranslate";
+      const shadow = host.attachShadow({ mode: "open" });
+      shadow.innerHTML = `
+        <style>
+          .box { position: fixed; top: 16px; right: 16px; z-index: 2147483647; max-width: 360px;
+                 font: 14px/1.4 system-ui, sans-serif; color: #1f2933; background: #fff;
+                 border: 1px solid #cbd2d9; border-left: 4px solid #2563eb; border-radius: 6px;
+                 box-shadow: 0 4px 16px rgba(0,0,0,.15); padding: 10px 32px 10px 12px; }
+          .box.error { border-left-color: #dc2626; }
+          .bar { height: 4px; background: #e4e7eb; border-radius: 2px; margin-top: 6px; overflow: hidden; }
+          .fill { height: 100%; width: 0; background: #2563eb; transition: width .2s; }
+          .error .bar { display: none; }
+          button { position: absolute; top: 4px; right: 6px; border: 0; background: none; font-size: 18px;
+                   cursor: pointer; color: #52606d; }
+        </style>
+        <div class="box" role="status" aria-live="polite">
+          <div class="message"></div><div class="bar"><div class="fill"></div></div>
+          <button type="button" aria-label="Close">×</button>
+        </div>`;
+      shadow.querySelector("button").addEventListener("click", () => this.hide());
+      (this.doc.body || this.doc.documentElement).appendChild(host);
+      this.host = host;
+    }
+
+    part(selector) {
+      return this.host.shadowRoot.querySelector(selector);
+    }
+
+    progress(done, total) {
+      this.ensure();
+      clearTimeout(this.hideTimer);
+      this.part(".box").classList.remove("error");
+      this.part(".message").textContent = total ? `Translating… ${done} / ${total}` : "Nothing to translate";
+      this.part(".fill").style.width = total ? `${Math.round((100 * done) / total)}%` : "100%";
+      if (done >= total) this.hideTimer = setTimeout(() => this.hide(), 1500);
+    }
+
+    error(message) {
+      this.ensure();
+      clearTimeout(this.hideTimer);
+      this.part(".box").classList.add("error");
+      this.part(".box").setAttribute("role", "alert");
+      this.part(".message").textContent = message;
+    }
+
+    hide() {
+      clearTimeout(this.hideTimer);
+      if (this.host) this.host.remove();
+      this.host = null;
+    }
+  }
+
+  root.PageTranslate = { PageTranslator, fetchTransport, collectItems, makeBatches, Overlay, ServiceError,
+    isSkippedElement, UI_MARK };
+})(typeof globalThis !== "undefined" ? globalThis : this);

@@ -1,0 +1,86 @@
+"""Which elements are translated, which stay inside a sentence, and which start a new segment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+INLINE_TAGS = frozenset({
+    "a", "abbr", "acronym", "b", "bdi", "bdo", "big", "cite", "data", "del", "dfn", "em", "font", "i", "ins",
+    "kbd", "label", "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup", "time", "tt",
+    "u", "var",
+})
+"""Phrasing elements whose text is part of the surrounding sentence: translated with it, tag carried over."""
+
+ATOM_TAGS = frozenset({
+    "img", "input", "wbr", "code", "script", "style", "noscript", "template", "textarea", "svg", "math",
+    "iframe", "video", "audio", "canvas", "object", "embed", "picture",
+})
+"""Phrasing elements moved as a whole: they keep their place in the sentence but their content is not text."""
+
+SKIPPED_TAGS = frozenset({"script", "style", "code", "pre", "noscript", "template", "textarea", "svg", "math"})
+"""Never translated, subtree included (textarea holds the user's own text)."""
+
+TRANSLATED_ATTRIBUTES = ("title", "alt", "placeholder")
+
+
+def is_special(node: Any) -> bool:
+    """Comments, processing instructions and entities: kept where they are, never translated."""
+    return not isinstance(node.tag, str)
+
+
+def is_skipped(element: Any) -> bool:
+    if is_special(element):
+        return True
+    if element.tag in SKIPPED_TAGS:
+        return True
+    if (element.get("translate") or "").strip().lower() == "no":
+        return True
+    return "notranslate" in (element.get("class") or "").split()
+
+
+def _phrasing_only(element: Any) -> bool:
+    """True when no descendant would start a new segment (a block, a line break)."""
+    for child in element:
+        if is_special(child) or child.tag in ATOM_TAGS:
+            continue
+        if child.tag in INLINE_TAGS and _phrasing_only(child):
+            continue
+        return False
+    return True
+
+
+def role(element: Any) -> str:
+    """'atom' (kept whole inside a sentence), 'inline' (its text is part of the sentence) or 'block'."""
+    if is_special(element):
+        return "atom"
+    phrasing = element.tag in ATOM_TAGS or (element.tag in INLINE_TAGS and _phrasing_only(element))
+    if not phrasing:
+        return "block"
+    if element.tag in ATOM_TAGS or is_skipped(element) or not _text_outside_skips(element):
+        return "atom"
+    return "inline"
+
+
+def _text_outside_skips(element: Any) -> bool:
+    """Whether the element has translatable text of its own (not only inside atoms or skipped parts)."""
+    if (element.text or "").strip():
+        return True
+    for child in element:
+        if not is_special(child) and child.tag not in ATOM_TAGS and not is_skipped(child) and \
+                _text_outside_skips(child):
+            return True
+        if (child.tail or "").strip():
+            return True
+    return False
+
+
+def iter_translatable(root: Any) -> Any:
+    """Elements outside skipped subtrees, document order (used for attributes)."""
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        if is_skipped(element):
+            continue
+        yield element
+        stack.extend(reversed([c for c in element if not is_special(c)]))
+
