@@ -1,0 +1,50 @@
+"""Test-set figures for every direction of a model, greedy and beam: the numbers in docs/models.md.
+
+    python -m model.report models/multi30k-en-de-fr --out runs/report.json
+
+Reads Multi30k test_2016_flickr from ${DATA_DIR} (default ../shared/data). The JSON
+it writes can be passed to `python -m model.export --metrics` to record it in a manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from model.dataset import resolve_path
+from model.evaluate import evaluate
+
+TEST_SET = "${DATA_DIR}/multi30k/test_2016_flickr.{lang}.gz"
+
+
+def report(model: Path, directions: list[str], beam_size: int, test_set: str = TEST_SET) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for direction in directions:
+        source, target = direction.split("-")
+        figures[direction] = {}
+        for name, beam in (("greedy", 1), (f"beam{beam_size}", beam_size)):
+            result = evaluate(model, Path(resolve_path(test_set.format(lang=source))),
+                              Path(resolve_path(test_set.format(lang=target))), target, beam)
+            figures[direction][name] = {k: result[k] for k in ("sacrebleu", "bleu_lc_tok", "chrf", "seconds")}
+            print(json.dumps({"direction": direction, "search": name, **figures[direction][name]}), flush=True)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path, help="checkpoint or bundle")
+    parser.add_argument("--directions", default="en-de,de-en,en-fr,fr-en")
+    parser.add_argument("--beam-size", type=int, default=4)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    figures = report(args.model, args.directions.split(","), args.beam_size)
+    payload = {"test_set": "multi30k test_2016_flickr", **figures}
+    if args.out:
+        args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(json.dumps(payload))
+
+
+if __name__ == "__main__":
+    main()
