@@ -1,12 +1,14 @@
 """Shared pieces of the deployment tests: repo paths, the service's public contract, the tools.
 
-The deployment files cannot import the service, so the contract they must honour (port, probe
-paths, drain timeout, metric names) is written down once here and every deploy test checks the
-files against it.
+The deployment files cannot import the service, but their tests can: the contract they must honour
+(default port, drain timeout, metric names) is read from the service itself (`service.settings`,
+`service.metrics`), so a renamed metric or a changed default fails the deploy tests instead of
+drifting from a copy.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.metrics import MetricWrapperBase
+
+from service import metrics as service_metrics
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -23,40 +29,28 @@ COMPOSE_DIR = DEPLOY / "compose"
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
 # The service's contract: default port, health routes, drain timeout (DRAIN_TIMEOUT_S default).
-SERVICE_PORT = 8000
+SERVICE_PORT: int = Settings.model_fields["port"].default
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 METRICS_PATH = "/metrics"
-DEFAULT_DRAIN_TIMEOUT_S = 20
+DEFAULT_DRAIN_TIMEOUT_S: float = Settings.model_fields["drain_timeout_s"].default
 DRAIN_EXIT_MARGIN_S = 5
 
+
+def _exported_metrics() -> dict[str, str]:
+    """Name as scraped -> type, for every metric service/metrics.py defines (counters gain `_total`)."""
+    exported = {}
+    for collector in vars(service_metrics).values():
+        if isinstance(collector, MetricWrapperBase):
+            for family in collector.describe():
+                name = f"{family.name}_total" if family.type == "counter" else family.name
+                exported[name] = family.type
+    return exported
+
+
 # Every metric the service exports; histograms also appear with _bucket/_sum/_count suffixes.
-METRIC_NAMES = frozenset(
-    {
-        "nmt_requests_total",
-        "nmt_request_duration_seconds",
-        "nmt_segments_total",
-        "nmt_tokens_total",
-        "nmt_cache_hits_total",
-        "nmt_cache_misses_total",
-        "nmt_redis_errors_total",
-        "nmt_queue_depth",
-        "nmt_queue_wait_seconds",
-        "nmt_batch_rows",
-        "nmt_encoder_seconds",
-        "nmt_decoder_step_seconds",
-        "nmt_model_info",
-    }
-)
-HISTOGRAMS = frozenset(
-    {
-        "nmt_request_duration_seconds",
-        "nmt_queue_wait_seconds",
-        "nmt_batch_rows",
-        "nmt_encoder_seconds",
-        "nmt_decoder_step_seconds",
-    }
-)
+METRIC_NAMES = frozenset(_exported_metrics())
+HISTOGRAMS = frozenset(name for name, kind in _exported_metrics().items() if kind == "histogram")
 
 # Kubernetes versions the rendered manifests are validated against: the oldest we support and
 # the newest whose schemas the pinned kubernetes-validate (1.37.0) ships.
@@ -111,3 +105,15 @@ def env_file(path: Path) -> dict[str, str]:
             key, _, value = line.partition("=")
             pairs[key.strip()] = value.strip()
     return pairs
+
+
+def dockerfile_instructions(text: str) -> str:
+    """The Dockerfile without its comment lines (comments may mention what the code avoids)."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
+def dockerfile_stages(text: str) -> dict[str, str]:
+    """Stage name -> the instructions of that stage."""
+    text = dockerfile_instructions(text)
+    parts = re.split(r"^FROM\s+\S+\s+AS\s+(\S+)\s*$", text, flags=re.MULTILINE | re.IGNORECASE)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}

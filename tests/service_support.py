@@ -1,18 +1,25 @@
-"""Helpers shared by the service tests: a MODEL_DIR holding the tiny bundle, in-process apps, free ports."""
+"""Helpers shared by the service tests: a MODEL_DIR holding the tiny bundle, in-process apps, real
+`python -m service` processes, free ports, metric values."""
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from service.app import create_app
 from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_model_dir(tiny_bundle: Path, root: Path) -> Path:
@@ -57,3 +64,68 @@ def assert_error_shape(response: httpx.Response, status: int, code: str | None =
     if code is not None:
         assert error["code"] == code, error
     return error
+
+
+def metric_value(exposition: str, series: str) -> float:
+    """One sample of a Prometheus text exposition, e.g. `nmt_cache_hits_total{tier="redis"}`; 0 when absent
+    (a labelled counter has no sample until its first increment)."""
+    return next((float(line.split()[-1]) for line in exposition.splitlines() if line.startswith(series + " ")), 0.0)
+
+
+class ServiceProcess:
+    """A real `python -m service` subprocess on a free port, configured only through its environment.
+
+    `start()` returns at once so that several replicas can load their models concurrently;
+    `wait_ready()` then blocks until /readyz answers 200.
+    """
+
+    def __init__(self, model_dir: Path, log_path: Path, **env: str):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {**os.environ, "MODEL_DIR": str(model_dir), "PORT": str(self.port), "HOST": "127.0.0.1",
+                    "DEVICE": "cpu", "ORT_INTRA_THREADS": "1", "OMP_NUM_THREADS": "1", "LOG_LEVEL": "info"}
+        self.env.pop("REDIS_URL", None)  # a developer's shell must not silently add a shared cache
+        self.env.update(env)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT)
+        return self
+
+    @property
+    def popen(self) -> subprocess.Popen[bytes]:
+        assert self.process is not None, "start() first"
+        return self.process
+
+    def wait_ready(self, attempts: int = 600) -> ServiceProcess:
+        for _ in range(attempts):
+            if self.popen.poll() is not None:
+                pytest.fail(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"server never became ready:\n{self.log_path.read_text()}")
+
+    def close(self) -> None:
+        """Kill it if a test left it running, and show its log (pytest prints it for failing tests)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.log_path.exists():
+            print(f"--- {self.log_path.name} ---\n{self.log_path.read_text()}")
+
+
+@contextmanager
+def service_process(model_dir: Path, log_path: Path, **env: str) -> Iterator[ServiceProcess]:
+    """One started, ready service process, killed (if still running) on exit."""
+    service = ServiceProcess(model_dir, log_path, **env)
+    try:
+        yield service.start().wait_ready()
+    finally:
+        service.close()

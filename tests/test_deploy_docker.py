@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.deploy_helpers import READINESS_PATH, ROOT, SERVICE_PORT, tool
+from tests.deploy_helpers import dockerfile_instructions as instructions
+from tests.deploy_helpers import dockerfile_stages as stages
 
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -21,18 +23,6 @@ def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
-
-
-def instructions(text: str) -> str:
-    """The Dockerfile without its comment lines (comments may mention what the code avoids)."""
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-
-
-def stages(text: str) -> dict[str, str]:
-    """Stage name -> the instructions of that stage."""
-    text = instructions(text)
-    parts = re.split(r"^FROM\s+\S+\s+AS\s+(\S+)\s*$", text, flags=re.MULTILINE | re.IGNORECASE)
-    return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
 
 
 def test_hadolint_reports_nothing() -> None:

@@ -6,51 +6,21 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.service_support import assert_error_shape, free_port, make_model_dir
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.service_support import assert_error_shape, make_model_dir, metric_value, service_process
 
 
 @pytest.fixture
 def server(tiny_bundle: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
-    env = {**os.environ, "MODEL_DIR": str(make_model_dir(tiny_bundle, tmp_path)), "PORT": str(port),
-           "HOST": "127.0.0.1", "DEVICE": "cpu", "ORT_INTRA_THREADS": "1", "OMP_NUM_THREADS": "1",
-           # A wide static window keeps requests in flight long enough to SIGTERM during them.
-           "BATCHING_MODE": "static", "STATIC_MAX_BATCH": "100", "STATIC_MAX_WAIT_MS": "1500",
-           "DRAIN_TIMEOUT_S": "20", "LOG_LEVEL": "info"}
-    env.pop("REDIS_URL", None)
-    log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            if process.poll() is not None:
-                pytest.fail(f"server exited early:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"server never became ready:\n{log_path.read_text()}")
-        yield process, base
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        print(log_path.read_text())
+    # A wide static window keeps requests in flight long enough to SIGTERM during them.
+    with service_process(make_model_dir(tiny_bundle, tmp_path), tmp_path / "server.log", BATCHING_MODE="static",
+                         STATIC_MAX_BATCH="100", STATIC_MAX_WAIT_MS="1500", DRAIN_TIMEOUT_S="20") as service:
+        yield service.popen, service.base
 
 
 def test_smoke(server: tuple[subprocess.Popen[bytes], str]) -> None:
@@ -65,8 +35,7 @@ def test_smoke(server: tuple[subprocess.Popen[bytes], str]) -> None:
 
 
 def _queue_depth(base: str) -> float:
-    text = httpx.get(f"{base}/metrics", timeout=5).text
-    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith("nmt_queue_depth "))
+    return metric_value(httpx.get(f"{base}/metrics", timeout=5).text, "nmt_queue_depth")
 
 
 def test_sigterm_drains_in_flight_requests(server: tuple[subprocess.Popen[bytes], str]) -> None:
