@@ -58,7 +58,8 @@ CMD ["python", "-m", "service"]
 # gpu-build: the same virtualenv on the CUDA image's own python, with onnxruntime-gpu swapped in
 # for onnxruntime (both install the `onnxruntime` module, so exactly one may stay).
 FROM ${CUDA_IMAGE} AS gpu-build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 DEBIAN_FRONTEND=noninteractive
+ARG DEBIAN_FRONTEND=noninteractive
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # Package versions are pinned by the base image tag (Ubuntu 24.04 ships python 3.12); pinning
 # apt versions as well would break the build whenever Ubuntu publishes a security update.
 # hadolint ignore=DL3008
@@ -78,7 +79,7 @@ RUN /opt/venv/bin/pip install ".[serve]" \
 # ---------------------------------------------------------------------------------------------
 # gpu: runtime image (default target). Needs the NVIDIA container toolkit on the host.
 FROM ${CUDA_IMAGE} AS gpu
-ENV DEBIAN_FRONTEND=noninteractive
+ARG DEBIAN_FRONTEND=noninteractive
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 \

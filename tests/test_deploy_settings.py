@@ -33,7 +33,7 @@ from tests.deploy_helpers import (
 )
 
 # The only variables our images set that are not service settings: the shell's, the interpreter's, apt's.
-NOT_SERVICE_SETTINGS = frozenset({"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "DEBIAN_FRONTEND"})
+NOT_SERVICE_SETTINGS = frozenset({"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
 SERVICE_IMAGE = "nmt-translate:"
 DOCUMENTATION = ROOT / "docs" / "configuration.md"
 
