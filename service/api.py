@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.errors import NotReady, ShuttingDown
+from service.formats import translate_texts
 from service.runtime import Runtime
 from service.translator import Translator
 from service.validation import (
@@ -48,16 +49,24 @@ def get_translator(runtime: Runtime = Depends(get_runtime)) -> Translator:  # no
     return runtime.translator
 
 
-@router.post("/v1/translate", response_model=TranslateResponse, responses=ERROR_RESPONSES, tags=["translate"])
+@router.post("/v1/translate", response_model=TranslateResponse, response_model_exclude_none=True,
+             responses=ERROR_RESPONSES, tags=["translate"])
 async def translate(body: TranslateRequest, runtime: Runtime = Depends(get_runtime),  # noqa: B008
                     translator: Translator = Depends(get_translator)) -> TranslateResponse:  # noqa: B008
-    """Translate one text or a list of segments; each is split into sentences, cached and batched per sentence."""
+    """Translate one text or a list of segments; each is split into sentences, cached and batched per sentence.
+
+    With `format: "html"` each text is an HTML fragment or document: its text runs and title/alt/placeholder
+    values are translated (through the same cache and batching) and inline tags follow their words.
+    """
     segments = body.segments
     check_segments(segments, runtime.settings)
     model = translator.engine.resolve(body.source, body.target)
-    results = await translator.translate_segments(body.source, body.target, segments, body.options)
-    return TranslateResponse(translations=[Translation(text=r.text, cached=r.cached) for r in results],
-                             model=ModelRef(id=model.model_id, version=model.model_version))
+    results = await translate_texts(translator, body.source, body.target, segments, body.format, body.options)
+    html = body.format == "html"
+    return TranslateResponse(
+        translations=[Translation(text=r.text, cached=r.cached, segments=r.segments if html else None,
+                                  cached_segments=r.cached_segments if html else None) for r in results],
+        model=ModelRef(id=model.model_id, version=model.model_version))
 
 
 @router.get("/v1/languages", response_model=LanguagesResponse, tags=["translate"])

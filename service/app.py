@@ -1,7 +1,7 @@
 """The FastAPI application: `create_app(settings)` wires routes, errors, metrics and the lifespan.
 
-To add endpoints (HTML, LibreTranslate), write an APIRouter that depends on
-`service.api.get_translator` and include it in `create_app` next to `api.router`.
+Front-ends are APIRouters that depend on `service.api.get_translator`: the native API (`api.router`),
+the LibreTranslate-compatible API (`libretranslate.router`) and the browser files (`web`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import api
+from service import api, libretranslate
+from service.detection import LazyDetector
 from service.errors import install_error_handlers
 from service.metrics import REQUEST_DURATION, REQUESTS
 from service.runtime import Runtime
 from service.settings import Settings
+from service.web import install_web
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +56,28 @@ class RequestMetrics:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = Runtime(settings)
+    detector = LazyDetector()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        # Built in a thread while the first requests are already served; `source: auto` waits for it.
+        detector.start(sorted({source for source, _, _ in runtime.translator.engine.directions()}))
         try:
             yield
         finally:
             await runtime.stop()
+            await detector.stop()
 
     app = FastAPI(title="GNMT translation service", version="0.1.0", lifespan=lifespan,
                   description="Neural machine translation served from ONNX Runtime with continuous batching.")
     app.state.runtime = runtime
     app.state.settings = settings
+    app.state.detector = detector
     install_error_handlers(app)
     app.include_router(api.router)
+    app.include_router(libretranslate.router)
+    install_web(app)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"],
                            allow_headers=["*"])

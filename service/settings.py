@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     ort_intra_threads: int | None = Field(default=None, ge=1)
 
     cors_origins: str = ""
+    api_keys: str = ""
+    frontend_language_source: str = "auto"
+    frontend_language_target: str = ""
+    frontend_timeout_ms: int = Field(default=500, ge=0)
     drain_timeout_s: float = Field(default=20.0, ge=0)
     log_level: str = "info"
 
@@ -49,3 +53,8 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         """Comma-separated in the environment because a JSON list is awkward to write in a k8s manifest."""
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @cached_property
+    def api_key_list(self) -> list[str]:
+        """Keys accepted by the LibreTranslate-compatible routes; empty means no key is required."""
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]

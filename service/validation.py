@@ -26,7 +26,8 @@ class TranslateRequest(BaseModel):
     text: str | list[str] = Field(description="one text, or a list of up to MAX_SEGMENTS segments")
     source: str = Field(min_length=1, max_length=16, examples=["en"])
     target: str = Field(min_length=1, max_length=16, examples=["de"])
-    format: Literal["text"] = "text"
+    format: Literal["text", "html"] = Field(default="text", description="html: each text is an HTML fragment or "
+                                            "document; its text is translated and its markup kept")
     options: TranslationOptions = Field(default_factory=TranslationOptions)
 
     @property
@@ -36,7 +37,9 @@ class TranslateRequest(BaseModel):
 
 class Translation(BaseModel):
     text: str
-    cached: bool
+    cached: bool = Field(description="true when every sentence (for html: every segment) came from the cache")
+    segments: int | None = Field(default=None, description="html only: text runs and attribute values translated")
+    cached_segments: int | None = Field(default=None, description="html only: how many of them came from the cache")
 
 
 class ModelRef(BaseModel):

@@ -1,0 +1,274 @@
+"""LibreTranslate-compatible API: POST /translate, POST /detect, GET /languages, GET /frontend/settings.
+
+Existing clients (libretranslatepy, deep-translator, browser extensions, the LibreTranslate web UI) send
+parameters as JSON, as a form body (urlencoded or multipart) or in the query string, and expect errors as
+`{"error": "message"}` with LibreTranslate's status codes. Those conventions hold on these routes only; the
+native /v1 routes keep the service's own error shape. Translation goes through `translate_texts`, so the
+cache, batching and HTML handling are the native API's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.api import get_runtime, get_translator
+from service.detection import Detection, LazyDetector, language_name
+from service.errors import ApiError, Overloaded
+from service.formats import FORMATS, TextFormat, translate_texts
+from service.runtime import Runtime
+from service.settings import Settings
+from service.translator import Translator
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class LibreError(Exception):
+    """An error answered as LibreTranslate does: `{"error": message}` with `status`."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": self.message}, status_code=self.status, headers=self.headers)
+
+
+def from_api_error(exc: ApiError) -> LibreError:
+    """The service's errors in LibreTranslate's vocabulary: limits and bad input are 400, a full queue is 429
+    ("Slowdown"), not ready / shutting down stay 503, anything the engine could not finish is 500."""
+    if exc.status in (400, 413, 422):
+        return LibreError(400, f"Invalid request: {exc.message}" if exc.status != 400 else exc.message)
+    if exc.status == 503 and type(exc) is Overloaded:
+        return LibreError(429, f"Slowdown: {exc.message}", exc.headers)
+    if exc.status == 503:
+        return LibreError(503, exc.message, exc.headers)
+    return LibreError(500, f"Cannot translate text: {exc.message}")
+
+
+class LibreRoute(APIRoute):
+    """Turns every failure inside these routes (dependencies included) into LibreTranslate's error shape."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LibreError as exc:
+                return exc.response()
+            except ApiError as exc:
+                return from_api_error(exc).response()
+            except RequestValidationError as exc:
+                return LibreError(400, f"Invalid request: {exc.errors()}").response()
+            except StarletteHTTPException as exc:
+                return LibreError(exc.status_code, str(exc.detail)).response()
+            except Exception:
+                log.exception("unhandled error in a LibreTranslate route")
+                return LibreError(500, "Cannot translate text: internal server error").response()
+
+        return route
+
+
+router = APIRouter(route_class=LibreRoute, tags=["libretranslate"])
+
+
+def get_detector(request: Request) -> LazyDetector:
+    detector: LazyDetector = request.app.state.detector
+    return detector
+
+
+async def read_params(request: Request) -> dict[str, Any]:
+    """Query string, then a JSON object or form body on top (a repeated form/query key becomes a list)."""
+    params: dict[str, Any] = {}
+    for key in request.query_params:
+        values = request.query_params.getlist(key)
+        params[key] = values[0] if len(values) == 1 else values
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            data = await request.json()
+        except ValueError:
+            raise LibreError(400, "Invalid JSON format") from None
+        if not isinstance(data, dict):
+            raise LibreError(400, "Invalid JSON format")
+        params.update(data)
+    elif content_type in _FORM_TYPES:
+        form = await request.form()
+        for key in form:
+            texts = [v for v in form.getlist(key) if isinstance(v, str)]
+            if texts:
+                params[key] = texts[0] if len(texts) == 1 else texts
+    return params
+
+
+def check_api_key(params: dict[str, Any], settings: Settings) -> None:
+    """With API_KEYS set, a key is required: missing -> 400 (as LibreTranslate asks for one), wrong -> 403."""
+    keys = settings.api_key_list
+    if not keys:
+        return
+    given = params.get("api_key")
+    if not given:
+        raise LibreError(400, "Please contact the server operator to get an API key")
+    if not isinstance(given, str) or not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+        raise LibreError(403, "Invalid API key")
+
+
+def _required(params: dict[str, Any], name: str) -> Any:
+    value = params.get(name)
+    if not value:
+        raise LibreError(400, f"Invalid request: missing {name} parameter")
+    return value
+
+
+def _string(params: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = params.get(name, default) if default is not None else _required(params, name)
+    if not isinstance(value, str):
+        raise LibreError(400, f"Invalid request: {name} must be a string")
+    return value.strip()
+
+
+def _alternatives(params: dict[str, Any]) -> int:
+    try:
+        return max(0, int(params.get("alternatives") or 0))
+    except (TypeError, ValueError):
+        raise LibreError(400, "Invalid request: alternatives parameter is not a number") from None
+
+
+def _texts(q: Any, settings: Settings) -> list[str]:
+    texts = q if isinstance(q, list) else [q]
+    if not all(isinstance(text, str) for text in texts):
+        raise LibreError(400, "Invalid request: q must be a string or a list of strings")
+    if len(texts) > settings.max_segments:
+        raise LibreError(400, f"Invalid request: request ({len(texts)}) exceeds text limit ({settings.max_segments})")
+    chars = sum(len(text) for text in texts)
+    if chars > settings.max_text_chars:
+        raise LibreError(400, f"Invalid request: request ({chars}) exceeds text limit ({settings.max_text_chars})")
+    return texts
+
+
+def _label(code: str) -> str:
+    return f"{language_name(code)} ({code})"
+
+
+def _pairs(translator: Translator) -> dict[str, list[str]]:
+    """Every language the loaded bundles know, with the targets it can be translated into."""
+    pairs: dict[str, list[str]] = {}
+    for source, target, _ in translator.engine.directions():
+        pairs.setdefault(source, []).append(target)
+        pairs.setdefault(target, [])
+    return {code: sorted(targets) for code, targets in sorted(pairs.items())}
+
+
+async def _detect(detector: LazyDetector, text: str) -> list[Detection]:
+    """Candidates, best first (lingua runs in a worker thread: long pages take a few milliseconds)."""
+    detections = await asyncio.to_thread((await detector.get()).detect, text)
+    if not detections:
+        raise LibreError(400, "no language can be detected: no model is loaded")
+    return detections
+
+
+def _detected(detection: Detection) -> dict[str, Any]:
+    return {"confidence": detection.confidence, "language": detection.language}
+
+
+@router.post("/translate")
+async def translate(request: Request, runtime: Runtime = Depends(get_runtime),  # noqa: B008
+                    translator: Translator = Depends(get_translator),  # noqa: B008
+                    detector: LazyDetector = Depends(get_detector)) -> JSONResponse:  # noqa: B008
+    """Translate `q` (a string or a list) from `source` (or `auto`) into `target`; `format` text or html.
+
+    Returns `translatedText` (same shape as `q`), `detectedLanguage` when source is auto (one detection over
+    all texts, repeated per text, as LibreTranslate does) and `alternatives` (always empty lists: only the
+    best hypothesis is kept) when `alternatives` > 0.
+    """
+    settings = runtime.settings
+    params = await read_params(request)
+    check_api_key(params, settings)
+    q = _required(params, "q")
+    source = _string(params, "source")
+    target = _string(params, "target")
+    alternatives = _alternatives(params)
+    texts = _texts(q, settings)
+    detection: Detection | None = None
+    if source == AUTO:
+        detection = (await _detect(detector, "\n".join(texts)))[0]
+        source = detection.language
+    pairs = _pairs(translator)
+    if source not in pairs:
+        raise LibreError(400, f"{source} is not supported")
+    if target not in pairs:
+        raise LibreError(400, f"{target} is not supported")
+    text_format = _string(params, "format", "text") or "text"
+    if text_format not in FORMATS:
+        raise LibreError(400, f"{text_format} format is not supported")
+    if target not in pairs[source]:
+        raise LibreError(400, f"{_label(target)} is not available as a target language from {_label(source)}")
+    results = await translate_texts(translator, source, target, texts, cast(TextFormat, text_format))
+    translated = [r.text for r in results]
+    body: dict[str, Any] = {"translatedText": translated if isinstance(q, list) else translated[0]}
+    if detection is not None:
+        body["detectedLanguage"] = [_detected(detection)] * len(texts) if isinstance(q, list) else _detected(detection)
+    if alternatives > 0:
+        body["alternatives"] = [[] for _ in texts] if isinstance(q, list) else []
+    return JSONResponse(body)
+
+
+@router.post("/detect")
+async def detect(request: Request, runtime: Runtime = Depends(get_runtime),  # noqa: B008
+                 detector: LazyDetector = Depends(get_detector)) -> JSONResponse:  # noqa: B008
+    """Candidate languages for `q`, best first: `[{"confidence": 0-100, "language": code}]`, restricted to
+    the source languages of the loaded models."""
+    params = await read_params(request)
+    check_api_key(params, runtime.settings)
+    text = "\n".join(_texts(_required(params, "q"), runtime.settings))
+    return JSONResponse([_detected(d) for d in await _detect(detector, text)])
+
+
+@router.get("/languages")
+async def languages(translator: Translator = Depends(get_translator)) -> JSONResponse:  # noqa: B008
+    """`[{"code", "name", "targets"}]` for every language of the loaded models."""
+    return JSONResponse([{"code": code, "name": language_name(code), "targets": targets}
+                         for code, targets in _pairs(translator).items()])
+
+
+@router.get("/frontend/settings")
+async def frontend_settings(runtime: Runtime = Depends(get_runtime),  # noqa: B008
+                            translator: Translator = Depends(get_translator)) -> JSONResponse:  # noqa: B008
+    """What a LibreTranslate front end needs to configure itself (limits, keys, default languages)."""
+    settings = runtime.settings
+    pairs = _pairs(translator)
+    source = settings.frontend_language_source
+    source = source if source == AUTO or source in pairs else AUTO
+    targets = sorted({t for ts in pairs.values() for t in ts})
+    target = settings.frontend_language_target
+    if target not in targets:
+        target = next((t for t in targets if t != "en"), targets[0] if targets else "")
+    keys = bool(settings.api_key_list)
+    return JSONResponse({
+        "charLimit": settings.max_text_chars,
+        "frontendTimeout": settings.frontend_timeout_ms,
+        "apiKeys": keys,
+        "keyRequired": keys,
+        "suggestions": False,
+        "filesTranslation": False,
+        "supportedFilesFormat": [],
+        "language": {
+            "source": {"code": source, "name": "Auto Detect" if source == AUTO else language_name(source)},
+            "target": {"code": target, "name": language_name(target)},
+        },
+    })
