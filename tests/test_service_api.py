@@ -103,7 +103,7 @@ async def test_error_cases_have_one_shape(model_dir: Path) -> None:
         assert_error_shape(await post("/v1/translate", json=translate_body("a", beam_size=0)), 422, "invalid_request")
         assert_error_shape(await post("/v1/translate", json=translate_body("a", max_length=21)), 422,
                            "max_length_too_large")
-        assert_error_shape(await post("/v1/translate", json={**translate_body("a"), "format": "html"}), 422,
+        assert_error_shape(await post("/v1/translate", json={**translate_body("a"), "format": "markdown"}), 422,
                            "invalid_request")
         assert_error_shape(await post("/v1/translate", json={"text": "a"}), 422, "invalid_request")
         assert_error_shape(await post("/v1/translate", json={**translate_body("a"), "extra": 1}), 422)
