@@ -27,6 +27,8 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY service ./service
+# the page-translation core lives in extension/; the installed package serves it from static/
+COPY extension/translate-core.js ./service/static/translate-core.js
 COPY model ./model
 RUN /opt/venv/bin/pip install ".[serve]"
 
@@ -70,6 +72,8 @@ WORKDIR /src
 RUN python3 -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY service ./service
+# the page-translation core lives in extension/; the installed package serves it from static/
+COPY extension/translate-core.js ./service/static/translate-core.js
 COPY model ./model
 RUN /opt/venv/bin/pip install ".[serve]" \
     && /opt/venv/bin/pip uninstall -y onnxruntime \
