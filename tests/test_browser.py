@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.browser_support import CHROMIUM, SNAPSHOT_JS, split_edges, static_server
-from tests.server_support import ROOT, Server, running_server
+from tests.service_support import ROOT, ServiceProcess, make_model_dir, service_process
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():
@@ -34,17 +34,18 @@ TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tiny_bundle, tmp_path_factory.mktemp("browser"), CORS_ORIGINS="*") as running:
+def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    workdir = tmp_path_factory.mktemp("browser")
+    with service_process(make_model_dir(tiny_bundle, workdir), workdir / "server.log", CORS_ORIGINS="*") as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def pages(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pages(server: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """nested.html as it is, and embed.html: the same page with the embeddable script from the service."""
     directory = tmp_path_factory.mktemp("pages")
     shutil.copy(PAGES / "nested.html", directory / "nested.html")
-    snippet = f'<script src="{server.url}/static/translate-page.js" data-target="de"></script>\n</body>'
+    snippet = f'<script src="{server.base}/static/translate-page.js" data-target="de"></script>\n</body>'
     (directory / "embed.html").write_text((PAGES / "nested.html").read_text().replace("</body>", snippet))
     with static_server(directory) as url:
         yield url
@@ -69,9 +70,9 @@ def browser() -> Iterator[Any]:
             shutil.rmtree(user_data, ignore_errors=True)
 
 
-def v1_translations(server: Server, texts: list[str]) -> dict[str, str]:
+def v1_translations(server: ServiceProcess, texts: list[str]) -> dict[str, str]:
     unique = sorted(set(texts))
-    response = httpx.post(f"{server.url}/v1/translate", json={"text": unique, "source": "en", "target": "de"},
+    response = httpx.post(f"{server.base}/v1/translate", json={"text": unique, "source": "en", "target": "de"},
                           timeout=60)
     assert response.status_code == 200, response.text
     return dict(zip(unique, [t["text"] for t in response.json()["translations"]], strict=True))
@@ -87,7 +88,7 @@ def wait_until(condition: Callable[[], Any], what: str, timeout_s: float = 60) -
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def check_translated(server: Server, before: dict[str, Any], after: dict[str, Any]) -> None:
+def check_translated(server: ServiceProcess, before: dict[str, Any], after: dict[str, Any]) -> None:
     """Every text meant to be translated holds the service's translation (whitespace kept), every other
     text is untouched, and the element tree is the same."""
     assert after["skeleton"] == before["skeleton"]
@@ -111,10 +112,10 @@ def screenshot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), caret="initial")  # "hide" would leave style="" on inputs
 
 
-def test_extension_translates_and_restores(browser: Any, server: Server, pages: str) -> None:
+def test_extension_translates_and_restores(browser: Any, server: ServiceProcess, pages: str) -> None:
     worker = browser.service_workers[0] if browser.service_workers else browser.wait_for_event("serviceworker")
     # the options the user would save on the options page
-    worker.evaluate("(url) => chrome.storage.sync.set({ serviceUrl: url, target: 'de', apiKey: '' })", server.url)
+    worker.evaluate("(url) => chrome.storage.sync.set({ serviceUrl: url, target: 'de', apiKey: '' })", server.base)
     page = browser.new_page()
     page.goto(f"{pages}/nested.html")
     before = page.evaluate(SNAPSHOT_JS)
@@ -135,7 +136,7 @@ def test_extension_translates_and_restores(browser: Any, server: Server, pages: 
     page.close()
 
 
-def test_embeddable_script_translates_and_restores(browser: Any, server: Server, pages: str) -> None:
+def test_embeddable_script_translates_and_restores(browser: Any, server: ServiceProcess, pages: str) -> None:
     page = browser.new_page()
     page.goto(f"{pages}/embed.html")
     page.wait_for_function("window.pageTranslator !== undefined")
@@ -157,9 +158,9 @@ def test_embeddable_script_translates_and_restores(browser: Any, server: Server,
     page.close()
 
 
-def test_front_page_translates_and_shows_errors(browser: Any, server: Server) -> None:
+def test_front_page_translates_and_shows_errors(browser: Any, server: ServiceProcess) -> None:
     page = browser.new_page()
-    page.goto(f"{server.url}/")
+    page.goto(f"{server.base}/")
     page.wait_for_function("document.querySelector('#source option[value=en]') !== null")
     text = "the small dog runs near the red car"
     page.select_option("#source", "en")

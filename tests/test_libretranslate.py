@@ -18,8 +18,14 @@ from deep_translator import LibreTranslator
 from deep_translator.exceptions import AuthorizationException
 from libretranslatepy import LibreTranslateAPI
 
-from tests.server_support import Server, running_server
-from tests.service_support import assert_error_shape, make_model_dir, running_app, settings_for
+from tests.service_support import (
+    ServiceProcess,
+    assert_error_shape,
+    make_model_dir,
+    running_app,
+    service_process,
+    settings_for,
+)
 
 KEY = "test-key-1"
 MAX_SEGMENTS = 16
@@ -28,21 +34,23 @@ GERMAN = "Der kleine Hund läuft heute über die Straße, und das Kind spielt mi
 
 
 @pytest.fixture(scope="module")
-def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tiny_bundle, tmp_path_factory.mktemp("libre"), API_KEYS=f"{KEY}, other-key",
-                        CORS_ORIGINS="*", MAX_SEGMENTS=str(MAX_SEGMENTS)) as running:
+def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    workdir = tmp_path_factory.mktemp("libre")
+    with service_process(make_model_dir(tiny_bundle, workdir), workdir / "server.log", API_KEYS=f"{KEY}, other-key",
+                         CORS_ORIGINS="*", MAX_SEGMENTS=str(MAX_SEGMENTS)) as running:
         yield running
 
 
-def v1(server: Server, texts: list[str], source: str = "en", target: str = "de", fmt: str = "text") -> list[str]:
-    response = httpx.post(f"{server.url}/v1/translate", json={"text": texts, "source": source, "target": target,
-                                                              "format": fmt}, timeout=60)
+def v1(server: ServiceProcess, texts: list[str], source: str = "en", target: str = "de",
+       fmt: str = "text") -> list[str]:
+    body = {"text": texts, "source": source, "target": target, "format": fmt}
+    response = httpx.post(f"{server.base}/v1/translate", json=body, timeout=60)
     assert response.status_code == 200, response.text
     return [t["text"] for t in response.json()["translations"]]
 
 
-def post(server: Server, path: str = "/translate", **kwargs: Any) -> httpx.Response:
-    return httpx.post(f"{server.url}{path}", timeout=60, **kwargs)
+def post(server: ServiceProcess, path: str = "/translate", **kwargs: Any) -> httpx.Response:
+    return httpx.post(f"{server.base}{path}", timeout=60, **kwargs)
 
 
 def assert_libre_error(response: httpx.Response, status: int) -> str:
@@ -55,8 +63,8 @@ def assert_libre_error(response: httpx.Response, status: int) -> str:
 # --- the real clients -----------------------------------------------------------------------------------
 
 
-def test_libretranslatepy_client(server: Server) -> None:
-    client = LibreTranslateAPI(server.url, api_key=KEY)
+def test_libretranslatepy_client(server: ServiceProcess) -> None:
+    client = LibreTranslateAPI(server.base, api_key=KEY)
     expected = v1(server, SENTENCES)
     assert [client.translate(text, "en", "de") for text in SENTENCES] == expected
     assert client.translate(GERMAN, "de", "en") == v1(server, [GERMAN], "de", "en")[0]
@@ -71,20 +79,20 @@ def test_libretranslatepy_client(server: Server) -> None:
     assert client.detect("the man sits in the house near the green tree")[0]["language"] == "en"
 
 
-def test_deep_translator_client(server: Server) -> None:
-    translator = LibreTranslator(source="en", target="de", custom_url=f"{server.url}/", api_key=KEY)
+def test_deep_translator_client(server: ServiceProcess) -> None:
+    translator = LibreTranslator(source="en", target="de", custom_url=f"{server.base}/", api_key=KEY)
     expected = v1(server, SENTENCES)
     assert translator.translate(SENTENCES[1]) == expected[1]
     assert translator.translate_batch(SENTENCES) == expected
 
     with pytest.raises(AuthorizationException):  # 403, as LibreTranslate answers a wrong key
-        LibreTranslator(source="en", target="de", custom_url=f"{server.url}/", api_key="wrong").translate("a dog")
+        LibreTranslator(source="en", target="de", custom_url=f"{server.base}/", api_key="wrong").translate("a dog")
 
 
 # --- the three ways parameters arrive -------------------------------------------------------------------
 
 
-def test_json_form_multipart_and_query_string_agree(server: Server) -> None:
+def test_json_form_multipart_and_query_string_agree(server: ServiceProcess) -> None:
     expected = v1(server, SENTENCES)
     fields = {"q": SENTENCES[0], "source": "en", "target": "de", "api_key": KEY}
 
@@ -101,7 +109,7 @@ def test_json_form_multipart_and_query_string_agree(server: Server) -> None:
     assert repeated.json() == {"translatedText": expected}
 
 
-def test_auto_detection_picks_the_direction(server: Server) -> None:
+def test_auto_detection_picks_the_direction(server: ServiceProcess) -> None:
     english = post(server, json={"q": SENTENCES, "source": "auto", "target": "de", "api_key": KEY}).json()
     assert english["translatedText"] == v1(server, SENTENCES)
     assert len(english["detectedLanguage"]) == len(SENTENCES)
@@ -113,7 +121,7 @@ def test_auto_detection_picks_the_direction(server: Server) -> None:
     assert german["detectedLanguage"]["language"] == "de"
 
 
-def test_alternatives_are_empty_lists(server: Server) -> None:
+def test_alternatives_are_empty_lists(server: ServiceProcess) -> None:
     single = post(server, json={"q": SENTENCES[0], "source": "en", "target": "de", "alternatives": 3,
                                 "api_key": KEY}).json()
     assert single["alternatives"] == [] and single["translatedText"] == v1(server, SENTENCES[:1])[0]
@@ -121,7 +129,7 @@ def test_alternatives_are_empty_lists(server: Server) -> None:
     assert batch.json()["alternatives"] == [[] for _ in SENTENCES]
 
 
-def test_html_format(server: Server) -> None:
+def test_html_format(server: ServiceProcess) -> None:
     page = '<p title="a big tree">the <b>small <i>red</i> dog</b> runs <a href="/x">near the house</a></p>'
     response = post(server, json={"q": [page], "source": "en", "target": "de", "format": "html", "api_key": KEY})
     assert response.status_code == 200, response.text
@@ -132,15 +140,15 @@ def test_html_format(server: Server) -> None:
         assert tag in translated, translated
 
 
-def test_second_translation_of_a_page_comes_from_the_cache(server: Server) -> None:
+def test_second_translation_of_a_page_comes_from_the_cache(server: ServiceProcess) -> None:
     page = ("<html><head><title>the woman sits near the car</title></head><body>"
             "<h1>a <em>green</em> ball</h1><ul><li>the man plays in the street</li><li>a cat runs</li></ul>"
             '<p>the <a href="#">big tree</a> sits near the house. <img alt="a red car" src="x.png"></p>'
             "</body></html>")
 
     def translate() -> dict[str, Any]:
-        response = httpx.post(f"{server.url}/v1/translate", json={"text": page, "source": "en", "target": "de",
-                                                                  "format": "html"}, timeout=60)
+        response = httpx.post(f"{server.base}/v1/translate", json={"text": page, "source": "en", "target": "de",
+                                                                   "format": "html"}, timeout=60)
         assert response.status_code == 200, response.text
         return dict(response.json()["translations"][0])
 
@@ -152,16 +160,16 @@ def test_second_translation_of_a_page_comes_from_the_cache(server: Server) -> No
     assert second["cached"] is (second["cached_segments"] == second["segments"])
 
 
-def test_languages_detect_and_frontend_settings(server: Server) -> None:
-    languages = httpx.get(f"{server.url}/languages").json()
-    directions = {(d["source"], d["target"]) for d in httpx.get(f"{server.url}/v1/languages").json()["directions"]}
+def test_languages_detect_and_frontend_settings(server: ServiceProcess) -> None:
+    languages = httpx.get(f"{server.base}/languages").json()
+    directions = {(d["source"], d["target"]) for d in httpx.get(f"{server.base}/v1/languages").json()["directions"]}
     assert {(lang["code"], target) for lang in languages for target in lang["targets"]} == directions
 
     detected = post(server, "/detect", json={"q": GERMAN, "api_key": KEY}).json()
     assert [d["language"] for d in detected] == ["de", "en"]
     assert detected[0]["confidence"] > detected[1]["confidence"]
 
-    settings = httpx.get(f"{server.url}/frontend/settings").json()
+    settings = httpx.get(f"{server.base}/frontend/settings").json()
     assert settings["keyRequired"] is True and settings["apiKeys"] is True
     assert settings["charLimit"] == 10_000 and settings["suggestions"] is False
     assert settings["supportedFilesFormat"] == []
@@ -185,12 +193,12 @@ def test_languages_detect_and_frontend_settings(server: Server) -> None:
     ({"q": "a dog " * 2000, "source": "en", "target": "de"}, 400, "exceeds text limit"),
     ({"q": [1, 2], "source": "en", "target": "de"}, 400, "list of strings"),
 ])
-def test_translate_errors(server: Server, body: dict[str, Any], status: int, needle: str) -> None:
+def test_translate_errors(server: ServiceProcess, body: dict[str, Any], status: int, needle: str) -> None:
     message = assert_libre_error(post(server, json={**body, "api_key": KEY}), status)
     assert needle in message
 
 
-def test_key_and_body_errors(server: Server) -> None:
+def test_key_and_body_errors(server: ServiceProcess) -> None:
     fields = {"q": "a dog", "source": "en", "target": "de"}
     assert "API key" in assert_libre_error(post(server, json=fields), 400)
     assert assert_libre_error(post(server, data={**fields, "api_key": "nope"}), 403) == "Invalid API key"
@@ -200,10 +208,10 @@ def test_key_and_body_errors(server: Server) -> None:
                               400) == "Invalid JSON format"
     assert assert_libre_error(post(server, json=["a", "list"]), 400) == "Invalid JSON format"
     # the native routes keep their own error shape
-    assert_error_shape(httpx.post(f"{server.url}/v1/translate", json={"text": "a dog", "source": "en",
-                                                                      "target": "zz"}), 400, "unknown_direction")
-    assert_error_shape(httpx.post(f"{server.url}/v1/translate", json={"text": "a dog", "source": "en",
-                                                                      "target": "de", "format": "xml"}), 422)
+    assert_error_shape(httpx.post(f"{server.base}/v1/translate", json={"text": "a dog", "source": "en",
+                                                                       "target": "zz"}), 400, "unknown_direction")
+    assert_error_shape(httpx.post(f"{server.base}/v1/translate", json={"text": "a dog", "source": "en",
+                                                                       "target": "de", "format": "xml"}), 422)
 
 
 @pytest.mark.asyncio
@@ -228,8 +236,8 @@ async def test_full_queue_is_429_slowdown(tiny_bundle: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("path", ["/translate", "/detect", "/languages", "/v1/translate"])
-def test_cors_preflight(server: Server, path: str) -> None:
-    response = httpx.options(f"{server.url}{path}", headers={
+def test_cors_preflight(server: ServiceProcess, path: str) -> None:
+    response = httpx.options(f"{server.base}{path}", headers={
         "Origin": "http://elsewhere.example", "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "content-type"})
     assert response.status_code == 200, response.text
@@ -237,15 +245,15 @@ def test_cors_preflight(server: Server, path: str) -> None:
     assert "POST" in response.headers["access-control-allow-methods"]
 
 
-def test_static_files(server: Server) -> None:
+def test_static_files(server: ServiceProcess) -> None:
     root = Path(__file__).resolve().parent.parent
-    index = httpx.get(f"{server.url}/")
+    index = httpx.get(f"{server.base}/")
     assert index.status_code == 200 and "text/html" in index.headers["content-type"]
     assert index.text == (root / "service/static/index.html").read_text()
-    core = httpx.get(f"{server.url}/static/translate-core.js")
+    core = httpx.get(f"{server.base}/static/translate-core.js")
     assert core.status_code == 200 and "javascript" in core.headers["content-type"]
     assert core.content == (root / "extension/translate-core.js").read_bytes()
     for name in ("app.js", "style.css", "translate-page.js"):
-        response = httpx.get(f"{server.url}/static/{name}")
+        response = httpx.get(f"{server.base}/static/{name}")
         assert response.status_code == 200 and response.content == (root / "service/static" / name).read_bytes()
-    assert httpx.get(f"{server.url}/static/nothing-here.js").status_code == 404
+    assert httpx.get(f"{server.base}/static/nothing-here.js").status_code == 404
