@@ -17,10 +17,13 @@ import asyncio
 import gzip
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,6 +116,47 @@ async def closed_loop(base: str, sentences: list[str], concurrency: int, request
             "p99_ms": round(percentile(latencies, 0.99) * 1e3, 2), "elapsed_s": round(elapsed, 2)}
 
 
+WRK_SCRIPT = """
+local bodies, count, index = {}, 0, 0
+for line in io.lines(os.getenv("WRK_BODIES")) do count = count + 1; bodies[count] = line end
+function request()
+  index = index % count + 1
+  return wrk.format("POST", "/v1/translate", {["Content-Type"] = "application/json"}, bodies[index])
+end
+"""
+_WRK_LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk_closed_loop(base: str, sentences: list[str], concurrency: int, seconds: float, beam_size: int | None,
+                    source: str, target: str) -> dict[str, Any]:
+    """The same closed loop driven by wrk (C, one thread), so the client does not compete for the CPU.
+
+    A Python client needs about a core of its own at 64 connections on this machine, which
+    caps every mode at the client's speed; wrk needs a few percent.
+    """
+    options = {"beam_size": beam_size} if beam_size else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        bodies = Path(tmp) / "bodies.jsonl"
+        bodies.write_text("\n".join(json.dumps({"text": s, "source": source, "target": target, "options": options})
+                                    for s in sentences) + "\n")
+        script = Path(tmp) / "post.lua"
+        script.write_text(WRK_SCRIPT)
+        output = subprocess.run(
+            ["wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--timeout", "60s", "--latency", "-s", str(script),
+             base], capture_output=True, text=True, check=True, env={**os.environ, "WRK_BODIES": str(bodies)},
+        ).stdout
+    latency = {q: float(v) * _UNIT[unit] for q, v, unit in _WRK_LATENCY.findall(output)}
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: .*", output)
+    return {"concurrency": concurrency, "requests": total,
+            "failures": int(non_2xx.group(1)) if non_2xx else 0, "socket_errors": errors.group(0) if errors else "",
+            "sentences_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+            "p50_ms": round(latency["50"], 2), "p99_ms": round(latency["99"], 2), "elapsed_s": seconds,
+            "client": "wrk"}
+
+
 def mode_env(mode: str, args: argparse.Namespace) -> dict[str, str]:
     return {"BATCHING_MODE": mode, "CACHE_MEMORY_MB": "0", "STATIC_MAX_BATCH": str(args.static_max_batch),
             "STATIC_MAX_WAIT_MS": str(args.static_max_wait_ms)}
@@ -125,8 +169,12 @@ def scenario_load(args: argparse.Namespace, sentences: list[str]) -> dict[str, A
             asyncio.run(closed_loop(base, sentences, 4, 8, args.beam_size, args.source, args.target))  # warm-up
             results[mode] = []
             for concurrency in args.concurrency:
-                row = asyncio.run(closed_loop(base, sentences, concurrency, args.requests, args.beam_size,
-                                              args.source, args.target))
+                if args.client == "wrk":
+                    row = wrk_closed_loop(base, sentences, concurrency, args.seconds, args.beam_size, args.source,
+                                          args.target)
+                else:
+                    row = asyncio.run(closed_loop(base, sentences, concurrency, args.requests, args.beam_size,
+                                                  args.source, args.target))
                 print(json.dumps({"mode": mode, **row}), file=sys.stderr)
                 results[mode].append(row)
     if args.plot:
@@ -204,7 +252,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target", default="de")
     parser.add_argument("--modes", type=lambda s: s.split(","), default=["none", "static", "continuous"])
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[64])
-    parser.add_argument("--requests", type=int, default=1000, help="sentences per measurement")
+    parser.add_argument("--requests", type=int, default=1000, help="sentences per measurement (httpx client)")
+    parser.add_argument("--client", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx",
+                        help="load generator for the load scenario; wrk (Debian package `wrk`) is the default "
+                             "when installed")
+    parser.add_argument("--seconds", type=int, default=10, help="duration of one wrk measurement")
     parser.add_argument("--beam-size", type=int, default=None, help="default: the model's")
     parser.add_argument("--static-max-batch", type=int, default=32)
     parser.add_argument("--static-max-wait-ms", type=float, default=20)

@@ -36,12 +36,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are coroutines: FastAPI runs plain `def` dependencies in a thread pool, a
+# thread hop per request that cost more CPU than the whole route under load.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_translator(runtime: Runtime = Depends(get_runtime)) -> Translator:  # noqa: B008
+async def get_translator(runtime: Runtime = Depends(get_runtime)) -> Translator:  # noqa: B008
     if runtime.draining:
         raise ShuttingDown("the server is shutting down")
     if not runtime.ready:

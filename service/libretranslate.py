@@ -87,7 +87,7 @@ class LibreRoute(APIRoute):
 router = APIRouter(route_class=LibreRoute, tags=["libretranslate"])
 
 
-def get_detector(request: Request) -> LazyDetector:
+async def get_detector(request: Request) -> LazyDetector:
     detector: LazyDetector = request.app.state.detector
     return detector
 

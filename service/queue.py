@@ -131,6 +131,10 @@ class WorkQueue:
             items = self._waiting.get(model_id)
             return items[0] if items else None
 
+    def waiting_count(self, model_id: str) -> int:
+        with self._lock:
+            return len(self._waiting.get(model_id, ()))
+
     def request_count(self, model_id: str) -> int:
         with self._lock:
             return len({item.request_id for item in self._waiting.get(model_id, ())})

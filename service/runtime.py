@@ -28,7 +28,8 @@ class Runtime:
         self.queue = WorkQueue(settings.max_queue)
         self.scheduler = Scheduler(self.queue, settings.batching_mode, settings.max_batch_rows,
                                    settings.max_batch_tokens, settings.static_max_batch,
-                                   settings.static_max_wait_ms / 1000.0)
+                                   settings.static_max_wait_ms / 1000.0, settings.admit_waiting_ratio,
+                                   settings.admit_max_steps)
         self.cache = TranslationCache(int(settings.cache_memory_mb * 1024 * 1024), settings.redis_url,
                                       settings.cache_ttl_seconds, settings.redis_timeout_s)
         self._translator: Translator | None = None

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     max_batch_tokens: int = Field(default=8192, ge=1)
     static_max_batch: int = Field(default=16, ge=1)
     static_max_wait_ms: float = Field(default=10.0, ge=0)
+    admit_waiting_ratio: float = Field(default=0.25, ge=0)
+    admit_max_steps: int = Field(default=8, ge=0)
     max_queue: int = Field(default=1024, ge=1)
     request_timeout_s: float = Field(default=30.0, gt=0)
 
