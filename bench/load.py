@@ -157,6 +157,15 @@ def wrk_closed_loop(base: str, sentences: list[str], concurrency: int, seconds: 
             "client": "wrk"}
 
 
+def measure(args: argparse.Namespace, base: str, sentences: list[str], concurrency: int, requests: int,
+            beam_size: int | None = None) -> dict[str, Any]:
+    """One closed-loop measurement with the chosen client (wrk runs for --seconds instead of --requests)."""
+    beam = beam_size if beam_size is not None else args.beam_size
+    if args.client == "wrk":
+        return wrk_closed_loop(base, sentences, concurrency, args.seconds, beam, args.source, args.target)
+    return asyncio.run(closed_loop(base, sentences, concurrency, requests, beam, args.source, args.target))
+
+
 def mode_env(mode: str, args: argparse.Namespace) -> dict[str, str]:
     return {"BATCHING_MODE": mode, "CACHE_MEMORY_MB": "0", "STATIC_MAX_BATCH": str(args.static_max_batch),
             "STATIC_MAX_WAIT_MS": str(args.static_max_wait_ms)}
@@ -169,12 +178,7 @@ def scenario_load(args: argparse.Namespace, sentences: list[str]) -> dict[str, A
             asyncio.run(closed_loop(base, sentences, 4, 8, args.beam_size, args.source, args.target))  # warm-up
             results[mode] = []
             for concurrency in args.concurrency:
-                if args.client == "wrk":
-                    row = wrk_closed_loop(base, sentences, concurrency, args.seconds, args.beam_size, args.source,
-                                          args.target)
-                else:
-                    row = asyncio.run(closed_loop(base, sentences, concurrency, args.requests, args.beam_size,
-                                                  args.source, args.target))
+                row = measure(args, base, sentences, concurrency, args.requests)
                 print(json.dumps({"mode": mode, **row}), file=sys.stderr)
                 results[mode].append(row)
     if args.plot:
@@ -209,13 +213,14 @@ def scenario_cached(args: argparse.Namespace, sentences: list[str]) -> dict[str,
     with server(args, {"BATCHING_MODE": "continuous", "CACHE_MEMORY_MB": "64"}) as base:
         cold = asyncio.run(closed_loop(base, subset, concurrency, len(subset), args.beam_size, args.source,
                                        args.target))
-        warm = asyncio.run(closed_loop(base, subset, concurrency, len(subset), args.beam_size, args.source,
-                                       args.target))
+        warm = measure(args, base, subset, concurrency, len(subset))
     bare_command = [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "bare_app:app", "--port",
                     "{port}", "--log-level", "warning"]
     with server(args, {}, bare_command) as base:
-        bare = asyncio.run(closed_loop(base, subset, concurrency, len(subset), None, args.source, args.target))
-    return {"scenario": "cached", "first_pass": cold, "second_pass_cached": warm, "bare_fastapi": bare}
+        bare = measure(args, base, subset, concurrency, len(subset))
+    ratio = warm["sentences_per_s"] / bare["sentences_per_s"]
+    return {"scenario": "cached", "cached_over_bare_throughput": round(ratio, 2), "first_pass": cold,
+            "second_pass_cached": warm, "bare_fastapi": bare}
 
 
 def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, Any]:
@@ -237,10 +242,11 @@ def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, A
         decode_batch(model.stepper, [source], options, model.vocab.specials)
         engine_times.append(time.perf_counter() - start)
     with server(args, {"BATCHING_MODE": "continuous", "CACHE_MEMORY_MB": "0"}) as base:
-        http = asyncio.run(closed_loop(base, [sentence], 1, args.requests, beam, args.source, args.target))
+        http = measure(args, base, [sentence], 1, args.requests, beam)
     engine_p50 = statistics.median(engine_times) * 1e3
     return {"scenario": "idle", "sentence": sentence, "beam_size": beam, "engine_p50_ms": round(engine_p50, 2),
-            "http_p50_ms": http["p50_ms"], "overhead_ms": round(http["p50_ms"] - engine_p50, 2)}
+            "http_p50_ms": http["p50_ms"], "overhead_ms": round(http["p50_ms"] - engine_p50, 2),
+            "http_over_engine": round(http["p50_ms"] / engine_p50, 2)}
 
 
 def main(argv: list[str] | None = None) -> None:

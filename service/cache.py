@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -32,17 +33,30 @@ _BACKOFF_MAX_S = 30.0
 
 def cache_key(prefix: str, model_id: str, model_version: str, source: str, target: str,
               options: dict[str, object], normalized_text: str) -> str:
-    payload = json.dumps([model_id, model_version, source, target, options, normalized_text],
-                         ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return prefix + hashlib.sha256(payload.encode()).hexdigest()
+    digest = hashlib.sha256(_namespace(model_id, model_version, source, target,
+                                       tuple(sorted(options.items()))))
+    digest.update(normalized_text.encode())
+    return prefix + digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _namespace(model_id: str, model_version: str, source: str, target: str,
+               options: tuple[tuple[str, object], ...]) -> bytes:
+    """Everything but the text, serialised once per distinct request shape (it is on every cache lookup)."""
+    return json.dumps([model_id, model_version, source, target, dict(options)], ensure_ascii=False,
+                      sort_keys=True, separators=(",", ":")).encode() + b"\x00"
 
 
 class MemoryTier:
-    """LRU bounded by the bytes of its serialised values (keys are fixed-size hashes)."""
+    """LRU bounded by the bytes of its values' serialised form (keys are fixed-size hashes).
+
+    It keeps the decoded objects, not the bytes: a hit then costs a dictionary lookup instead
+    of a JSON parse, which was a tenth of the cached path's CPU time.
+    """
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._items: OrderedDict[str, tuple[SentenceResult, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -53,26 +67,27 @@ class MemoryTier:
     def size_bytes(self) -> int:
         return self._bytes
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> SentenceResult | None:
         with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
+            entry = self._items.get(key)
+            if entry is None:
+                return None
+            self._items.move_to_end(key)
+            return entry[0]
 
-    def put(self, key: str, value: bytes) -> None:
-        cost = len(value) + len(key)
+    def put(self, key: str, value: SentenceResult, serialised_size: int) -> None:
+        cost = serialised_size + len(key)
         if cost > self.max_bytes:
             return
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self._bytes -= len(old) + len(key)
-            self._items[key] = value
+                self._bytes -= old[1]
+            self._items[key] = (value, cost)
             self._bytes += cost
             while self._bytes > self.max_bytes:
-                evicted_key, evicted = self._items.popitem(last=False)
-                self._bytes -= len(evicted) + len(evicted_key)
+                _, (_, evicted_cost) = self._items.popitem(last=False)
+                self._bytes -= evicted_cost
 
     def clear(self) -> None:
         with self._lock:
@@ -149,11 +164,11 @@ class TranslationCache:
         found: dict[str, SentenceResult] = {}
         missing: list[str] = []
         for key in keys:
-            raw = self.memory.get(key)
-            if raw is None:
+            hit = self.memory.get(key)
+            if hit is None:
                 missing.append(key)
             else:
-                found[key] = SentenceResult.from_json(raw)
+                found[key] = hit
         if found:
             CACHE_HITS.labels("memory").inc(len(found))
         if missing:
@@ -169,7 +184,7 @@ class TranslationCache:
                         found[key] = SentenceResult.from_json(raw)
                     except (ValueError, KeyError, TypeError):
                         continue  # a foreign or corrupt value is a miss
-                    self.memory.put(key, raw)
+                    self.memory.put(key, found[key], len(raw))
                     hits += 1
                 if hits:
                     CACHE_HITS.labels("redis").inc(hits)
@@ -180,7 +195,7 @@ class TranslationCache:
     async def put_many(self, results: dict[str, SentenceResult]) -> None:
         encoded = {key: result.to_json() for key, result in results.items()}
         for key, raw in encoded.items():
-            self.memory.put(key, raw)
+            self.memory.put(key, results[key], len(raw))
         if self.redis is not None:
             await self.redis.set_many(encoded)
 

@@ -7,6 +7,7 @@ translated sentences with the original separators preserves paragraph breaks.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class Split:
         return self.leading + "".join(t + sep for t, sep in zip(translated, self.separators, strict=True))
 
 
+@functools.lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
     """The cache's notion of 'the same sentence': NFC, whitespace collapsed and trimmed."""
     return _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
@@ -71,8 +73,14 @@ def _wrap(sentence: str, max_chars: int) -> list[tuple[str, str]]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def split_sentences(text: str, max_chars: int = 400) -> Split:
-    """Sentences of `text` in order; joining them with `separators` rebuilds the original spacing."""
+    """Sentences of `text` in order; joining them with `separators` rebuilds the original spacing.
+
+    Memoised: pages and clients repeat segments (menus, footers, retries), and on the cached
+    path splitting was the largest cost after the framework itself. Callers must not mutate
+    the returned lists.
+    """
     stripped = text.lstrip()
     leading = text[: len(text) - len(stripped)]
     sentences: list[str] = []
