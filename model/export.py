@@ -140,7 +140,8 @@ def build_manifest(checkpoint: Checkpoint, vocab: Vocabulary, out_dir: Path, met
 
 
 def export_bundle(checkpoint_path: Path, out_dir: Path, validation_sources: list[str] | None = None,
-                  metrics: dict[str, Any] | None = None, weights: str = "fp32") -> dict[str, Any]:
+                  metrics: dict[str, Any] | None = None, weights: str = "fp32",
+                  validation_target: str | None = None) -> dict[str, Any]:
     """Write and verify a bundle; returns the self-check figures. Raises ExportCheckError on a mismatch.
 
     weights="fp16" stores the graphs' weights in half precision (see model/weights.py); the PyTorch
@@ -162,7 +163,7 @@ def export_bundle(checkpoint_path: Path, out_dir: Path, validation_sources: list
         worst = check_parity(model, stepper)
         if worst > PARITY_TOLERANCE:
             raise ExportCheckError(f"ONNX/PyTorch log-prob mismatch {worst:.2e} > {PARITY_TOLERANCE}")
-        target = checkpoint.directions[0].split("-")[1]
+        target = validation_target or checkpoint.directions[0].split("-")[1]
         texts = validation_sources or ["a small test sentence", "another one , longer than the first ."]
         sources = [vocab.source(t, target) for t in texts]
         differing = check_greedy(model, stepper, sources)
@@ -185,6 +186,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--validation-source", type=Path, help="text file (one sentence per line) for the greedy check")
     parser.add_argument("--validation-lines", type=int, default=100)
+    parser.add_argument("--validation-target", help="target language for the greedy check (default: the first "
+                                                     "direction's)")
     parser.add_argument("--weights", choices=("fp32", "fp16"), default="fp32",
                         help="fp16 halves the bundle; arithmetic stays fp32")
     parser.add_argument("--metrics", type=Path, help="JSON of evaluation figures to record in the manifest")
@@ -195,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
 
         texts = [line for line in read_lines(args.validation_source) if line.strip()][: args.validation_lines]
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
-    print(json.dumps(export_bundle(args.checkpoint, args.out_dir, texts, metrics, args.weights)))
+    print(json.dumps(export_bundle(args.checkpoint, args.out_dir, texts, metrics, args.weights,
+                                   args.validation_target)))
 
 
 if __name__ == "__main__":
