@@ -264,6 +264,15 @@ def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, A
             "overhead_ms": round(http_p50 - engine_p50, 2), "http_over_engine": round(http_p50 / engine_p50, 2)}
 
 
+def emit(result: dict[str, Any], out: Path | None) -> None:
+    """Prints a benchmark's JSON result and, with --out, keeps the same text in that file."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", choices=["load", "cached", "idle"], default="load")
@@ -288,11 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     sentences = read_sentences(args.data)
     scenarios = {"load": scenario_load, "cached": scenario_cached, "idle": scenario_idle}
     result = scenarios[args.scenario](args, sentences)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

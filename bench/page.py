@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import random
 import sys
 import time
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import DEFAULT_DATA, ROOT, read_sentences, server
+from load import DEFAULT_DATA, ROOT, emit, read_sentences, server
 
 CHROMIUM = "/usr/bin/chromium"
 FALLBACK_SENTENCES = ["the dog runs near the house", "a small cat sits on the red car",
@@ -141,11 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         results["cache"] = scenario_cache(args, page)
     if args.scenario in ("browser", "all"):
         results["browser"] = scenario_browser(args, page)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(results, args.out)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,13 @@
  */
 "use strict";
 
-const api = globalThis.browser || globalThis.chrome;
-const DEFAULTS = { serviceUrl: "http://127.0.0.1:8000", target: "en", apiKey: "" };
-const CONTENT_FILES = ["translate-core.js", "settings.js", "content.js"];
+// Shared with the content script and pages: settings (storage) and the request helper. Chrome's service
+// worker imports them here; Firefox's event page gets them from the manifest's background.scripts.
+const SHARED_FILES = ["settings.js", "translate-core.js"];
+if (typeof importScripts === "function") importScripts(...SHARED_FILES);
 
-async function settings() {
-  return Object.assign({}, DEFAULTS, await api.storage.sync.get(Object.keys(DEFAULTS)));
-}
+const { api, load } = globalThis.PageTranslateSettings;
+const CONTENT_FILES = ["translate-core.js", "settings.js", "content.js"];
 
 async function ensureInjected(tabId) {
   await api.scripting.executeScript({ target: { tabId }, files: CONTENT_FILES });
@@ -22,32 +22,16 @@ async function command(tabId, cmd, extra) {
   return api.tabs.sendMessage(tabId, Object.assign({ cmd }, extra || {}));
 }
 
+/** One batch for the content script, which cannot always reach the service itself (mixed content, CORS). */
 async function translateBatch(texts, source, target) {
-  const s = await settings();
-  const url = s.serviceUrl.replace(/\/+$/, "") + "/translate";
-  const body = { q: texts, source: source || "auto", target: target || s.target, format: "text" };
-  if (s.apiKey) body.api_key = s.apiKey;
-  let response;
+  const s = await load();
   try {
-    response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const translations = await globalThis.PageTranslate.fetchTransport(s.serviceUrl, s.apiKey)(
+      texts, source, target || s.target);
+    return { ok: true, translations };
   } catch (err) {
-    return { ok: false, error: `Cannot reach the translation service at ${url}: ${err.message || err}` };
+    return { ok: false, status: err.status, error: err.message || String(err) };
   }
-  let data = null;
-  try {
-    data = await response.json();
-  } catch (err) {
-    data = null;
-  }
-  if (!response.ok) {
-    const detail = data && (data.error || data.detail);
-    const text = typeof detail === "string" ? detail : detail ? JSON.stringify(detail) : response.statusText;
-    return { ok: false, status: response.status, error: `Translation service error ${response.status}: ${text}` };
-  }
-  if (!data || !Array.isArray(data.translatedText) || data.translatedText.length !== texts.length) {
-    return { ok: false, error: "The translation service sent an unexpected answer (no translatedText list of the right length)." };
-  }
-  return { ok: true, translations: data.translatedText.map(String) };
 }
 
 function showProgress(tabId, message) {

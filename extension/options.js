@@ -2,11 +2,7 @@
 (async function () {
   "use strict";
   const { api, load, save } = globalThis.PageTranslateSettings;
-  const $ = (id) => document.getElementById(id);
-  const status = (text, isError) => {
-    $("status").textContent = text || "";
-    $("status").classList.toggle("error", Boolean(isError));
-  };
+  const { $, status } = globalThis.PageTranslateUi;
 
   const settings = await load();
   $("serviceUrl").value = settings.serviceUrl;

@@ -7,8 +7,12 @@
  * batches -- viewport first -- to a LibreTranslate-compatible endpoint, writes translations back
  * as they arrive and can restore the original text exactly.
  *
- * Exposes globalThis.PageTranslate = { PageTranslator, fetchTransport, collectItems, Overlay,
- * ServiceError, isSkippedElement }.
+ * It also holds the one request helper (requestJson) that the extension's background worker and the
+ * service's front page use too, so the code that talks to the service exists once.
+ *
+ * Exposes globalThis.PageTranslate = { PageTranslator, requestJson, fetchTransport, collectItems,
+ * makeBatches, Overlay, ServiceError, isSkippedElement, UI_MARK }. Loading it touches no DOM, so it also
+ * loads in a service worker.
  */
 (function (root) {
   "use strict";
@@ -24,10 +28,11 @@
 
   /** An error the user must see: a message from the service, or why it could not be reached. */
   class ServiceError extends Error {
-    constructor(message, status) {
+    constructor(message, status, detail) {
       super(message);
       this.name = "ServiceError";
       this.status = status || 0;
+      this.detail = detail === undefined ? message : detail; // the service's words, without our prefix
     }
   }
 
@@ -165,6 +170,41 @@
   }
 
   /**
+   * GET `url` (no body) or POST `body` as JSON; resolves to the parsed answer. The one place that talks
+   * to the service for every front end (extension background, embeddable script, front page), so a
+   * failure always reads the same: a ServiceError whose `status` is the HTTP status (0: unreachable)
+   * and whose `detail` is the service's own text (its `error`/`detail` field, else the status text)
+   * or why the service could not be reached. An abort is passed through as it is.
+   */
+  async function requestJson(url, body, signal) {
+    let response;
+    try {
+      response = await fetch(url, body === undefined ? { signal } : {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+        signal,
+      });
+    } catch (err) {
+      if (err && err.name === "AbortError") throw err;
+      const reason = String(err && err.message ? err.message : err);
+      throw new ServiceError(`Cannot reach the translation service at ${url}: ${reason}`, 0, reason);
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (err) {
+      data = null;
+    }
+    if (!response.ok) {
+      const detail = data && (data.error || data.detail);
+      const text = typeof detail === "string" ? detail : detail ? JSON.stringify(detail) : response.statusText;
+      throw new ServiceError(`Translation service error ${response.status}: ${text}`, response.status, text);
+    }
+    return data;
+  }
+
+  /**
    * POST {serviceUrl}/translate in LibreTranslate's format; resolves to one string per input.
    * Any failure becomes a ServiceError with a message meant for the user.
    */
@@ -173,28 +213,7 @@
     return async function translateTexts(texts, source, target, signal) {
       const body = { q: texts, source: source || "auto", target, format: "text" };
       if (apiKey) body.api_key = apiKey;
-      let response;
-      try {
-        response = await fetch(url, {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify(body),
-          signal,
-        });
-      } catch (err) {
-        if (err && err.name === "AbortError") throw err;
-        throw new ServiceError(`Cannot reach the translation service at ${url}: ${err && err.message ? err.message : err}`);
-      }
-      let data = null;
-      try {
-        data = await response.json();
-      } catch (err) {
-        data = null;
-      }
-      if (!response.ok) {
-        const detail = data && (data.error || data.detail);
-        throw new ServiceError(`Translation service error ${response.status}: ${detail ? JSON.stringify(detail).replace(/^"|"$/g, "") : response.statusText}`, response.status);
-      }
+      const data = await requestJson(url, body, signal);
       const out = data && data.translatedText;
       if (!Array.isArray(out) || out.length !== texts.length) {
         throw new ServiceError("The translation service sent an unexpected answer (no translatedText list of the right length).");
@@ -364,6 +383,6 @@
     }
   }
 
-  root.PageTranslate = { PageTranslator, fetchTransport, collectItems, makeBatches, Overlay, ServiceError,
-    isSkippedElement, UI_MARK };
+  root.PageTranslate = { PageTranslator, requestJson, fetchTransport, collectItems, makeBatches, Overlay,
+    ServiceError, isSkippedElement, UI_MARK };
 })(typeof globalThis !== "undefined" ? globalThis : this);

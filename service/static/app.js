@@ -1,4 +1,7 @@
-/* Front page: languages from GET /languages, translations from POST /translate (LibreTranslate API). */
+/*
+ * Front page: languages from GET /languages, translations from POST /translate (LibreTranslate API).
+ * Loaded after /static/translate-core.js, whose requestJson does the requests.
+ */
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -9,28 +12,14 @@
     $("error").hidden = !message;
   }
 
+  /** The shared request helper (translate-core.js), with this page's shorter wording of its errors. */
   async function callApi(path, body) {
-    let response;
     try {
-      response = await fetch(path, body === undefined ? {} : {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(body),
-      });
+      return await globalThis.PageTranslate.requestJson(path, body);
     } catch (err) {
-      throw new Error(`Cannot reach the service: ${err.message || err}`);
+      if (!(err instanceof globalThis.PageTranslate.ServiceError)) throw err;
+      throw new Error(err.status ? `Error ${err.status}: ${err.detail}` : `Cannot reach the service: ${err.detail}`);
     }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (err) {
-      data = null;
-    }
-    if (!response.ok) {
-      const detail = data && (data.error || data.detail);
-      throw new Error(`Error ${response.status}: ${typeof detail === "string" ? detail : detail ? JSON.stringify(detail) : response.statusText}`);
-    }
-    return data;
   }
 
   function option(code, label) {
