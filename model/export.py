@@ -31,6 +31,7 @@ from service.bundle import (
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
     FORMAT_VERSION,
+    MANIFEST_FILE,
     REQUIRED_FILES,
     SENTENCEPIECE_FILE,
     DecodingDefaults,
@@ -60,7 +61,7 @@ DECODER_AXES = {
 
 def _sample_source(vocab_size: int, batch: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
-    first_real = max(DEFAULT_SPECIAL_IDS.__dict__.values()) + 1
+    first_real = DEFAULT_SPECIAL_IDS.first_free
     ids = torch.randint(first_real, vocab_size, (batch, length), generator=generator)
     lengths = torch.randint(1, length + 1, (batch,), generator=generator)
     lengths[0] = length
@@ -174,7 +175,7 @@ def export_bundle(checkpoint_path: Path, out_dir: Path, validation_sources: list
         write_manifest(staging, manifest)
         load_bundle(staging)  # the bundle we ship must pass the loader's own checks
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name in (*REQUIRED_FILES, "manifest.json"):
+        for name in (*REQUIRED_FILES, MANIFEST_FILE):
             shutil.copy2(staging / name, out_dir / name)
     return {"max_abs_logprob_diff": worst, "greedy_mismatches": 0, "greedy_sentences": len(sources),
             "weights": weights}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from types import FrameType
 
 import uvicorn
@@ -25,6 +24,7 @@ class DrainingServer(uvicorn.Server):
         self.runtime = runtime
         self._loop: asyncio.AbstractEventLoop | None = None
         self._draining = False
+        self._drain_task: asyncio.Future[None] | None = None
 
     async def serve(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
         self._loop = asyncio.get_running_loop()
@@ -37,7 +37,10 @@ class DrainingServer(uvicorn.Server):
             return
         self._draining = True
         # A signal handler must not touch the loop's internals; schedule the drain on it instead.
-        self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._drain_then_exit()))
+        self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        self._drain_task = asyncio.ensure_future(self._drain_then_exit())  # keep a reference until done
 
     async def _drain_then_exit(self) -> None:
         await self.runtime.drain(self.runtime.settings.drain_timeout_s)
@@ -49,11 +52,12 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                            timeout_graceful_shutdown=max(1, int(settings.drain_timeout_s)), lifespan="on")
+                            # The drain happens before uvicorn is told to stop (below), so its own
+                            # graceful phase only closes idle connections: the whole shutdown stays
+                            # within preStop + DRAIN_TIMEOUT_S + a few seconds (deploy/k8s).
+                            timeout_graceful_shutdown=2, lifespan="on")
     server = DrainingServer(config, app.state.runtime)
     server.run()
-    # uvicorn re-raises captured signals after a graceful stop; ours was handled, so exit normally.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,11 @@ class SpecialIds:
     bos: int = 2
     eos: int = 3
 
+    @property
+    def first_free(self) -> int:
+        """The first id after the special ones: where ordinary pieces start."""
+        return max(self.pad, self.unk, self.bos, self.eos) + 1
+
 
 DEFAULT_SPECIAL_IDS = SpecialIds()
 

@@ -115,6 +115,8 @@ class RedisTier:
 
     def _failed(self, exc: BaseException) -> None:
         REDIS_ERRORS.inc()
+        if not self.available:
+            return  # another request of the same outage already backed off
         self._down_until = time.monotonic() + self._backoff
         log.warning("redis unavailable (%s: %s); bypassing it for %.1fs", type(exc).__name__, exc, self._backoff)
         self._backoff = min(self._backoff * 2, _BACKOFF_MAX_S)

@@ -89,6 +89,7 @@ class Engine:
             if device == "cuda" and stepper.provider != "CUDAExecutionProvider":
                 raise BundleError(f"{path}: DEVICE=cuda but ONNX Runtime gave {stepper.provider}")
             vocab = Vocabulary(bundle.sentencepiece_path, bundle.manifest.special_ids)
+            vocab.verify(bundle.manifest, str(bundle.sentencepiece_path))
             model = LoadedModel(bundle, stepper, vocab)
             log.info("loaded %s %s from %s (directions %s, provider %s)", model.model_id, model.model_version,
                      path, ",".join(model.directions), model.provider)

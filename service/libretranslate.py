@@ -28,6 +28,7 @@ from service.formats import FORMATS, TextFormat, translate_texts
 from service.runtime import Runtime
 from service.settings import Settings
 from service.translator import Translator
+from service.validation import is_valid_unicode
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,8 @@ def _texts(q: Any, settings: Settings) -> list[str]:
         raise LibreError(400, "Invalid request: q must be a string or a list of strings")
     if len(texts) > settings.max_segments:
         raise LibreError(400, f"Invalid request: request ({len(texts)}) exceeds text limit ({settings.max_segments})")
+    if not all(is_valid_unicode(text) for text in texts):
+        raise LibreError(400, "Invalid request: q is not valid Unicode")
     chars = sum(len(text) for text in texts)
     if chars > settings.max_text_chars:
         raise LibreError(400, f"Invalid request: request ({chars}) exceeds text limit ({settings.max_text_chars})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from service.search import Hypothesis, SearchOptions, Stepper, decode_batch
-from service.vocabulary import Vocabulary
+from service.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
 
 
 def translate_offline(
@@ -15,7 +15,7 @@ def translate_offline(
     target_lang: str,
     options: SearchOptions,
     batch_size: int = 64,
-    max_source_pieces: int = 250,
+    max_source_pieces: int = DEFAULT_MAX_SOURCE_PIECES,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[Hypothesis]:
     """Hypotheses in input order; batches hold sentences of similar length to waste little padding."""

@@ -83,7 +83,9 @@ class Runtime:
         return True
 
     async def stop(self) -> None:
-        await self.drain(self.settings.drain_timeout_s)
+        # After a SIGTERM drain this returns at once; it only waits when shutdown came another way.
+        if not self.draining or self.busy():
+            await self.drain(self.settings.drain_timeout_s if not self.draining else 1.0)
         await asyncio.to_thread(self.scheduler.stop)
         await self.cache.close()
         log.info("stopped")

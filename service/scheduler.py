@@ -25,24 +25,13 @@ import numpy as np
 from service.errors import DeadlineExceeded, EngineFailure
 from service.metrics import BATCH_ROWS, DECODER_STEP_SECONDS, ENCODER_SECONDS, QUEUE_WAIT
 from service.queue import WorkItem, WorkQueue
-from service.search import DecoderState, GreedyGroup, SearchGroup, make_group, pad_batch
+from service.search import DecoderState, SearchGroup, make_group, pad_batch
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["continuous", "static", "none"]
 _IDLE_POLL_S = 0.1  # how often an idle scheduler re-checks deadlines and its stop flag
 _EXPIRY_SCAN_S = 0.02
-
-
-def make_search_group(item: WorkItem) -> SearchGroup:
-    """The search group for an item, with the request's max_length capping the model's length rule."""
-    specials = item.model.vocab.specials
-    source_length = len(item.source_ids)
-    if item.options.beam_size <= 1:
-        return GreedyGroup(source_length, min(item.options.max_length(source_length), item.max_length), specials)
-    group = make_group(source_length, item.options, specials)
-    group.max_length = min(group.max_length, item.max_length)  # type: ignore[attr-defined]
-    return group
 
 
 @dataclass(eq=False)
@@ -114,10 +103,13 @@ class Scheduler:
         self.queue.close()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("scheduler thread did not stop within %.1fs; leaving its batches alone", timeout)
+                return
         for item in self.queue.drop(lambda _: True):
             item.fail(EngineFailure("the server stopped before this sentence was translated", status=503,
                                     code="shutting_down"))
-        for batch in self.batches.values():
+        for batch in list(self.batches.values()):
             for entry in batch.clear():
                 entry.item.fail(EngineFailure("the server stopped mid-translation", status=503, code="shutting_down"))
 
@@ -255,15 +247,18 @@ class Scheduler:
             start = time.perf_counter()
             state = model.stepper.encode(src_ids, src_lengths)
             ENCODER_SECONDS.observe(time.perf_counter() - start)
+            entries = [_Active(item, make_group(len(item.source_ids), item.options, specials, item.max_length))
+                       for item in items]
+            rows = np.repeat(np.arange(len(items)), [e.group.rows for e in entries])
+            new_state = state.take(rows)
+            joined = new_state if batch.state is None else DecoderState.concat([batch.state, new_state])
         except Exception as exc:
+            # These items already left the queue: answer them here, or they would wait for their deadline.
             log.exception("encoder failure")
             for item in items:
                 item.fail(EngineFailure(f"encoding failed: {type(exc).__name__}"))
             return
-        entries = [_Active(item, make_search_group(item)) for item in items]
-        rows = np.repeat(np.arange(len(items)), [e.group.rows for e in entries])
-        new_state = state.take(rows)
-        batch.state = new_state if batch.state is None else DecoderState.concat([batch.state, new_state])
+        batch.state = joined
         batch.prev = np.concatenate([batch.prev, np.full(len(rows), specials.bos, dtype=np.int64)])
         batch.entries.extend(entries)
 

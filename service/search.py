@@ -10,6 +10,7 @@ retire finished ones at any step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -184,10 +185,11 @@ class BeamGroup:
         source_length: int,
         options: SearchOptions,
         specials: SpecialIds = DEFAULT_SPECIAL_IDS,
+        max_length: int | None = None,
     ):
         self.rows = options.beam_size
         self.source_length = source_length
-        self.max_length = options.max_length(source_length)
+        self.max_length = options.max_length(source_length) if max_length is None else max_length
         self.alpha = options.length_penalty
         self.beta = options.coverage_penalty
         self.eos = specials.eos
@@ -261,10 +263,18 @@ class BeamGroup:
         return max(self.finished, key=lambda h: h.score)
 
 
-def make_group(source_length: int, options: SearchOptions, specials: SpecialIds = DEFAULT_SPECIAL_IDS) -> SearchGroup:
+def make_group(source_length: int, options: SearchOptions, specials: SpecialIds = DEFAULT_SPECIAL_IDS,
+               length_cap: int | None = None) -> SearchGroup:
+    """Greedy or beam by the options; `length_cap` (a request's max_length) tightens the model's length rule."""
+    limit = options.max_length(source_length)
+    if length_cap is not None:
+        limit = min(limit, length_cap)
     if options.beam_size <= 1:
-        return GreedyGroup(source_length, options.max_length(source_length), specials)
-    return BeamGroup(source_length, options, specials)
+        return GreedyGroup(source_length, limit, specials)
+    return BeamGroup(source_length, options, specials, limit)
+
+
+GroupFactory = Callable[[int, SearchOptions, SpecialIds], SearchGroup]
 
 
 def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -280,11 +290,12 @@ def decode_batch(
     sources: list[list[int]],
     options: SearchOptions,
     specials: SpecialIds = DEFAULT_SPECIAL_IDS,
+    group_factory: GroupFactory = make_group,
 ) -> list[Hypothesis]:
     """Decode a fixed batch to completion; finished sentences leave the decoder batch at once."""
     src_ids, src_lengths = pad_batch(sources, specials.pad)
     state = stepper.encode(src_ids, src_lengths)
-    groups = [make_group(len(src), options, specials) for src in sources]
+    groups = [group_factory(len(src), options, specials) for src in sources]
     rows_per_group = [g.rows for g in groups]
     state = state.take(np.repeat(np.arange(len(sources)), rows_per_group))
     prev = np.full(state.rows, specials.bos, dtype=np.int64)

@@ -32,8 +32,19 @@ class Split:
         return self.leading + "".join(t + sep for t, sep in zip(translated, self.separators, strict=True))
 
 
-@functools.lru_cache(maxsize=8192)
+_MEMO_MAX_CHARS = 1000  # memoise short, repeated segments only, so the caches stay a few MB
+
+
 def normalize(text: str) -> str:
+    return _normalize_memo(text) if len(text) <= _MEMO_MAX_CHARS else _normalize(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalize_memo(text: str) -> str:
+    return _normalize(text)
+
+
+def _normalize(text: str) -> str:
     """The cache's notion of 'the same sentence': NFC, whitespace collapsed and trimmed."""
     return _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
 
@@ -73,8 +84,19 @@ def _wrap(sentence: str, max_chars: int) -> list[tuple[str, str]]:
     return out
 
 
-@functools.lru_cache(maxsize=4096)
 def split_sentences(text: str, max_chars: int = 400) -> Split:
+    """Sentences of `text`; see `_split_sentences`. Short texts are memoised (see `_MEMO_MAX_CHARS`)."""
+    if len(text) <= _MEMO_MAX_CHARS:
+        return _split_sentences_memo(text, max_chars)
+    return _split_sentences(text, max_chars)
+
+
+@functools.lru_cache(maxsize=4096)
+def _split_sentences_memo(text: str, max_chars: int) -> Split:
+    return _split_sentences(text, max_chars)
+
+
+def _split_sentences(text: str, max_chars: int) -> Split:
     """Sentences of `text` in order; joining them with `separators` rebuilds the original spacing.
 
     Memoised: pages and clients repeat segments (menus, footers, retries), and on the cached

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.vocabulary import DEFAULT_MAX_SOURCE_PIECES
+
 
 class Settings(BaseSettings):
     """Environment variables map 1:1 onto fields (MODEL_DIR -> model_dir); unknown variables are ignored."""
@@ -38,7 +40,7 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(default=10_000, ge=1)
     max_beam_size: int = Field(default=8, ge=1)
     max_output_length: int = Field(default=256, ge=1)
-    max_source_pieces: int = Field(default=200, ge=8)
+    max_source_pieces: int = Field(default=DEFAULT_MAX_SOURCE_PIECES, ge=8)
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     ort_intra_threads: int | None = Field(default=None, ge=1)

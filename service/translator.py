@@ -160,7 +160,9 @@ class Translator:
             hypotheses = await _wait(asyncio.gather(*(item.future for item in items.values())), deadline)
         finally:
             for item in items.values():
-                if not item.future.done():
+                # On a timeout or cancellation, gather has already cancelled the futures, so
+                # "not done" is not enough: a cancelled item must also leave the scheduler.
+                if not item.future.done() or item.future.cancelled():
                     item.abandoned = True
                     item.future.cancel()
         self.decoded_sentences += len(items)

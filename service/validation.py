@@ -75,3 +75,14 @@ def check_segments(segments: list[str], settings: Settings) -> None:
                               code="text_too_long")
     if not any(s.strip() for s in segments):
         raise InvalidRequest("text: nothing to translate (empty or whitespace only)", code="empty_text")
+    if not all(is_valid_unicode(s) for s in segments):
+        raise InvalidRequest("text: not valid Unicode (a lone surrogate escape such as \\ud800)", code="invalid_text")
+
+
+def is_valid_unicode(text: str) -> bool:
+    """JSON can carry lone surrogates that Python accepts but no encoder does."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

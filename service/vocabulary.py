@@ -11,7 +11,11 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from service.bundle import DEFAULT_SPECIAL_IDS, SpecialIds, language_tag
+from service.bundle import DEFAULT_SPECIAL_IDS, BundleError, Manifest, SpecialIds, language_tag
+
+# Longest source (in pieces) we feed the encoder; the rest of a run-on sentence is cut. One value for
+# serving (MAX_SOURCE_PIECES), evaluation and the CLI, so figures measured offline hold online.
+DEFAULT_MAX_SOURCE_PIECES = 200
 
 
 class Vocabulary:
@@ -25,6 +29,19 @@ class Vocabulary:
         actual = SpecialIds(pad=sp.pad_id(), unk=sp.unk_id(), bos=sp.bos_id(), eos=sp.eos_id())
         if actual != self.specials:
             raise ValueError(f"SentencePiece special ids {actual} differ from the expected {self.specials}")
+
+    def verify(self, manifest: Manifest, path: str) -> None:
+        """The manifest and the SentencePiece model must agree on size and language tags."""
+        if len(self) != manifest.vocab_size:
+            raise BundleError(f"{path}: {len(self)} pieces but the manifest says vocab_size {manifest.vocab_size}")
+        for direction in manifest.directions:
+            try:
+                tag = self.tag_id(direction.target)
+            except KeyError as exc:
+                raise BundleError(f"{path}: {exc.args[0]} (direction {direction.key})") from exc
+            if manifest.language_tag_ids.get(direction.target) != tag:
+                raise BundleError(f"{path}: language tag of {direction.target!r} is id {tag}, "
+                                  f"the manifest says {manifest.language_tag_ids.get(direction.target)}")
 
     def __len__(self) -> int:
         return int(self.processor.get_piece_size())

@@ -9,7 +9,7 @@ from service.bundle import load_bundle
 from service.offline import translate_offline
 from service.onnx_backend import OnnxStepper
 from service.search import SearchOptions
-from service.vocabulary import Vocabulary
+from service.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
 from tests.fixtures import toy_translation
 
 
@@ -38,7 +38,8 @@ class TinyTranslator:
         hypotheses = translate_offline(self.stepper, self.vocab, segments, self.target, SearchOptions(beam_size=1))
         results = []
         for segment, hyp in zip(segments, hypotheses, strict=True):
-            source_ids = self.vocab.source(segment, self.target, 250)[1:-1]  # without language tag and EOS
+            # without the language tag and EOS
+            source_ids = self.vocab.source(segment, self.target, DEFAULT_MAX_SOURCE_PIECES)[1:-1]
             columns = hyp.attention[: len(hyp.tokens), 1: 1 + len(source_ids)]  # column 0 is the tag
             alignment = [int(row.argmax()) for row in columns] if source_ids else [0] * len(hyp.tokens)
             results.append(Aligned(self.vocab.decode(hyp.tokens), [self.vocab.id_to_piece(i) for i in source_ids],

@@ -112,6 +112,9 @@ async def test_error_cases_have_one_shape(model_dir: Path) -> None:
                                                                                        "application/json"}), 422)
         assert_error_shape(await post("/v1/translate", content=b"\xff\xfe", headers={"content-type": "text/plain"}),
                            422)
+        lone_surrogate = b'{"text": "a \\ud800 b", "source": "en", "target": "de"}'
+        assert_error_shape(await post("/v1/translate", content=lone_surrogate,
+                                      headers={"content-type": "application/json"}), 422, "invalid_text")
         assert_error_shape(await client.get("/v1/translate"), 405, "method_not_allowed")
         assert_error_shape(await client.get("/no/such/route"), 404, "not_found")
 
@@ -195,3 +198,21 @@ async def test_deadline_answers_504(model_dir: Path) -> None:
         assert app.state.runtime.scheduler.idle()  # the expired sentence left the queue
         again = await client.post("/v1/translate", json=translate_body(unique("a child plays")))
         assert again.status_code == 504  # the service keeps answering
+
+
+async def test_a_cancelled_request_leaves_the_scheduler(model_dir: Path) -> None:
+    # A one-second static window keeps the sentence queued; cancelling the caller must withdraw it
+    # (well before the window ends), not leave it to be decoded for nobody.
+    settings = settings_for(model_dir, request_timeout_s=30, batching_mode="static", static_max_batch=100,
+                            static_max_wait_ms=1000)
+    async with running_app(settings) as (app, _):
+        runtime = app.state.runtime
+        task = asyncio.create_task(runtime.translator.translate_segments("en", "de", [unique("the big house")]))
+        await asyncio.sleep(0.05)
+        assert not runtime.scheduler.idle()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.2)
+        assert runtime.scheduler.idle()
+        assert runtime.scheduler.steps == 0  # nothing was decoded for the cancelled caller

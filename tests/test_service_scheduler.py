@@ -20,7 +20,7 @@ from service.offline import translate_offline
 from service.queue import WorkItem, WorkQueue, next_request_id
 from service.scheduler import Scheduler
 from service.search import DecoderState, Hypothesis, SearchOptions, decode_batch
-from service.vocabulary import Vocabulary
+from service.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
 
 MODES = ("continuous", "static", "none")
 pytestmark = pytest.mark.asyncio
@@ -122,7 +122,7 @@ async def test_every_mode_and_batch_matches_decoding_alone(backend: str, beam_si
 async def test_greedy_matches_translate_offline(onnx_model: LoadedModel) -> None:
     options = SearchOptions(beam_size=1)
     offline = translate_offline(onnx_model.stepper, onnx_model.vocab, TEXTS, "de", options, batch_size=4)
-    sources = [onnx_model.vocab.source(t, "de", 250) for t in TEXTS]
+    sources = [onnx_model.vocab.source(t, "de", DEFAULT_MAX_SOURCE_PIECES) for t in TEXTS]
     scheduled = [r[0] for r in await schedule(onnx_model, [[s] for s in sources], options, "continuous")]
     for got, want in zip(scheduled, offline, strict=True):
         assert_same(got, want)
