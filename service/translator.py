@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from service.cache import TranslationCache, cache_key
 from service.engine import Engine, LoadedModel, alignment_of
-from service.errors import DeadlineExceeded, EngineFailure, InvalidRequest, ShuttingDown
+from service.errors import DeadlineExceeded, InvalidRequest, ShuttingDown
 from service.metrics import SEGMENTS, TOKENS
 from service.queue import WorkItem, WorkQueue, next_request_id
 from service.results import SegmentResult, SentenceResult
@@ -133,8 +133,7 @@ class Translator:
                 found.update(decoded)
                 await self.cache.put_many(decoded)
         except BaseException as exc:
-            error = exc if isinstance(exc, Exception) else EngineFailure(
-                "the request decoding this sentence was cancelled; retry", status=503, code="retry")
+            error = exc if isinstance(exc, Exception) else _LeaderGone()
             for future in mine.values():
                 if not future.done():
                     future.set_exception(error)
@@ -143,8 +142,18 @@ class Translator:
         finally:
             for key in mine:
                 self._inflight.pop(key, None)
+        orphaned: dict[str, str] = {}
         for key, future in shared.items():
-            found[key] = await _wait(asyncio.shield(future), deadline)
+            try:
+                found[key] = await _wait(asyncio.shield(future), deadline)
+            except (_LeaderGone, DeadlineExceeded):
+                # The request we were sharing with gave up (cancelled, or its earlier deadline):
+                # within our own deadline, decode the sentence ourselves.
+                if time.monotonic() >= deadline:
+                    raise DeadlineExceeded("the request deadline passed") from None
+                orphaned[key] = texts[key]
+        if orphaned:
+            found.update((await self._resolve(model, source, target, decoding, orphaned, deadline))[0])
         return found, from_cache
 
     async def _decode(self, model: LoadedModel, source: str, target: str, decoding: Decoding, texts: dict[str, str],
@@ -171,6 +180,10 @@ class Translator:
         TOKENS.labels(direction, "target").inc(sum(len(h.tokens) + 1 for h in hypotheses))
         return {key: _to_result(model, ids, hypothesis)
                 for (key, ids), hypothesis in zip(sources.items(), hypotheses, strict=True)}
+
+
+class _LeaderGone(Exception):
+    """Set on a single-flight future whose decoding request was cancelled; followers take over."""
 
 
 async def _wait(awaitable: Awaitable[T], deadline: float) -> T:

@@ -216,3 +216,22 @@ async def test_a_cancelled_request_leaves_the_scheduler(model_dir: Path) -> None
         await asyncio.sleep(0.2)
         assert runtime.scheduler.idle()
         assert runtime.scheduler.steps == 0  # nothing was decoded for the cancelled caller
+
+
+async def test_a_follower_survives_its_leader_being_cancelled(model_dir: Path) -> None:
+    settings = settings_for(model_dir, request_timeout_s=30, batching_mode="static", static_max_batch=100,
+                            static_max_wait_ms=300)
+    text = unique("the small dog sits near the tree")
+    async with running_app(settings) as (app, _):
+        translator = app.state.runtime.translator
+        leader = asyncio.create_task(translator.translate_segments("en", "de", [text]))
+        await asyncio.sleep(0.05)
+        follower = asyncio.create_task(translator.translate_segments("en", "de", [text]))
+        await asyncio.sleep(0.05)
+        assert translator.decoded_sentences == 0 and len(translator._inflight) == 1  # shared, not yet decoded
+        leader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await leader
+        (result,) = await follower
+        reference = (await translator.translate_segments("en", "de", [text]))[0]
+        assert result.text == reference.text and reference.cached
