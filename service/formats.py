@@ -38,8 +38,14 @@ async def translate_texts(translator: Translator, source: str, target: str, text
     if text_format == "text":
         results = await translator.translate_segments(source, target, texts, options)
         return [TextResult(r.text, r.cached, 1, int(r.cached)) for r in results]
-    return list(await asyncio.gather(*(_translate_document(translator, source, target, html, options)
-                                       for html in texts)))
+    # A task group cancels the other documents as soon as one fails: nobody waits for them any more.
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_translate_document(translator, source, target, html, options))
+                     for html in texts]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # the API answers the first error in its own shape
+    return [task.result() for task in tasks]
 
 
 async def _translate_document(translator: Translator, source: str, target: str, html: str,

@@ -6,14 +6,13 @@ import asyncio
 import os
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
 from service.results import SegmentResult
 from service.search import SearchOptions, decode_batch
 from service.validation import TranslationOptions
-from tests.service_support import assert_error_shape, make_model_dir, running_app, settings_for
+from tests.service_support import assert_error_shape, make_model_dir, metric_value, running_app, settings_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -150,10 +149,10 @@ async def test_memory_then_redis_tier_and_single_flight(model_dir: Path) -> None
             hit = (await client.post("/v1/translate", json=translate_body(text))).json()
             assert hit["translations"][0]["cached"] is True
             app.state.runtime.cache.memory.clear()
-            before = _counter(await client.get("/metrics"), 'nmt_cache_hits_total{tier="redis"}')
+            before = metric_value((await client.get("/metrics")).text, 'nmt_cache_hits_total{tier="redis"}')
             from_redis = (await client.post("/v1/translate", json=translate_body(text))).json()
             assert from_redis == hit
-            assert _counter(await client.get("/metrics"), 'nmt_cache_hits_total{tier="redis"}') == before + 1
+            assert metric_value((await client.get("/metrics")).text, 'nmt_cache_hits_total{tier="redis"}') == before + 1
             assert translator.decoded_sentences == 1
         async with running_app(settings) as (app, client):  # a second instance shares the Redis tier
             body = (await client.post("/v1/translate", json=translate_body(text))).json()
@@ -164,13 +163,6 @@ async def test_memory_then_redis_tier_and_single_flight(model_dir: Path) -> None
         keys = list(client_.scan_iter(f"{settings.cache_key_prefix}*"))
         assert keys, "the translation should have been written to Redis"
         client_.delete(*keys)
-
-
-def _counter(response: httpx.Response, series: str) -> float:
-    for line in response.text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    return 0.0
 
 
 async def test_overload_answers_503_with_retry_after(model_dir: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.service_support import free_port, make_model_dir, running_app, settings_for
+from tests.service_support import free_port, make_model_dir, metric_value, running_app, settings_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -46,10 +46,6 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[int, list[subprocess.Popen[bytes
             process.wait()
 
 
-def _metric(text: str, series: str) -> float:
-    return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(series + " ")), 0.0)
-
-
 async def test_redis_killed_mid_test(tiny_bundle: Path, tmp_path: Path,
                                      own_redis: tuple[int, list[subprocess.Popen[bytes]]]) -> None:
     port, processes = own_redis
@@ -59,14 +55,14 @@ async def test_redis_killed_mid_test(tiny_bundle: Path, tmp_path: Path,
     async with running_app(settings) as (app, client):
         first = await client.post("/v1/translate", json={**body, "text": f"the dog runs {os.urandom(3).hex()}"})
         assert first.status_code == 200
-        errors_before = _metric((await client.get("/metrics")).text, "nmt_redis_errors_total")
+        errors_before = metric_value((await client.get("/metrics")).text, "nmt_redis_errors_total")
         processes[0].kill()
         processes[0].wait()
         for i in range(6):
             text = f"a cat sits {i} {os.urandom(3).hex()}"
             response = await client.post("/v1/translate", json={**body, "text": text})
             assert response.status_code == 200, response.text
-        assert _metric((await client.get("/metrics")).text, "nmt_redis_errors_total") > errors_before
+        assert metric_value((await client.get("/metrics")).text, "nmt_redis_errors_total") > errors_before
         assert app.state.runtime.cache.redis is not None and not app.state.runtime.cache.redis.available
 
         processes.append(start_redis(port, tmp_path))  # Redis comes back: after the back-off, writes resume
