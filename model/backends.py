@@ -15,7 +15,7 @@ from service.vocabulary import Vocabulary
 
 
 @dataclass
-class LoadedModel:
+class OfflineModel:
     stepper: Stepper
     vocab: Vocabulary
     decoding: DecodingDefaults
@@ -33,15 +33,15 @@ class LoadedModel:
         )
 
 
-def open_model(path: str | Path, device: str = "cpu") -> LoadedModel:
+def open_model(path: str | Path, device: str = "cpu") -> OfflineModel:
     """A folder with a manifest is a bundle; anything else is a checkpoint file."""
     path = Path(path)
     if (path / MANIFEST_FILE).is_file():
         bundle = load_bundle(path)
-        return LoadedModel(OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device=device),
+        return OfflineModel(OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device=device),
                            Vocabulary(bundle.sentencepiece_path), bundle.manifest.decoding, "onnx")
     checkpoint = load_checkpoint(path)
-    spm_dir = Path(tempfile.mkdtemp(prefix="spm-"))
-    vocab = Vocabulary(checkpoint.write_sentencepiece(spm_dir / SENTENCEPIECE_FILE))
+    with tempfile.TemporaryDirectory(prefix="spm-") as spm_dir:  # SentencePiece reads the file once, at load
+        vocab = Vocabulary(checkpoint.write_sentencepiece(Path(spm_dir) / SENTENCEPIECE_FILE))
     model = checkpoint.build_model().to(device)
-    return LoadedModel(TorchStepper(model, device), vocab, DecodingDefaults(), "pytorch")
+    return OfflineModel(TorchStepper(model, device), vocab, DecodingDefaults(), "pytorch")
