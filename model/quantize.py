@@ -17,6 +17,7 @@ from pathlib import Path
 
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from model.weights import restore_initializers_fp32
 from service.bundle import (
     DECODER_STEP_FILE,
     ENCODER_FILE,
@@ -33,7 +34,10 @@ def quantize_bundle(source: Path, out_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="int8-") as tmp:
         staging = Path(tmp)
         for name in (ENCODER_FILE, DECODER_STEP_FILE):
-            quantize_dynamic(str(bundle.file(name)), str(staging / name), weight_type=QuantType.QInt8)
+            plain = staging / f"fp32-{name}"
+            restore_initializers_fp32(bundle.file(name), plain)  # fp16-stored weights hide behind Cast nodes
+            quantize_dynamic(str(plain), str(staging / name), weight_type=QuantType.QInt8)
+            plain.unlink()
         shutil.copy2(bundle.file(SENTENCEPIECE_FILE), staging / SENTENCEPIECE_FILE)
         manifest = bundle.manifest
         training = {**manifest.training, "weights_storage": "int8 (dynamic quantization)"}

@@ -2,7 +2,7 @@
 
     python -m model.report models/multi30k-en-de-fr --out runs/report.json
 
-Reads Multi30k test_2016_flickr from ${DATA_DIR} (default ../shared/data). The JSON
+Reads Multi30k test_2016_flickr from $DATA_DIR (default ../shared/data). The JSON
 it writes can be passed to `python -m model.export --metrics` to record it in a manifest.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from model.dataset import resolve_path
 from model.evaluate import evaluate
 
-TEST_SET = "${DATA_DIR}/multi30k/test_2016_flickr.{lang}.gz"
+TEST_SET = "$DATA_DIR/multi30k/test_2016_flickr.{lang}.gz"
 
 
 def report(model: Path, directions: list[str], beam_size: int, test_set: str = TEST_SET) -> dict[str, Any]:

@@ -24,6 +24,30 @@ def round_to_fp16(model: torch.nn.Module) -> None:
             parameter.copy_(parameter.half().float())
 
 
+FP16_SUFFIX = "__fp16"
+
+
+def restore_initializers_fp32(path: Path, out: Path) -> None:
+    """Undo `store_initializers_fp16`: quantizers only recognise weights that are plain initializers."""
+    graph_model = onnx.load(str(path))
+    graph = graph_model.graph
+    halves = {init.name: init for init in graph.initializer if init.name.endswith(FP16_SUFFIX)}
+    restored, kept_nodes = [], []
+    for node in graph.node:
+        if node.op_type == "Cast" and len(node.input) == 1 and node.input[0] in halves:
+            array = numpy_helper.to_array(halves[node.input[0]]).astype(np.float32)
+            restored.append(numpy_helper.from_array(array, node.output[0]))
+        else:
+            kept_nodes.append(node)
+    kept_inits = [init for init in graph.initializer if init.name not in halves] + restored
+    del graph.initializer[:]
+    graph.initializer.extend(kept_inits)
+    del graph.node[:]
+    graph.node.extend(kept_nodes)
+    onnx.checker.check_model(graph_model)
+    onnx.save(graph_model, str(out))
+
+
 def store_initializers_fp16(path: Path) -> None:
     graph_model = onnx.load(str(path))
     graph = graph_model.graph
@@ -34,7 +58,7 @@ def store_initializers_fp16(path: Path) -> None:
         if initializer.data_type != TensorProto.FLOAT or array.size < MIN_ELEMENTS:
             kept.append(initializer)
             continue
-        half = numpy_helper.from_array(array.astype(np.float16), f"{initializer.name}__fp16")
+        half = numpy_helper.from_array(array.astype(np.float16), f"{initializer.name}{FP16_SUFFIX}")
         kept.append(half)
         casts.append(helper.make_node("Cast", [half.name], [initializer.name], to=TensorProto.FLOAT,
                                       name=f"{initializer.name}__cast"))

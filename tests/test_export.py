@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from model.checkpoint import load_checkpoint
 from model.export import PARITY_TOLERANCE, check_greedy, check_parity
@@ -57,11 +58,18 @@ def test_fp16_storage_halves_the_graphs_and_keeps_parity(tiny_run: Path, tiny_bu
     assert load_bundle(tmp_path / "fp16").manifest.training["weights_storage"] == "fp16"
 
 
-def test_int8_copy_is_a_valid_smaller_bundle(tiny_bundle: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("weights", ["fp32", "fp16"])
+def test_int8_copy_is_a_quantized_bundle(tiny_run: Path, tmp_path: Path, weights: str) -> None:
+    import onnx
+
+    from model.export import export_bundle
     from model.quantize import quantize_bundle
 
-    out = quantize_bundle(tiny_bundle, tmp_path / "int8")
+    export_bundle(tiny_run, tmp_path / weights, weights=weights)
+    out = quantize_bundle(tmp_path / weights, tmp_path / "int8")
     bundle = load_bundle(out)
+    ops = {node.op_type for name in ("encoder.onnx", "decoder_step.onnx") for node in onnx.load(out / name).graph.node}
+    assert ops & {"DynamicQuantizeLSTM", "MatMulInteger", "DynamicQuantizeMatMul"}, ops
     assert bundle.manifest.model_version.endswith("+int8")
     stepper = OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device="cpu")
     vocab = Vocabulary(bundle.sentencepiece_path)
