@@ -51,12 +51,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(args: argparse.Namespace, env_overrides: dict[str, str], command: list[str] | None = None
-           ) -> Iterator[str]:
+def server(args: argparse.Namespace, env_overrides: dict[str, str], command: list[str] | None = None) -> Iterator[str]:
     """A real HTTP server in a subprocess, ready before the context is entered; killed on exit."""
     port = free_port()
-    env = {**os.environ, "MODEL_DIR": str(args.model_dir), "HOST": "127.0.0.1", "PORT": str(port),
-           "DEVICE": args.device, "LOG_LEVEL": "warning", "MAX_QUEUE": "100000", **env_overrides}
+    env = {
+        **os.environ,
+        "MODEL_DIR": str(args.model_dir),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DEVICE": args.device,
+        "LOG_LEVEL": "warning",
+        "MAX_QUEUE": "100000",
+        **env_overrides,
+    }
     env.pop("REDIS_URL", None)
     command = command or [sys.executable, "-m", "service"]
     command = [part.replace("{port}", str(port)) for part in command]
@@ -89,8 +96,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def closed_loop(base: str, sentences: list[str], concurrency: int, requests: int, beam_size: int | None,
-                      source: str, target: str) -> dict[str, Any]:
+async def closed_loop(
+    base: str, sentences: list[str], concurrency: int, requests: int, beam_size: int | None, source: str, target: str
+) -> dict[str, Any]:
     """`concurrency` clients, each sending one sentence and waiting for the answer before the next."""
     latencies: list[float] = []
     failures = 0
@@ -99,11 +107,16 @@ async def closed_loop(base: str, sentences: list[str], concurrency: int, request
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
     async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+
         async def worker() -> None:
             nonlocal failures
             for index in counter:
-                body = {"text": sentences[index % len(sentences)], "source": source, "target": target,
-                        "options": options}
+                body = {
+                    "text": sentences[index % len(sentences)],
+                    "source": source,
+                    "target": target,
+                    "options": options,
+                }
                 start = time.perf_counter()
                 response = await client.post("/v1/translate", json=body)
                 latencies.append(time.perf_counter() - start)
@@ -112,9 +125,15 @@ async def closed_loop(base: str, sentences: list[str], concurrency: int, request
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
-    return {"concurrency": concurrency, "requests": requests, "failures": failures,
-            "sentences_per_s": round(requests / elapsed, 2), "p50_ms": round(percentile(latencies, 0.5) * 1e3, 2),
-            "p99_ms": round(percentile(latencies, 0.99) * 1e3, 2), "elapsed_s": round(elapsed, 2)}
+    return {
+        "concurrency": concurrency,
+        "requests": requests,
+        "failures": failures,
+        "sentences_per_s": round(requests / elapsed, 2),
+        "p50_ms": round(percentile(latencies, 0.5) * 1e3, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1e3, 2),
+        "elapsed_s": round(elapsed, 2),
+    }
 
 
 WRK_SCRIPT = """
@@ -129,8 +148,9 @@ _WRK_LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.
 _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk_closed_loop(base: str, sentences: list[str], concurrency: int, seconds: float, beam_size: int | None,
-                    source: str, target: str) -> dict[str, Any]:
+def wrk_closed_loop(
+    base: str, sentences: list[str], concurrency: int, seconds: float, beam_size: int | None, source: str, target: str
+) -> dict[str, Any]:
     """The same closed loop driven by wrk (C, one thread), so the client does not compete for the CPU.
 
     A Python client needs about a core of its own at 64 connections on this machine, which
@@ -139,27 +159,57 @@ def wrk_closed_loop(base: str, sentences: list[str], concurrency: int, seconds: 
     options = {"beam_size": beam_size} if beam_size else {}
     with tempfile.TemporaryDirectory() as tmp:
         bodies = Path(tmp) / "bodies.jsonl"
-        bodies.write_text("\n".join(json.dumps({"text": s, "source": source, "target": target, "options": options})
-                                    for s in sentences) + "\n")
+        bodies.write_text(
+            "\n".join(
+                json.dumps({"text": s, "source": source, "target": target, "options": options}) for s in sentences
+            )
+            + "\n"
+        )
         script = Path(tmp) / "post.lua"
         script.write_text(WRK_SCRIPT)
         output = subprocess.run(
-            ["wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--timeout", "60s", "--latency", "-s", str(script),
-             base], capture_output=True, text=True, check=True, env={**os.environ, "WRK_BODIES": str(bodies)},
+            [
+                "wrk",
+                "-t1",
+                f"-c{concurrency}",
+                f"-d{int(seconds)}s",
+                "--timeout",
+                "60s",
+                "--latency",
+                "-s",
+                str(script),
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "WRK_BODIES": str(bodies)},
         ).stdout
     latency = {q: float(v) * _UNIT[unit] for q, v, unit in _WRK_LATENCY.findall(output)}
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: .*", output)
-    return {"concurrency": concurrency, "requests": total,
-            "failures": int(non_2xx.group(1)) if non_2xx else 0, "socket_errors": errors.group(0) if errors else "",
-            "sentences_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
-            "p50_ms": round(latency["50"], 2), "p99_ms": round(latency["99"], 2), "elapsed_s": seconds,
-            "client": "wrk"}
+    return {
+        "concurrency": concurrency,
+        "requests": total,
+        "failures": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors.group(0) if errors else "",
+        "sentences_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        "p50_ms": round(latency["50"], 2),
+        "p99_ms": round(latency["99"], 2),
+        "elapsed_s": seconds,
+        "client": "wrk",
+    }
 
 
-def measure(args: argparse.Namespace, base: str, sentences: list[str], concurrency: int, requests: int,
-            beam_size: int | None = None) -> dict[str, Any]:
+def measure(
+    args: argparse.Namespace,
+    base: str,
+    sentences: list[str],
+    concurrency: int,
+    requests: int,
+    beam_size: int | None = None,
+) -> dict[str, Any]:
     """One closed-loop measurement with the chosen client (wrk runs for --seconds instead of --requests)."""
     beam = beam_size if beam_size is not None else args.beam_size
     if args.client == "wrk":
@@ -168,8 +218,12 @@ def measure(args: argparse.Namespace, base: str, sentences: list[str], concurren
 
 
 def mode_env(mode: str, args: argparse.Namespace) -> dict[str, str]:
-    return {"BATCHING_MODE": mode, "CACHE_MEMORY_MB": "0", "STATIC_MAX_BATCH": str(args.static_max_batch),
-            "STATIC_MAX_WAIT_MS": str(args.static_max_wait_ms)}
+    return {
+        "BATCHING_MODE": mode,
+        "CACHE_MEMORY_MB": "0",
+        "STATIC_MAX_BATCH": str(args.static_max_batch),
+        "STATIC_MAX_WAIT_MS": str(args.static_max_wait_ms),
+    }
 
 
 def scenario_load(args: argparse.Namespace, sentences: list[str]) -> dict[str, Any]:
@@ -212,16 +266,32 @@ def scenario_cached(args: argparse.Namespace, sentences: list[str]) -> dict[str,
     concurrency = args.concurrency[-1]
     subset = sentences[: args.requests]
     with server(args, {"BATCHING_MODE": "continuous", "CACHE_MEMORY_MB": "64"}) as base:
-        cold = asyncio.run(closed_loop(base, subset, concurrency, len(subset), args.beam_size, args.source,
-                                       args.target))
+        cold = asyncio.run(
+            closed_loop(base, subset, concurrency, len(subset), args.beam_size, args.source, args.target)
+        )
         warm = measure(args, base, subset, concurrency, len(subset))
-    bare_command = [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "bare_app:app", "--port",
-                    "{port}", "--log-level", "warning"]
+    bare_command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(ROOT / "bench"),
+        "bare_app:app",
+        "--port",
+        "{port}",
+        "--log-level",
+        "warning",
+    ]
     with server(args, {}, bare_command) as base:
         bare = measure(args, base, subset, concurrency, len(subset))
     ratio = warm["sentences_per_s"] / bare["sentences_per_s"]
-    return {"scenario": "cached", "cached_over_bare_throughput": round(ratio, 2), "first_pass": cold,
-            "second_pass_cached": warm, "bare_fastapi": bare}
+    return {
+        "scenario": "cached",
+        "cached_over_bare_throughput": round(ratio, 2),
+        "first_pass": cold,
+        "second_pass_cached": warm,
+        "bare_fastapi": bare,
+    }
 
 
 def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, Any]:
@@ -234,11 +304,11 @@ def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, A
     model = engine.resolve(args.source, args.target)
     defaults = model.default_options()
     beam = args.beam_size or defaults.beam_size
-    options = SearchOptions(beam, defaults.length_penalty, defaults.coverage_penalty, defaults.max_length_ratio,
-                            defaults.max_length_offset)
+    options = SearchOptions(
+        beam, defaults.length_penalty, defaults.coverage_penalty, defaults.max_length_ratio, defaults.max_length_offset
+    )
     source = model.vocab.source(sentence, args.target)
-    body = json.dumps({"text": sentence, "source": args.source, "target": args.target,
-                       "options": {"beam_size": beam}})
+    body = json.dumps({"text": sentence, "source": args.source, "target": args.target, "options": {"beam_size": beam}})
     engine_times: list[float] = []
     http_times: list[float] = []
     with server(args, {"BATCHING_MODE": "continuous", "CACHE_MEMORY_MB": "0"}) as base:
@@ -259,9 +329,16 @@ def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, A
         connection.close()
     engine_p50 = statistics.median(engine_times) * 1e3
     http_p50 = statistics.median(http_times) * 1e3
-    return {"scenario": "idle", "sentence": sentence, "beam_size": beam, "requests": args.requests,
-            "engine_p50_ms": round(engine_p50, 2), "http_p50_ms": round(http_p50, 2),
-            "overhead_ms": round(http_p50 - engine_p50, 2), "http_over_engine": round(http_p50 / engine_p50, 2)}
+    return {
+        "scenario": "idle",
+        "sentence": sentence,
+        "beam_size": beam,
+        "requests": args.requests,
+        "engine_p50_ms": round(engine_p50, 2),
+        "http_p50_ms": round(http_p50, 2),
+        "overhead_ms": round(http_p50 - engine_p50, 2),
+        "http_over_engine": round(http_p50 / engine_p50, 2),
+    }
 
 
 def emit(result: dict[str, Any], out: Path | None) -> None:
@@ -283,9 +360,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--modes", type=lambda s: s.split(","), default=["none", "static", "continuous"])
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[64])
     parser.add_argument("--requests", type=int, default=1000, help="sentences per measurement (httpx client)")
-    parser.add_argument("--client", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx",
-                        help="load generator for the load scenario; wrk (Debian package `wrk`) is the default "
-                             "when installed")
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "httpx"),
+        default="wrk" if shutil.which("wrk") else "httpx",
+        help="load generator for the load scenario; wrk (Debian package `wrk`) is the default when installed",
+    )
     parser.add_argument("--seconds", type=int, default=10, help="duration of one wrk measurement")
     parser.add_argument("--beam-size", type=int, default=None, help="default: the model's")
     parser.add_argument("--static-max-batch", type=int, default=32)

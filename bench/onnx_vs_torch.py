@@ -53,14 +53,22 @@ def main() -> None:
             outputs[name] = [h.tokens for h in hyps]
     medians = {name: statistics.median(values) for name, values in timings.items()}
     identical = sum(a == b for a, b in zip(outputs["pytorch"], outputs["onnxruntime"]))
-    print(json.dumps({
-        "sentences": len(texts), "batch_size": args.batch_size, "rounds": args.rounds, "threads": args.threads,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "median_seconds": {k: round(v, 3) for k, v in medians.items()},
-        "sentences_per_second": {k: round(len(texts) / v, 1) for k, v in medians.items()},
-        "speedup_onnx_over_pytorch": round(medians["pytorch"] / medians["onnxruntime"], 2),
-        "identical_greedy_outputs": f"{identical}/{len(texts)}",
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "sentences": len(texts),
+                "batch_size": args.batch_size,
+                "rounds": args.rounds,
+                "threads": args.threads,
+                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                "median_seconds": {k: round(v, 3) for k, v in medians.items()},
+                "sentences_per_second": {k: round(len(texts) / v, 1) for k, v in medians.items()},
+                "speedup_onnx_over_pytorch": round(medians["pytorch"] / medians["onnxruntime"], 2),
+                "identical_greedy_outputs": f"{identical}/{len(texts)}",
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

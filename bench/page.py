@@ -28,8 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import DEFAULT_DATA, ROOT, emit, read_sentences, server
 
 CHROMIUM = "/usr/bin/chromium"
-FALLBACK_SENTENCES = ["the dog runs near the house", "a small cat sits on the red car",
-                      "the child plays with a blue ball in the street", "a woman sits near the green tree"]
+FALLBACK_SENTENCES = [
+    "the dog runs near the house",
+    "a small cat sits on the red car",
+    "the child plays with a blue ball in the street",
+    "a woman sits near the green tree",
+]
 
 
 def make_page(sentences: list[str], nodes: int, seed: int = 0) -> str:
@@ -47,8 +51,10 @@ def make_page(sentences: list[str], nodes: int, seed: int = 0) -> str:
         text = " ".join(words)
         kind = "h2" if i % 25 == 0 else "li" if i % 5 == 4 else "p"
         blocks.append(f"<ul><li>{text}</li></ul>" if kind == "li" else f"<{kind}>{text}</{kind}>")
-    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>benchmark page</title></head>'
-            f"<body>{''.join(blocks)}</body></html>")
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>benchmark page</title></head>'
+        f"<body>{''.join(blocks)}</body></html>"
+    )
 
 
 def scenario_cache(args: argparse.Namespace, page: str) -> dict[str, Any]:
@@ -62,11 +68,22 @@ def scenario_cache(args: argparse.Namespace, page: str) -> dict[str, Any]:
             elapsed = time.perf_counter() - start
             response.raise_for_status()
             translation = response.json()["translations"][0]
-            passes.append({"seconds": round(elapsed, 3), "segments": translation["segments"],
-                           "cached_segments": translation["cached_segments"], "cached": translation["cached"]})
+            passes.append(
+                {
+                    "seconds": round(elapsed, 3),
+                    "segments": translation["segments"],
+                    "cached_segments": translation["cached_segments"],
+                    "cached": translation["cached"],
+                }
+            )
     second = passes[1]
-    return {"scenario": "cache", "page_chars": len(page), "first_pass": passes[0], "second_pass": second,
-            "second_pass_cached_fraction": round(second["cached_segments"] / max(1, second["segments"]), 4)}
+    return {
+        "scenario": "cache",
+        "page_chars": len(page),
+        "first_pass": passes[0],
+        "second_pass": second,
+        "second_pass_cached_fraction": round(second["cached_segments"] / max(1, second["segments"]), 4),
+    }
 
 
 BROWSER_JS = """
@@ -101,9 +118,14 @@ def scenario_browser(args: argparse.Namespace, page: str) -> dict[str, Any]:
         raise RuntimeError(f"the page was not translated: {result['error']}")
     engine_s = engine_seconds(args, result["texts"])
     browser_s = result["ms"] / 1000
-    return {"scenario": "browser", "items": result["items"], "unique_segments": len(result["texts"]),
-            "browser_core_s": round(browser_s, 3), "engine_one_batch_s": round(engine_s, 3),
-            "ratio_browser_over_engine": round(browser_s / engine_s, 2)}
+    return {
+        "scenario": "browser",
+        "items": result["items"],
+        "unique_segments": len(result["texts"]),
+        "browser_core_s": round(browser_s, 3),
+        "engine_one_batch_s": round(engine_s, 3),
+        "ratio_browser_over_engine": round(browser_s / engine_s, 2),
+    }
 
 
 def engine_seconds(args: argparse.Namespace, texts: list[str]) -> float:

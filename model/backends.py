@@ -21,8 +21,9 @@ class OfflineModel:
     decoding: DecodingDefaults
     kind: str  # "pytorch" or "onnx"
 
-    def options(self, beam_size: int | None = None, length_penalty: float | None = None,
-                coverage_penalty: float | None = None) -> SearchOptions:
+    def options(
+        self, beam_size: int | None = None, length_penalty: float | None = None, coverage_penalty: float | None = None
+    ) -> SearchOptions:
         d = self.decoding
         return SearchOptions(
             beam_size=d.beam_size if beam_size is None else beam_size,
@@ -38,8 +39,12 @@ def open_model(path: str | Path, device: str = "cpu") -> OfflineModel:
     path = Path(path)
     if (path / MANIFEST_FILE).is_file():
         bundle = load_bundle(path)
-        return OfflineModel(OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device=device),
-                           Vocabulary(bundle.sentencepiece_path), bundle.manifest.decoding, "onnx")
+        return OfflineModel(
+            OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device=device),
+            Vocabulary(bundle.sentencepiece_path),
+            bundle.manifest.decoding,
+            "onnx",
+        )
     checkpoint = load_checkpoint(path)
     with tempfile.TemporaryDirectory(prefix="spm-") as spm_dir:  # SentencePiece reads the file once, at load
         vocab = Vocabulary(checkpoint.write_sentencepiece(Path(spm_dir) / SENTENCEPIECE_FILE))

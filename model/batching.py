@@ -60,8 +60,12 @@ def make_batches(examples: Sequence[Example], max_tokens: int, seed: int | None,
     return batches
 
 
-def collate(examples: Sequence[Example], indices: list[int], pad_id: int = DEFAULT_SPECIAL_IDS.pad,
-            bos_id: int = DEFAULT_SPECIAL_IDS.bos) -> Batch:
+def collate(
+    examples: Sequence[Example],
+    indices: list[int],
+    pad_id: int = DEFAULT_SPECIAL_IDS.pad,
+    bos_id: int = DEFAULT_SPECIAL_IDS.bos,
+) -> Batch:
     chosen = [examples[i] for i in indices]
     src_len = max(len(e.source) for e in chosen)
     tgt_len = max(len(e.target) for e in chosen)
@@ -78,7 +82,6 @@ def collate(examples: Sequence[Example], indices: list[int], pad_id: int = DEFAU
     return Batch(src, lengths, tgt_in, tgt_out, list(indices))
 
 
-def iterate_batches(examples: Sequence[Example], max_tokens: int, seed: int | None,
-                    epoch: int = 0) -> Iterator[Batch]:
+def iterate_batches(examples: Sequence[Example], max_tokens: int, seed: int | None, epoch: int = 0) -> Iterator[Batch]:
     for indices in make_batches(examples, max_tokens, seed, epoch):
         yield collate(examples, indices)

@@ -37,6 +37,7 @@ def read_lines(path: str | Path) -> list[str]:
 
 def read_parallel(spec: CorpusSpec, root: Path | None = None) -> dict[str, list[str]]:
     """Aligned sentences per language; raises if the files are not line-aligned."""
+
     def resolve(p: str) -> Path:
         return root / p if root is not None and not Path(p).is_absolute() else Path(p)
 

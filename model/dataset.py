@@ -24,8 +24,9 @@ def resolve_path(path: str) -> str:
 
 
 def _resolved(spec: CorpusSpec) -> CorpusSpec:
-    return CorpusSpec(spec.kind, {k: resolve_path(v) for k, v in spec.paths.items()}, spec.columns,
-                      spec.directions, spec.max_pairs)
+    return CorpusSpec(
+        spec.kind, {k: resolve_path(v) for k, v in spec.paths.items()}, spec.columns, spec.directions, spec.max_pairs
+    )
 
 
 def read_corpora(specs: list[CorpusSpec]) -> list[Pair]:
@@ -60,16 +61,22 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> PreparedData:
         train_sentencepiece(sentences, languages, config.vocab, spm_path, seed=config.train.seed)
     vocab = Vocabulary(spm_path)
     train_pairs = clean_pairs(
-        raw_train, lambda text: len(vocab.pieces(text)), config.data.max_tokens_per_sentence,
+        raw_train,
+        lambda text: len(vocab.pieces(text)),
+        config.data.max_tokens_per_sentence,
         config.data.max_length_ratio,
     )
     valid: dict[str, list[Pair]] = defaultdict(list)
     for pair in read_corpora(config.data.valid):
         bucket = valid[pair.direction]
-        if pair.source and pair.target and (config.data.valid_max_pairs is None
-                                            or len(bucket) < config.data.valid_max_pairs):
+        if (
+            pair.source
+            and pair.target
+            and (config.data.valid_max_pairs is None or len(bucket) < config.data.valid_max_pairs)
+        ):
             bucket.append(pair)
     directions = sorted({p.direction for p in train_pairs})
     valid_pairs = [p for pairs in valid.values() for p in pairs]
-    return PreparedData(vocab, encode_pairs(train_pairs, vocab), dict(valid), encode_pairs(valid_pairs, vocab),
-                        directions, languages)
+    return PreparedData(
+        vocab, encode_pairs(train_pairs, vocab), dict(valid), encode_pairs(valid_pairs, vocab), directions, languages
+    )

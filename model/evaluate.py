@@ -22,8 +22,16 @@ from model.metrics import score
 from service.offline import detokenize, translate_offline
 
 
-def evaluate(model: Path, source: Path, reference: Path, target: str, beam_size: int | None = None,
-             device: str = "cpu", batch_size: int = 64, hypotheses_out: Path | None = None) -> dict[str, object]:
+def evaluate(
+    model: Path,
+    source: Path,
+    reference: Path,
+    target: str,
+    beam_size: int | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    hypotheses_out: Path | None = None,
+) -> dict[str, object]:
     loaded = open_model(model, device)
     sources, references = read_lines(source), read_lines(reference)
     if len(sources) != len(references):
@@ -31,13 +39,22 @@ def evaluate(model: Path, source: Path, reference: Path, target: str, beam_size:
     options = loaded.options(beam_size)
     started = time.perf_counter()
     with tqdm(total=len(sources), desc=f"translate ({loaded.kind}, beam {options.beam_size})", unit="sent") as bar:
-        hyps = detokenize(loaded.vocab, translate_offline(loaded.stepper, loaded.vocab, sources, target, options,
-                                                          batch_size, on_batch=bar.update))
+        hyps = detokenize(
+            loaded.vocab,
+            translate_offline(loaded.stepper, loaded.vocab, sources, target, options, batch_size, on_batch=bar.update),
+        )
     seconds = time.perf_counter() - started
     if hypotheses_out:
         hypotheses_out.write_text("\n".join(hyps) + "\n", encoding="utf-8")
-    return {"model": str(model), "backend": loaded.kind, "target": target, "beam_size": options.beam_size,
-            "sentences": len(sources), "seconds": round(seconds, 2), **score(hyps, references, target)}
+    return {
+        "model": str(model),
+        "backend": loaded.kind,
+        "target": target,
+        "beam_size": options.beam_size,
+        "sentences": len(sources),
+        "seconds": round(seconds, 2),
+        **score(hyps, references, target),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,8 +68,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--hypotheses", type=Path, help="also write the translations here")
     args = parser.parse_args(argv)
-    result = evaluate(args.model, Path(resolve_path(args.source)), Path(resolve_path(args.reference)), args.target,
-                      args.beam_size, args.device, args.batch_size, args.hypotheses)
+    result = evaluate(
+        args.model,
+        Path(resolve_path(args.source)),
+        Path(resolve_path(args.reference)),
+        args.target,
+        args.beam_size,
+        args.device,
+        args.batch_size,
+        args.hypotheses,
+    )
     print(json.dumps(result, ensure_ascii=False))
 
 

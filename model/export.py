@@ -53,8 +53,13 @@ _PER_ROW = {"h": {0: "batch"}, "c": {0: "batch"}, "feed": {0: "batch"}}
 _PER_SOURCE = {name: {0: "batch", 1: "src_len"} for name in ("memory", "keys", "src_mask")}
 ENCODER_AXES = {"src_ids": {0: "batch", 1: "src_len"}, "src_lengths": {0: "batch"}, **_PER_SOURCE, **_PER_ROW}
 DECODER_AXES = {
-    "prev_tokens": {0: "batch"}, **_PER_ROW, **_PER_SOURCE,
-    "log_probs": {0: "batch"}, "h_out": {0: "batch"}, "c_out": {0: "batch"}, "feed_out": {0: "batch"},
+    "prev_tokens": {0: "batch"},
+    **_PER_ROW,
+    **_PER_SOURCE,
+    "log_probs": {0: "batch"},
+    "h_out": {0: "batch"},
+    "c_out": {0: "batch"},
+    "feed_out": {0: "batch"},
     "attention": {0: "batch", 1: "src_len"},
 }
 
@@ -76,14 +81,28 @@ def export_graphs(model: Translator, out_dir: Path) -> None:
         # The legacy exporter warns about its deprecation and about LSTM batch sizes;
         # both are handled (docs/export.md) and the parity check below proves it.
         warnings.simplefilter("ignore")
-        torch.onnx.export(EncoderGraph(model).eval(), (src_ids, src_lengths), str(out_dir / ENCODER_FILE),
-                          dynamo=False, input_names=list(ENCODER_INPUTS), output_names=list(ENCODER_OUTPUTS),
-                          dynamic_axes=ENCODER_AXES, opset_version=OPSET)
+        torch.onnx.export(
+            EncoderGraph(model).eval(),
+            (src_ids, src_lengths),
+            str(out_dir / ENCODER_FILE),
+            dynamo=False,
+            input_names=list(ENCODER_INPUTS),
+            output_names=list(ENCODER_OUTPUTS),
+            dynamic_axes=ENCODER_AXES,
+            opset_version=OPSET,
+        )
         memory, keys, mask, h, c, feed = model.encode(src_ids, src_lengths)
         prev = torch.full((3,), DEFAULT_SPECIAL_IDS.bos, dtype=torch.long)
-        torch.onnx.export(DecoderStepGraph(model).eval(), (prev, h, c, feed, memory, keys, mask),
-                          str(out_dir / DECODER_STEP_FILE), dynamo=False, input_names=list(DECODER_INPUTS),
-                          output_names=list(DECODER_OUTPUTS), dynamic_axes=DECODER_AXES, opset_version=OPSET)
+        torch.onnx.export(
+            DecoderStepGraph(model).eval(),
+            (prev, h, c, feed, memory, keys, mask),
+            str(out_dir / DECODER_STEP_FILE),
+            dynamo=False,
+            input_names=list(DECODER_INPUTS),
+            output_names=list(DECODER_OUTPUTS),
+            dynamic_axes=DECODER_AXES,
+            opset_version=OPSET,
+        )
     model.eval()  # the exporter restores the wrappers' training flag, which reaches the model
 
 
@@ -128,21 +147,37 @@ def build_manifest(checkpoint: Checkpoint, vocab: Vocabulary, out_dir: Path, met
         directions=directions,
         special_ids=vocab.specials,
         language_tag_ids={lang: vocab.tag_id(lang) for lang in checkpoint.languages},
-        dims={"vocab_size": len(vocab), "embed_dim": model_cfg.embed_dim, "hidden_dim": model_cfg.hidden_dim,
-              "encoder_layers": model_cfg.encoder_layers, "decoder_layers": model_cfg.decoder_layers,
-              "attention_dim": model_cfg.attention_dim, "feed_dim": feed_dim, "memory_dim": model_cfg.hidden_dim},
+        dims={
+            "vocab_size": len(vocab),
+            "embed_dim": model_cfg.embed_dim,
+            "hidden_dim": model_cfg.hidden_dim,
+            "encoder_layers": model_cfg.encoder_layers,
+            "decoder_layers": model_cfg.decoder_layers,
+            "attention_dim": model_cfg.attention_dim,
+            "feed_dim": feed_dim,
+            "memory_dim": model_cfg.hidden_dim,
+        },
         opset=OPSET,
         files=checksum_files(out_dir, REQUIRED_FILES),
         decoding=DecodingDefaults(),
-        training={"data": [vars(s) for s in config.data.train], "config": config.to_dict(),
-                  "progress": checkpoint.progress, "architecture": f"GNMT-style, {model_cfg.attention} attention"},
+        training={
+            "data": [vars(s) for s in config.data.train],
+            "config": config.to_dict(),
+            "progress": checkpoint.progress,
+            "architecture": f"GNMT-style, {model_cfg.attention} attention",
+        },
         metrics=metrics,
     )
 
 
-def export_bundle(checkpoint_path: Path, out_dir: Path, validation_sources: list[str] | None = None,
-                  metrics: dict[str, Any] | None = None, weights: str = "fp32",
-                  validation_target: str | None = None) -> dict[str, Any]:
+def export_bundle(
+    checkpoint_path: Path,
+    out_dir: Path,
+    validation_sources: list[str] | None = None,
+    metrics: dict[str, Any] | None = None,
+    weights: str = "fp32",
+    validation_target: str | None = None,
+) -> dict[str, Any]:
     """Write and verify a bundle; returns the self-check figures. Raises ExportCheckError on a mismatch.
 
     weights="fp16" stores the graphs' weights in half precision (see model/weights.py); the PyTorch
@@ -177,8 +212,7 @@ def export_bundle(checkpoint_path: Path, out_dir: Path, validation_sources: list
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in (*REQUIRED_FILES, MANIFEST_FILE):
             shutil.copy2(staging / name, out_dir / name)
-    return {"max_abs_logprob_diff": worst, "greedy_mismatches": 0, "greedy_sentences": len(sources),
-            "weights": weights}
+    return {"max_abs_logprob_diff": worst, "greedy_mismatches": 0, "greedy_sentences": len(sources), "weights": weights}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -187,10 +221,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--validation-source", type=Path, help="text file (one sentence per line) for the greedy check")
     parser.add_argument("--validation-lines", type=int, default=100)
-    parser.add_argument("--validation-target", help="target language for the greedy check (default: the first "
-                                                     "direction's)")
-    parser.add_argument("--weights", choices=("fp32", "fp16"), default="fp32",
-                        help="fp16 halves the bundle; arithmetic stays fp32")
+    parser.add_argument(
+        "--validation-target", help="target language for the greedy check (default: the first direction's)"
+    )
+    parser.add_argument(
+        "--weights", choices=("fp32", "fp16"), default="fp32", help="fp16 halves the bundle; arithmetic stays fp32"
+    )
     parser.add_argument("--metrics", type=Path, help="JSON of evaluation figures to record in the manifest")
     args = parser.parse_args(argv)
     texts = None
@@ -199,8 +235,9 @@ def main(argv: list[str] | None = None) -> None:
 
         texts = [line for line in read_lines(args.validation_source) if line.strip()][: args.validation_lines]
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
-    print(json.dumps(export_bundle(args.checkpoint, args.out_dir, texts, metrics, args.weights,
-                                   args.validation_target)))
+    print(
+        json.dumps(export_bundle(args.checkpoint, args.out_dir, texts, metrics, args.weights, args.validation_target))
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,13 @@ class DecoderStepGraph(nn.Module):
         self.model = model
 
     def forward(
-        self, prev_tokens: torch.Tensor, h: torch.Tensor, c: torch.Tensor, feed: torch.Tensor,
-        memory: torch.Tensor, keys: torch.Tensor, src_mask: torch.Tensor,
+        self,
+        prev_tokens: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+        feed: torch.Tensor,
+        memory: torch.Tensor,
+        keys: torch.Tensor,
+        src_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
         return self.model.step_log_probs(prev_tokens, h, c, feed, memory, keys, src_mask)

@@ -27,7 +27,8 @@ def score(hypotheses: Sequence[str], references: Sequence[str], target_lang: str
     bleu = bleu_metric.corpus_score(hyps, refs)
     chrf = CHRF().corpus_score(hyps, refs)
     tokenized = BLEU(tokenize="none", force=True).corpus_score(
-        moses_lower(hyps, target_lang), [moses_lower(references, target_lang)])
+        moses_lower(hyps, target_lang), [moses_lower(references, target_lang)]
+    )
     return {
         "sacrebleu": round(bleu.score, 2),
         "chrf": round(chrf.score, 2),

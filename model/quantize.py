@@ -41,9 +41,16 @@ def quantize_bundle(source: Path, out_dir: Path) -> Path:
         shutil.copy2(bundle.file(SENTENCEPIECE_FILE), staging / SENTENCEPIECE_FILE)
         manifest = bundle.manifest
         training = {**manifest.training, "weights_storage": "int8 (dynamic quantization)"}
-        write_manifest(staging, replace(manifest, model_version=f"{manifest.model_version}+int8",
-                                        files=checksum_files(staging, REQUIRED_FILES), training=training,
-                                        metrics={}))
+        write_manifest(
+            staging,
+            replace(
+                manifest,
+                model_version=f"{manifest.model_version}+int8",
+                files=checksum_files(staging, REQUIRED_FILES),
+                training=training,
+                metrics={},
+            ),
+        )
         load_bundle(staging)
         out_dir.mkdir(parents=True, exist_ok=True)
         for path in staging.iterdir():

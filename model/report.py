@@ -25,8 +25,13 @@ def report(model: Path, directions: list[str], beam_size: int, test_set: str = T
         source, target = direction.split("-")
         figures[direction] = {}
         for name, beam in (("greedy", 1), (f"beam{beam_size}", beam_size)):
-            result = evaluate(model, Path(resolve_path(test_set.format(lang=source))),
-                              Path(resolve_path(test_set.format(lang=target))), target, beam)
+            result = evaluate(
+                model,
+                Path(resolve_path(test_set.format(lang=source))),
+                Path(resolve_path(test_set.format(lang=target))),
+                target,
+                beam,
+            )
             figures[direction][name] = {k: result[k] for k in ("sacrebleu", "bleu_lc_tok", "chrf", "seconds")}
             print(json.dumps({"direction": direction, "search": name, **figures[direction][name]}), flush=True)
     return figures

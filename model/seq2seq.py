@@ -45,8 +45,14 @@ class Translator(nn.Module):
         return self.decoder.project(torch.stack(feeds, dim=1))
 
     def step_log_probs(
-        self, prev_tokens: torch.Tensor, h: torch.Tensor, c: torch.Tensor, feed: torch.Tensor,
-        memory: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,
+        self,
+        prev_tokens: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+        feed: torch.Tensor,
+        memory: torch.Tensor,
+        keys: torch.Tensor,
+        mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The decoder-step graph: log_probs, h, c, feed, attention."""
         feed, h, c, attention = self.decoder.step(prev_tokens, h, c, feed, memory, keys, mask)
@@ -67,18 +73,27 @@ class TorchStepper:
     @torch.inference_mode()
     def encode(self, src_ids: np.ndarray, src_lengths: np.ndarray) -> DecoderState:
         outputs = self.model.encode(self._t(src_ids), self._t(src_lengths))
-        memory, keys, mask, h, c, feed = (t.float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy()
-                                          for t in outputs)
+        memory, keys, mask, h, c, feed = (
+            t.float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy() for t in outputs
+        )
         return DecoderState(h, c, feed, memory, keys, mask)
 
     @torch.inference_mode()
     def step(self, prev_tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState, np.ndarray]:
         log_probs, h, c, feed, attention = self.model.step_log_probs(
-            self._t(prev_tokens), self._t(state.h), self._t(state.c), self._t(state.feed),
-            self._t(state.memory), self._t(state.keys), self._t(state.src_mask),
+            self._t(prev_tokens),
+            self._t(state.h),
+            self._t(state.c),
+            self._t(state.feed),
+            self._t(state.memory),
+            self._t(state.keys),
+            self._t(state.src_mask),
         )
-        return (log_probs.cpu().numpy(), state.with_recurrent(h.cpu().numpy(), c.cpu().numpy(), feed.cpu().numpy()),
-                attention.cpu().numpy())
+        return (
+            log_probs.cpu().numpy(),
+            state.with_recurrent(h.cpu().numpy(), c.cpu().numpy(), feed.cpu().numpy()),
+            attention.cpu().numpy(),
+        )
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -49,8 +49,13 @@ def lr_factor(step: int, warmup: int) -> float:
 def batch_loss(model: Translator, batch: Batch, device: torch.device, smoothing: float) -> tuple[torch.Tensor, int]:
     logits = model(batch.src_ids.to(device), batch.src_lengths.to(device), batch.tgt_in.to(device))
     target = batch.tgt_out.to(device)
-    loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), target.reshape(-1),
-                           ignore_index=DEFAULT_SPECIAL_IDS.pad, label_smoothing=smoothing, reduction="sum")
+    loss = F.cross_entropy(
+        logits.float().reshape(-1, logits.size(-1)),
+        target.reshape(-1),
+        ignore_index=DEFAULT_SPECIAL_IDS.pad,
+        label_smoothing=smoothing,
+        reduction="sum",
+    )
     return loss, batch.target_tokens
 
 
@@ -66,8 +71,9 @@ def validate(model: Translator, data: PreparedData, config: ExperimentConfig, de
     bleu: dict[str, Any] = {}
     for direction, pairs in sorted(data.valid.items()):
         target_lang = direction.split("-")[1]
-        hyps = detokenize(data.vocab, translate_offline(stepper, data.vocab, [p.source for p in pairs],
-                                                        target_lang, options))
+        hyps = detokenize(
+            data.vocab, translate_offline(stepper, data.vocab, [p.source for p in pairs], target_lang, options)
+        )
         bleu[direction] = score(hyps, [p.target for p in pairs], target_lang)
     model.train()
     mean = sum(b["sacrebleu"] for b in bleu.values()) / max(1, len(bleu))
@@ -97,8 +103,15 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
     data = prepare_data(config, run_dir)
     model = Translator(len(data.vocab), config.model).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, betas=(0.9, 0.98))
-    progress: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "best_bleu": -1.0, "bad_epochs": 0,
-                                "lr_scale": 1.0, "elapsed_minutes": 0.0}
+    progress: dict[str, Any] = {
+        "epoch": 0,
+        "batch": 0,
+        "step": 0,
+        "best_bleu": -1.0,
+        "bad_epochs": 0,
+        "lr_scale": 1.0,
+        "elapsed_minutes": 0.0,
+    }
     if resume is not None:
         previous = load_checkpoint(resume)
         model.load_state_dict(previous.model_state)
@@ -107,15 +120,31 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
         progress.update(previous.progress)
     log_path = run_dir / "log.jsonl"
     sentencepiece = data.vocab.processor.serialized_model_proto()
-    print(json.dumps({"parameters": count_parameters(model), "train_pairs": len(data.train),
-                      "directions": data.directions, "device": str(device)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "parameters": count_parameters(model),
+                "train_pairs": len(data.train),
+                "directions": data.directions,
+                "device": str(device),
+            }
+        ),
+        flush=True,
+    )
 
     def snapshot(with_optimizer: bool, metrics: dict[str, Any] | None = None) -> Checkpoint:
-        return Checkpoint(config, {k: v.detach().cpu() for k, v in model.state_dict().items()}, sentencepiece,
-                          data.directions, data.languages, dict(progress),
-                          optimizer.state_dict() if with_optimizer else None, metrics or {})
+        return Checkpoint(
+            config,
+            {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            sentencepiece,
+            data.directions,
+            data.languages,
+            dict(progress),
+            optimizer.state_dict() if with_optimizer else None,
+            metrics or {},
+        )
 
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     started = time.monotonic() - 60 * progress["elapsed_minutes"]
     last_save = time.monotonic()
     out_of_time = False
@@ -123,10 +152,16 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
     while progress["epoch"] < config.train.epochs and not out_of_time:
         epoch = progress["epoch"]
         batches = make_batches(data.train, config.train.max_tokens, config.train.seed, epoch)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}", initial=progress["batch"], total=len(batches),
-                   dynamic_ncols=True, mininterval=5.0)
+        bar = tqdm(
+            batches,
+            desc=f"epoch {epoch + 1}",
+            initial=progress["batch"],
+            total=len(batches),
+            dynamic_ncols=True,
+            mininterval=5.0,
+        )
         window_tokens, window_start, smoothed = 0, time.monotonic(), None
-        for indices in batches[progress["batch"]:]:
+        for indices in batches[progress["batch"] :]:
             step = progress["step"] + 1
             for group in optimizer.param_groups:
                 group["lr"] = config.train.lr * progress["lr_scale"] * lr_factor(step, config.train.warmup_steps)
@@ -156,9 +191,15 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
         bar.close()
         epoch_done = progress["batch"] >= len(batches)
         metrics = validate(model, data, config, device)
-        record = {"epoch": epoch + 1, "epoch_complete": epoch_done, "step": progress["step"],
-                  "train_loss": smoothed, "lr": optimizer.param_groups[0]["lr"],
-                  "minutes": round(progress["elapsed_minutes"], 2), **metrics}
+        record = {
+            "epoch": epoch + 1,
+            "epoch_complete": epoch_done,
+            "step": progress["step"],
+            "train_loss": smoothed,
+            "lr": optimizer.param_groups[0]["lr"],
+            "minutes": round(progress["elapsed_minutes"], 2),
+            **metrics,
+        }
         with log_path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
         print(json.dumps({k: v for k, v in record.items() if k != "valid_bleu_by_direction"}), flush=True)

@@ -1,7 +1,7 @@
 """Translate files or stdin with a checkpoint or a bundle.
 
-    echo "A dog runs." | python -m model.translate models/multi30k-en-de-fr --target de
-    python -m model.translate runs/x/best.pt --target fr --input in.txt --output out.txt --beam-size 5
+echo "A dog runs." | python -m model.translate models/multi30k-en-de-fr --target de
+python -m model.translate runs/x/best.pt --target fr --input in.txt --output out.txt --beam-size 5
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def main(argv: list[str] | None = None) -> None:
     loaded = open_model(args.model, args.device)
     lines = (args.input.read_text(encoding="utf-8") if args.input else sys.stdin.read()).splitlines()
     options = loaded.options(args.beam_size, args.length_penalty, args.coverage_penalty)
-    outputs = detokenize(loaded.vocab, translate_offline(loaded.stepper, loaded.vocab, lines, args.target, options,
-                                                         args.batch_size))
+    outputs = detokenize(
+        loaded.vocab, translate_offline(loaded.stepper, loaded.vocab, lines, args.target, options, args.batch_size)
+    )
     text = "\n".join(outputs) + ("\n" if outputs else "")
     if args.output:
         args.output.write_text(text, encoding="utf-8")

@@ -60,8 +60,11 @@ def store_initializers_fp16(path: Path) -> None:
             continue
         half = numpy_helper.from_array(array.astype(np.float16), f"{initializer.name}{FP16_SUFFIX}")
         kept.append(half)
-        casts.append(helper.make_node("Cast", [half.name], [initializer.name], to=TensorProto.FLOAT,
-                                      name=f"{initializer.name}__cast"))
+        casts.append(
+            helper.make_node(
+                "Cast", [half.name], [initializer.name], to=TensorProto.FLOAT, name=f"{initializer.name}__cast"
+            )
+        )
     del graph.initializer[:]
     graph.initializer.extend(kept)
     nodes = casts + list(graph.node)

@@ -51,11 +51,17 @@ def main() -> None:
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                            # The drain happens before uvicorn is told to stop (below), so its own
-                            # graceful phase only closes idle connections: the whole shutdown stays
-                            # within preStop + DRAIN_TIMEOUT_S + a few seconds (deploy/k8s).
-                            timeout_graceful_shutdown=2, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        # The drain happens before uvicorn is told to stop (below), so its own
+        # graceful phase only closes idle connections: the whole shutdown stays
+        # within preStop + DRAIN_TIMEOUT_S + a few seconds (deploy/k8s).
+        timeout_graceful_shutdown=2,
+        lifespan="on",
+    )
     server = DrainingServer(config, app.state.runtime)
     server.run()
 

@@ -24,8 +24,10 @@ from service.validation import (
 router = APIRouter()
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"description": description, "content": {"application/json": {"example": {
-        "error": {"code": code, "message": "…", "status": status}}}}}
+    status: {
+        "description": description,
+        "content": {"application/json": {"example": {"error": {"code": code, "message": "…", "status": status}}}},
+    }
     for status, code, description in [
         (400, "unknown_direction", "No loaded model serves this direction"),
         (413, "too_many_segments", "Too many segments or too much text"),
@@ -43,7 +45,7 @@ async def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-async def get_translator(runtime: Runtime = Depends(get_runtime)) -> Translator:  # noqa: B008
+async def get_translator(runtime: Runtime = Depends(get_runtime)) -> Translator:
     return ready_translator(runtime)
 
 
@@ -55,8 +57,13 @@ def ready_translator(runtime: Runtime) -> Translator:
     return runtime.translator
 
 
-@router.post("/v1/translate", response_model=TranslateResponse, response_model_exclude_none=True,
-             responses=ERROR_RESPONSES, tags=["translate"])
+@router.post(
+    "/v1/translate",
+    response_model=TranslateResponse,
+    response_model_exclude_none=True,
+    responses=ERROR_RESPONSES,
+    tags=["translate"],
+)
 async def translate(body: TranslateRequest, request: Request) -> Response:
     """Translate one text or a list of segments; each is split into sentences, cached and batched per sentence.
 
@@ -73,19 +80,29 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     results = await translate_texts(translator, body.source, body.target, segments, body.format, body.options)
     html = body.format == "html"
     answer = TranslateResponse(
-        translations=[Translation(text=r.text, cached=r.cached, segments=r.segments if html else None,
-                                  cached_segments=r.cached_segments if html else None) for r in results],
-        model=ModelRef(id=model.model_id, version=model.model_version))
+        translations=[
+            Translation(
+                text=r.text,
+                cached=r.cached,
+                segments=r.segments if html else None,
+                cached_segments=r.cached_segments if html else None,
+            )
+            for r in results
+        ],
+        model=ModelRef(id=model.model_id, version=model.model_version),
+    )
     # Serialised here: returning the model would make FastAPI validate it a second time.
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
 
 
 @router.get("/v1/languages", response_model=LanguagesResponse, tags=["translate"])
-async def languages(translator: Translator = Depends(get_translator)) -> LanguagesResponse:  # noqa: B008
-    return LanguagesResponse(directions=[
-        LanguagePair(source=source, target=target, model=ModelRef(id=m.model_id, version=m.model_version))
-        for source, target, m in translator.engine.directions()
-    ])
+async def languages(translator: Translator = Depends(get_translator)) -> LanguagesResponse:
+    return LanguagesResponse(
+        directions=[
+            LanguagePair(source=source, target=target, model=ModelRef(id=m.model_id, version=m.model_version))
+            for source, target, m in translator.engine.directions()
+        ]
+    )
 
 
 @router.get("/healthz", tags=["ops"])
@@ -95,13 +112,16 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", tags=["ops"], responses={503: ERROR_RESPONSES[503]})
-async def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:  # noqa: B008
+async def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
     """Readiness: models loaded and warm, scheduler running, not draining."""
     if runtime.ready:
         return JSONResponse({"status": "ready"})
     reason = "draining" if runtime.draining else "starting"
-    return JSONResponse({"error": {"code": "not_ready", "message": reason, "status": 503}}, status_code=503,
-                        headers={"Retry-After": "1"})
+    return JSONResponse(
+        {"error": {"code": "not_ready", "message": reason, "status": 503}},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
 
 
 @router.get("/metrics", tags=["ops"])

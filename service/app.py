@@ -69,8 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await runtime.stop()
             await detector.stop()
 
-    app = FastAPI(title="GNMT translation service", version="0.1.0", lifespan=lifespan,
-                  description="Neural machine translation served from ONNX Runtime with continuous batching.")
+    app = FastAPI(
+        title="GNMT translation service",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Neural machine translation served from ONNX Runtime with continuous batching.",
+    )
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.detector = detector
@@ -79,7 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(libretranslate.router)
     install_web(app)
     if settings.cors_origin_list:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"],
-                           allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"], allow_headers=["*"]
+        )
     app.add_middleware(RequestMetrics)
     return app

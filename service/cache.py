@@ -31,20 +31,34 @@ _BACKOFF_START_S = 0.5
 _BACKOFF_MAX_S = 30.0
 
 
-def cache_key(prefix: str, model_id: str, model_version: str, source: str, target: str,
-              options: dict[str, object], normalized_text: str) -> str:
-    digest = hashlib.sha256(_namespace(model_id, model_version, source, target,
-                                       tuple(sorted(options.items()))))
+def cache_key(
+    prefix: str,
+    model_id: str,
+    model_version: str,
+    source: str,
+    target: str,
+    options: dict[str, object],
+    normalized_text: str,
+) -> str:
+    digest = hashlib.sha256(_namespace(model_id, model_version, source, target, tuple(sorted(options.items()))))
     digest.update(normalized_text.encode())
     return prefix + digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=1024)
-def _namespace(model_id: str, model_version: str, source: str, target: str,
-               options: tuple[tuple[str, object], ...]) -> bytes:
+def _namespace(
+    model_id: str, model_version: str, source: str, target: str, options: tuple[tuple[str, object], ...]
+) -> bytes:
     """Everything but the text, serialised once per distinct request shape (it is on every cache lookup)."""
-    return json.dumps([model_id, model_version, source, target, dict(options)], ensure_ascii=False,
-                      sort_keys=True, separators=(",", ":")).encode() + b"\x00"
+    return (
+        json.dumps(
+            [model_id, model_version, source, target, dict(options)],
+            ensure_ascii=False,
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+        + b"\x00"
+    )
 
 
 class MemoryTier:
@@ -103,8 +117,12 @@ class RedisTier:
         self.ttl_seconds = ttl_seconds
         self.timeout_s = timeout_s
         self.client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False, health_check_interval=0,
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+            health_check_interval=0,
         )
         self._down_until = 0.0
         self._backoff = _BACKOFF_START_S
@@ -157,8 +175,9 @@ class RedisTier:
 
 
 class TranslationCache:
-    def __init__(self, memory_bytes: int, redis_url: str | None = None, ttl_seconds: int = 86400,
-                 redis_timeout_s: float = 0.25):
+    def __init__(
+        self, memory_bytes: int, redis_url: str | None = None, ttl_seconds: int = 86400, redis_timeout_s: float = 0.25
+    ):
         self.memory = MemoryTier(memory_bytes)
         self.redis = RedisTier(redis_url, ttl_seconds, redis_timeout_s) if redis_url else None
 

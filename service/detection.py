@@ -44,8 +44,9 @@ class Detector:
         self._by_language = {lang: code for code in self.codes if (lang := lingua_language(code)) is not None}
         self._lingua: LanguageDetector | None = None
         if len(self._by_language) >= 2:
-            self._lingua = (LanguageDetectorBuilder.from_languages(*self._by_language)
-                            .with_preloaded_language_models().build())
+            self._lingua = (
+                LanguageDetectorBuilder.from_languages(*self._by_language).with_preloaded_language_models().build()
+            )
 
     def detect(self, text: str) -> list[Detection]:
         """Candidates, best first, with confidences summing to at most 100."""

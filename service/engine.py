@@ -47,17 +47,25 @@ class LoadedModel:
 
     def default_options(self) -> SearchOptions:
         d = self.bundle.manifest.decoding
-        return SearchOptions(beam_size=d.beam_size, length_penalty=d.length_penalty,
-                             coverage_penalty=d.coverage_penalty, max_length_ratio=d.max_length_ratio,
-                             max_length_offset=d.max_length_offset)
+        return SearchOptions(
+            beam_size=d.beam_size,
+            length_penalty=d.length_penalty,
+            coverage_penalty=d.coverage_penalty,
+            max_length_ratio=d.max_length_ratio,
+            max_length_offset=d.max_length_offset,
+        )
 
     def warm_up(self) -> float:
         """One greedy and one beam decode, so the first user does not pay for ORT's lazy initialisation."""
         start = time.perf_counter()
         sources = [self.vocab.source("warm up", d.target) for d in self.bundle.manifest.directions[:1]]
         for beam in (1, 2):
-            decode_batch(self.stepper, sources * 2, SearchOptions(beam_size=beam, max_length_ratio=0.0,
-                                                                  max_length_offset=4), self.vocab.specials)
+            decode_batch(
+                self.stepper,
+                sources * 2,
+                SearchOptions(beam_size=beam, max_length_ratio=0.0, max_length_offset=4),
+                self.vocab.specials,
+            )
         return time.perf_counter() - start
 
 
@@ -70,8 +78,12 @@ class Engine:
         for model in models:
             for direction in model.directions:
                 if direction in self.by_direction:
-                    log.warning("direction %s served by %s; ignoring it in %s", direction,
-                                self.by_direction[direction].model_id, model.model_id)
+                    log.warning(
+                        "direction %s served by %s; ignoring it in %s",
+                        direction,
+                        self.by_direction[direction].model_id,
+                        model.model_id,
+                    )
                     continue
                 self.by_direction[direction] = model
 
@@ -84,15 +96,25 @@ class Engine:
         models = []
         for path in paths:
             bundle = load_bundle(path)
-            stepper = OnnxStepper(bundle.encoder_path, bundle.decoder_step_path,
-                                  device="cpu" if device == "cpu" else "auto", intra_threads=intra_threads)
+            stepper = OnnxStepper(
+                bundle.encoder_path,
+                bundle.decoder_step_path,
+                device="cpu" if device == "cpu" else "auto",
+                intra_threads=intra_threads,
+            )
             if device == "cuda" and stepper.provider != "CUDAExecutionProvider":
                 raise BundleError(f"{path}: DEVICE=cuda but ONNX Runtime gave {stepper.provider}")
             vocab = Vocabulary(bundle.sentencepiece_path, bundle.manifest.special_ids)
             vocab.verify(bundle.manifest, str(bundle.sentencepiece_path))
             model = LoadedModel(bundle, stepper, vocab)
-            log.info("loaded %s %s from %s (directions %s, provider %s)", model.model_id, model.model_version,
-                     path, ",".join(model.directions), model.provider)
+            log.info(
+                "loaded %s %s from %s (directions %s, provider %s)",
+                model.model_id,
+                model.model_version,
+                path,
+                ",".join(model.directions),
+                model.provider,
+            )
             MODEL_INFO.labels(model.model_id, model.model_version, model.provider).set(1)
             models.append(model)
         return cls(models)
@@ -104,8 +126,10 @@ class Engine:
     def resolve(self, source: str, target: str) -> LoadedModel:
         model = self.by_direction.get(f"{source}-{target}")
         if model is None:
-            raise UnknownDirection(f"no model translates {source!r} to {target!r}; "
-                                   f"available: {', '.join(sorted(self.by_direction)) or 'none'}")
+            raise UnknownDirection(
+                f"no model translates {source!r} to {target!r}; "
+                f"available: {', '.join(sorted(self.by_direction)) or 'none'}"
+            )
         return model
 
     def directions(self) -> list[tuple[str, str, LoadedModel]]:

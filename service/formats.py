@@ -32,8 +32,14 @@ class TextResult:
     cached_segments: int
 
 
-async def translate_texts(translator: Translator, source: str, target: str, texts: list[str], text_format: TextFormat,
-                          options: TranslationOptions | None = None) -> list[TextResult]:
+async def translate_texts(
+    translator: Translator,
+    source: str,
+    target: str,
+    texts: list[str],
+    text_format: TextFormat,
+    options: TranslationOptions | None = None,
+) -> list[TextResult]:
     """Translate each text in order; HTML documents concurrently (the scheduler batches their segments)."""
     if text_format == "text":
         results = await translator.translate_segments(source, target, texts, options)
@@ -41,15 +47,17 @@ async def translate_texts(translator: Translator, source: str, target: str, text
     # A task group cancels the other documents as soon as one fails: nobody waits for them any more.
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(_translate_document(translator, source, target, html, options))
-                     for html in texts]
+            tasks = [
+                group.create_task(_translate_document(translator, source, target, html, options)) for html in texts
+            ]
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None  # the API answers the first error in its own shape
     return [task.result() for task in tasks]
 
 
-async def _translate_document(translator: Translator, source: str, target: str, html: str,
-                              options: TranslationOptions | None) -> TextResult:
+async def _translate_document(
+    translator: Translator, source: str, target: str, html: str, options: TranslationOptions | None
+) -> TextResult:
     seen: list[SegmentResult] = []
 
     async def translate(segments: list[str]) -> Sequence[SegmentResult]:

@@ -190,9 +190,12 @@ def _detected(detection: Detection) -> dict[str, Any]:
 
 
 @router.post("/translate")
-async def translate(request: Request, runtime: Runtime = Depends(get_runtime),  # noqa: B008
-                    translator: Translator = Depends(get_translator),  # noqa: B008
-                    detector: LazyDetector = Depends(get_detector)) -> JSONResponse:  # noqa: B008
+async def translate(
+    request: Request,
+    runtime: Runtime = Depends(get_runtime),
+    translator: Translator = Depends(get_translator),
+    detector: LazyDetector = Depends(get_detector),
+) -> JSONResponse:
     """Translate `q` (a string or a list) from `source` (or `auto`) into `target`; `format` text or html.
 
     Returns `translatedText` (same shape as `q`), `detectedLanguage` when source is auto (one detection over
@@ -232,8 +235,11 @@ async def translate(request: Request, runtime: Runtime = Depends(get_runtime),  
 
 
 @router.post("/detect")
-async def detect(request: Request, runtime: Runtime = Depends(get_runtime),  # noqa: B008
-                 detector: LazyDetector = Depends(get_detector)) -> JSONResponse:  # noqa: B008
+async def detect(
+    request: Request,
+    runtime: Runtime = Depends(get_runtime),
+    detector: LazyDetector = Depends(get_detector),
+) -> JSONResponse:
     """Candidate languages for `q`, best first: `[{"confidence": 0-100, "language": code}]`, restricted to
     the source languages of the loaded models."""
     params = await read_params(request)
@@ -243,15 +249,21 @@ async def detect(request: Request, runtime: Runtime = Depends(get_runtime),  # n
 
 
 @router.get("/languages")
-async def languages(translator: Translator = Depends(get_translator)) -> JSONResponse:  # noqa: B008
+async def languages(translator: Translator = Depends(get_translator)) -> JSONResponse:
     """`[{"code", "name", "targets"}]` for every language of the loaded models."""
-    return JSONResponse([{"code": code, "name": language_name(code), "targets": targets}
-                         for code, targets in _pairs(translator).items()])
+    return JSONResponse(
+        [
+            {"code": code, "name": language_name(code), "targets": targets}
+            for code, targets in _pairs(translator).items()
+        ]
+    )
 
 
 @router.get("/frontend/settings")
-async def frontend_settings(runtime: Runtime = Depends(get_runtime),  # noqa: B008
-                            translator: Translator = Depends(get_translator)) -> JSONResponse:  # noqa: B008
+async def frontend_settings(
+    runtime: Runtime = Depends(get_runtime),
+    translator: Translator = Depends(get_translator),
+) -> JSONResponse:
     """What a LibreTranslate front end needs to configure itself (limits, keys, default languages)."""
     settings = runtime.settings
     pairs = _pairs(translator)
@@ -262,16 +274,18 @@ async def frontend_settings(runtime: Runtime = Depends(get_runtime),  # noqa: B0
     if target not in targets:
         target = next((t for t in targets if t != "en"), targets[0] if targets else "")
     keys = bool(settings.api_key_list)
-    return JSONResponse({
-        "charLimit": settings.max_text_chars,
-        "frontendTimeout": settings.frontend_timeout_ms,
-        "apiKeys": keys,
-        "keyRequired": keys,
-        "suggestions": False,
-        "filesTranslation": False,
-        "supportedFilesFormat": [],
-        "language": {
-            "source": {"code": source, "name": "Auto Detect" if source == AUTO else language_name(source)},
-            "target": {"code": target, "name": language_name(target)},
-        },
-    })
+    return JSONResponse(
+        {
+            "charLimit": settings.max_text_chars,
+            "frontendTimeout": settings.frontend_timeout_ms,
+            "apiKeys": keys,
+            "keyRequired": keys,
+            "suggestions": False,
+            "filesTranslation": False,
+            "supportedFilesFormat": [],
+            "language": {
+                "source": {"code": source, "name": "Auto Detect" if source == AUTO else language_name(source)},
+                "target": {"code": target, "name": language_name(target)},
+            },
+        }
+    )

@@ -13,8 +13,7 @@ STEP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 REQUESTS = Counter("nmt_requests", "HTTP requests by route template and status code", ["route", "status"])
-REQUEST_DURATION = Histogram("nmt_request_duration_seconds", "HTTP request latency", ["route"],
-                             buckets=LATENCY_BUCKETS)
+REQUEST_DURATION = Histogram("nmt_request_duration_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS)
 SEGMENTS = Counter("nmt_segments", "Sentences translated (after splitting), cached or not", ["direction"])
 TOKENS = Counter("nmt_tokens", "SentencePiece tokens decoded, by kind=source|target", ["direction", "kind"])
 CACHE_HITS = Counter("nmt_cache_hits", "Cache hits by tier=memory|redis", ["tier"])

@@ -24,8 +24,9 @@ def translate_offline(
     results: list[Hypothesis | None] = [None] * len(sources)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        for index, hypothesis in zip(chunk, decode_batch(stepper, [sources[i] for i in chunk], options,
-                                                         vocab.specials)):
+        for index, hypothesis in zip(
+            chunk, decode_batch(stepper, [sources[i] for i in chunk], options, vocab.specials)
+        ):
             results[index] = hypothesis
         if on_batch is not None:
             on_batch(len(chunk))

@@ -40,8 +40,9 @@ def preferred_providers(device: str = "auto") -> list[str]:
 
 
 class OnnxStepper:
-    def __init__(self, encoder_path: str | Path, decoder_path: str | Path, device: str = "auto",
-                 intra_threads: int | None = None):
+    def __init__(
+        self, encoder_path: str | Path, decoder_path: str | Path, device: str = "auto", intra_threads: int | None = None
+    ):
         options = session_options(intra_threads)
         providers = preferred_providers(device)
         self.encoder = ort.InferenceSession(str(encoder_path), options, providers=providers)
@@ -50,13 +51,21 @@ class OnnxStepper:
         log.info("ONNX Runtime provider for %s: %s", Path(decoder_path).parent.name, self.provider)
 
     def encode(self, src_ids: np.ndarray, src_lengths: np.ndarray) -> DecoderState:
-        outputs = dict(zip(ENCODER_OUTPUTS, self.encoder.run(
-            None, dict(zip(ENCODER_INPUTS, (src_ids.astype(np.int64), src_lengths.astype(np.int64)))))))
-        return DecoderState(outputs["h"], outputs["c"], outputs["feed"], outputs["memory"], outputs["keys"],
-                            outputs["src_mask"])
+        outputs = dict(
+            zip(
+                ENCODER_OUTPUTS,
+                self.encoder.run(
+                    None, dict(zip(ENCODER_INPUTS, (src_ids.astype(np.int64), src_lengths.astype(np.int64))))
+                ),
+            )
+        )
+        return DecoderState(
+            outputs["h"], outputs["c"], outputs["feed"], outputs["memory"], outputs["keys"], outputs["src_mask"]
+        )
 
     def step(self, prev_tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState, np.ndarray]:
-        feeds = dict(zip(DECODER_INPUTS, (prev_tokens, state.h, state.c, state.feed, state.memory, state.keys,
-                                          state.src_mask)))
+        feeds = dict(
+            zip(DECODER_INPUTS, (prev_tokens, state.h, state.c, state.feed, state.memory, state.keys, state.src_mask))
+        )
         log_probs, h, c, feed, attention = self.decoder.run(list(DECODER_OUTPUTS), feeds)
         return log_probs, state.with_recurrent(h, c, feed), attention

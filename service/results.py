@@ -25,8 +25,12 @@ class SentenceResult:
     @classmethod
     def from_json(cls, raw: bytes | str) -> SentenceResult:
         data = json.loads(raw)
-        return cls(str(data["text"]), list(data["source_pieces"]), list(data["target_pieces"]),
-                   [int(i) for i in data["alignment"]])
+        return cls(
+            str(data["text"]),
+            list(data["source_pieces"]),
+            list(data["target_pieces"]),
+            [int(i) for i in data["alignment"]],
+        )
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,22 @@ class Runtime:
         self.settings = settings
         self.engine: Engine | None = None
         self.queue = WorkQueue(settings.max_queue)
-        self.scheduler = Scheduler(self.queue, settings.batching_mode, settings.max_batch_rows,
-                                   settings.max_batch_tokens, settings.static_max_batch,
-                                   settings.static_max_wait_ms / 1000.0, settings.admit_waiting_ratio,
-                                   settings.admit_max_steps)
-        self.cache = TranslationCache(int(settings.cache_memory_mb * 1024 * 1024), settings.redis_url,
-                                      settings.cache_ttl_seconds, settings.redis_timeout_s)
+        self.scheduler = Scheduler(
+            self.queue,
+            settings.batching_mode,
+            settings.max_batch_rows,
+            settings.max_batch_tokens,
+            settings.static_max_batch,
+            settings.static_max_wait_ms / 1000.0,
+            settings.admit_waiting_ratio,
+            settings.admit_max_steps,
+        )
+        self.cache = TranslationCache(
+            int(settings.cache_memory_mb * 1024 * 1024),
+            settings.redis_url,
+            settings.cache_ttl_seconds,
+            settings.redis_timeout_s,
+        )
         self._translator: Translator | None = None
         self.warm = False
         self.draining = False
@@ -55,9 +65,13 @@ class Runtime:
         self.warm = True
         self._translator = Translator(self.engine, self.queue, self.cache, s)
         self.scheduler.start()
-        log.info("ready: %d model(s), directions %s, batching=%s, cache=%s", len(self.engine.models),
-                 ",".join(sorted(self.engine.by_direction)), s.batching_mode,
-                 "memory+redis" if s.redis_url else "memory")
+        log.info(
+            "ready: %d model(s), directions %s, batching=%s, cache=%s",
+            len(self.engine.models),
+            ",".join(sorted(self.engine.by_direction)),
+            s.batching_mode,
+            "memory+redis" if s.redis_url else "memory",
+        )
 
     def begin_drain(self) -> None:
         """Readiness turns 503 and new work is refused; work already accepted carries on."""

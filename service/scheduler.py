@@ -64,9 +64,17 @@ class RunningBatch:
 
 
 class Scheduler:
-    def __init__(self, queue: WorkQueue, mode: Mode = "continuous", max_rows: int = 64, max_tokens: int = 8192,
-                 static_max_batch: int = 16, static_max_wait_s: float = 0.01, admit_waiting_ratio: float = 0.25,
-                 admit_max_steps: int = 8):
+    def __init__(
+        self,
+        queue: WorkQueue,
+        mode: Mode = "continuous",
+        max_rows: int = 64,
+        max_tokens: int = 8192,
+        static_max_batch: int = 16,
+        static_max_wait_s: float = 0.01,
+        admit_waiting_ratio: float = 0.25,
+        admit_max_steps: int = 8,
+    ):
         self.queue = queue
         self.mode = mode
         self.max_rows = max_rows
@@ -107,8 +115,11 @@ class Scheduler:
                 log.error("scheduler thread did not stop within %.1fs; leaving its batches alone", timeout)
                 return
         for item in self.queue.drop(lambda _: True):
-            item.fail(EngineFailure("the server stopped before this sentence was translated", status=503,
-                                    code="shutting_down"))
+            item.fail(
+                EngineFailure(
+                    "the server stopped before this sentence was translated", status=503, code="shutting_down"
+                )
+            )
         for batch in list(self.batches.values()):
             for entry in batch.clear():
                 entry.item.fail(EngineFailure("the server stopped mid-translation", status=503, code="shutting_down"))
@@ -206,12 +217,15 @@ class Scheduler:
         waiting = self.queue.waiting_count(model_id)
         if not waiting or batch.rows >= self.max_rows:
             return False
-        return (waiting >= max(1.0, self.admit_waiting_ratio * len(batch.entries))
-                or waiting >= self.max_rows - batch.rows
-                or batch.steps_since_admission >= self.admit_max_steps)
+        return (
+            waiting >= max(1.0, self.admit_waiting_ratio * len(batch.entries))
+            or waiting >= self.max_rows - batch.rows
+            or batch.steps_since_admission >= self.admit_max_steps
+        )
 
-    def _take_within_budget(self, model_id: str, batch: RunningBatch,
-                            policy: Callable[[WorkItem], bool]) -> list[WorkItem]:
+    def _take_within_budget(
+        self, model_id: str, batch: RunningBatch, policy: Callable[[WorkItem], bool]
+    ) -> list[WorkItem]:
         """Longest-waiting first, while the row and token budgets allow (an empty batch takes at least one)."""
         rows, tokens = batch.rows, batch.tokens
 
@@ -247,8 +261,10 @@ class Scheduler:
             start = time.perf_counter()
             state = model.stepper.encode(src_ids, src_lengths)
             ENCODER_SECONDS.observe(time.perf_counter() - start)
-            entries = [_Active(item, make_group(len(item.source_ids), item.options, specials, item.max_length))
-                       for item in items]
+            entries = [
+                _Active(item, make_group(len(item.source_ids), item.options, specials, item.max_length))
+                for item in items
+            ]
             rows = np.repeat(np.arange(len(items)), [e.group.rows for e in entries])
             new_state = state.take(rows)
             joined = new_state if batch.state is None else DecoderState.concat([batch.state, new_state])

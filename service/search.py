@@ -226,8 +226,12 @@ class BeamGroup:
             if token == self.eos:
                 if len(self.finished) < k:
                     self.finished.append(
-                        Hypothesis(list(source.tokens), float(cumulative[parent, token]), float(flat[index]),
-                                   np.stack(attn_rows))
+                        Hypothesis(
+                            list(source.tokens),
+                            float(cumulative[parent, token]),
+                            float(flat[index]),
+                            np.stack(attn_rows),
+                        )
                     )
                 continue
             if len(new_live) < k:
@@ -253,9 +257,12 @@ class BeamGroup:
             # Ran out of length: the live hypotheses end here, unterminated.
             for beam in self.live:
                 self.finished.append(
-                    Hypothesis(beam.tokens, beam.log_prob,
-                               gnmt_score(beam.log_prob, len(beam.tokens), beam.attention_sum, self.alpha, self.beta),
-                               np.stack(beam.attention))
+                    Hypothesis(
+                        beam.tokens,
+                        beam.log_prob,
+                        gnmt_score(beam.log_prob, len(beam.tokens), beam.attention_sum, self.alpha, self.beta),
+                        np.stack(beam.attention),
+                    )
                 )
         self.done = True
 
@@ -263,8 +270,12 @@ class BeamGroup:
         return max(self.finished, key=lambda h: h.score)
 
 
-def make_group(source_length: int, options: SearchOptions, specials: SpecialIds = DEFAULT_SPECIAL_IDS,
-               length_cap: int | None = None) -> SearchGroup:
+def make_group(
+    source_length: int,
+    options: SearchOptions,
+    specials: SpecialIds = DEFAULT_SPECIAL_IDS,
+    length_cap: int | None = None,
+) -> SearchGroup:
     """Greedy or beam by the options; `length_cap` (a request's max_length) tightens the model's length rule."""
     limit = options.max_length(source_length)
     if length_cap is not None:

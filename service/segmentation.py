@@ -16,8 +16,30 @@ _BOUNDARY = re.compile(r"(?<=[.!?…。！？])[\"'»”)\]]*(\s+)(?=[\"'«“(\
 _PARAGRAPH = re.compile(r"(\s*\n\s*)")
 _SPACE = re.compile(r"\s+")
 # Abbreviations whose period does not end a sentence (lower-cased, without the period).
-_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "z.b", "bzw", "usw",
-                            "nr", "ca", "hr", "fr", "no", "jr", "sr"})
+_ABBREVIATIONS = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "st",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "z.b",
+        "bzw",
+        "usw",
+        "nr",
+        "ca",
+        "hr",
+        "fr",
+        "no",
+        "jr",
+        "sr",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -111,11 +133,14 @@ def _split_sentences(text: str, max_chars: int) -> Split:
     for index in range(0, len(parts), 2):
         paragraph = parts[index]
         paragraph_sep = parts[index + 1] if index + 1 < len(parts) else ""
-        units = [(chunk, sep) for sentence, sentence_sep in _split_paragraph(paragraph)
-                 for chunk, sep in _with_trailing(_wrap(sentence, max_chars), sentence_sep)]
+        units = [
+            (chunk, sep)
+            for sentence, sentence_sep in _split_paragraph(paragraph)
+            for chunk, sep in _with_trailing(_wrap(sentence, max_chars), sentence_sep)
+        ]
         units = [(u, s) for u, s in units if u.strip()] or ([] if not paragraph.strip() else units)
         for i, (unit, sep) in enumerate(units):
-            trailing_space = unit[len(unit.rstrip()):]
+            trailing_space = unit[len(unit.rstrip()) :]
             sentences.append(unit.rstrip())
             separators.append(trailing_space + (sep if i < len(units) - 1 else sep + paragraph_sep))
         if not units and separators:

@@ -39,8 +39,14 @@ class Decoding:
 
     def cache_fields(self) -> dict[str, object]:
         s = self.search
-        return {"beam": s.beam_size, "lp": s.length_penalty, "cp": s.coverage_penalty,
-                "ratio": s.max_length_ratio, "offset": s.max_length_offset, "max_length": self.max_length}
+        return {
+            "beam": s.beam_size,
+            "lp": s.length_penalty,
+            "cp": s.coverage_penalty,
+            "ratio": s.max_length_ratio,
+            "offset": s.max_length_offset,
+            "max_length": self.max_length,
+        }
 
 
 class Translator:
@@ -57,23 +63,32 @@ class Translator:
     def decoding_for(self, model: LoadedModel, options: TranslationOptions | None) -> Decoding:
         options = options or TranslationOptions()
         defaults = model.default_options()
-        beam = options.beam_size if options.beam_size is not None else min(defaults.beam_size,
-                                                                           self.settings.max_beam_size)
+        beam = (
+            options.beam_size if options.beam_size is not None else min(defaults.beam_size, self.settings.max_beam_size)
+        )
         if beam > self.settings.max_beam_size:
-            raise InvalidRequest(f"options.beam_size: {beam} exceeds the server limit {self.settings.max_beam_size}",
-                                 code="beam_size_too_large")
+            raise InvalidRequest(
+                f"options.beam_size: {beam} exceeds the server limit {self.settings.max_beam_size}",
+                code="beam_size_too_large",
+            )
         max_length = options.max_length if options.max_length is not None else self.settings.max_output_length
         if max_length > self.settings.max_output_length:
-            raise InvalidRequest(f"options.max_length: {max_length} exceeds the server limit "
-                                 f"{self.settings.max_output_length}", code="max_length_too_large")
-        search = SearchOptions(beam_size=beam, length_penalty=defaults.length_penalty,
-                               coverage_penalty=defaults.coverage_penalty,
-                               max_length_ratio=defaults.max_length_ratio,
-                               max_length_offset=defaults.max_length_offset)
+            raise InvalidRequest(
+                f"options.max_length: {max_length} exceeds the server limit {self.settings.max_output_length}",
+                code="max_length_too_large",
+            )
+        search = SearchOptions(
+            beam_size=beam,
+            length_penalty=defaults.length_penalty,
+            coverage_penalty=defaults.coverage_penalty,
+            max_length_ratio=defaults.max_length_ratio,
+            max_length_offset=defaults.max_length_offset,
+        )
         return Decoding(search, max_length)
 
-    async def translate_segments(self, source: str, target: str, segments: list[str],
-                                 options: TranslationOptions | None = None) -> list[SegmentResult]:
+    async def translate_segments(
+        self, source: str, target: str, segments: list[str], options: TranslationOptions | None = None
+    ) -> list[SegmentResult]:
         """Translate segments (each split into sentences, cached and batched per sentence), in order.
 
         Raises ApiError subclasses only: UnknownDirection (400), InvalidRequest (422),
@@ -89,8 +104,9 @@ class Translator:
         finally:
             self.active_requests -= 1
 
-    async def _translate(self, model: LoadedModel, source: str, target: str, segments: list[str],
-                         decoding: Decoding) -> list[SegmentResult]:
+    async def _translate(
+        self, model: LoadedModel, source: str, target: str, segments: list[str], decoding: Decoding
+    ) -> list[SegmentResult]:
         deadline = time.monotonic() + self.settings.request_timeout_s
         splits = [split_sentences(segment) for segment in segments]
         fields = decoding.cache_fields()
@@ -100,18 +116,22 @@ class Translator:
             keys = []
             for sentence in split.sentences:
                 text = normalize(sentence)
-                key = cache_key(self.settings.cache_key_prefix, model.model_id, model.model_version, source, target,
-                                fields, text)
+                key = cache_key(
+                    self.settings.cache_key_prefix, model.model_id, model.model_version, source, target, fields, text
+                )
                 texts.setdefault(key, text)
                 keys.append(key)
             keys_per_segment.append(keys)
         found, from_cache = await self._resolve(model, source, target, decoding, texts, deadline)
         SEGMENTS.labels(f"{source}-{target}").inc(sum(len(keys) for keys in keys_per_segment))
-        return [_assemble(split, [found[k] for k in keys], all(k in from_cache for k in keys))
-                for split, keys in zip(splits, keys_per_segment, strict=True)]
+        return [
+            _assemble(split, [found[k] for k in keys], all(k in from_cache for k in keys))
+            for split, keys in zip(splits, keys_per_segment, strict=True)
+        ]
 
-    async def _resolve(self, model: LoadedModel, source: str, target: str, decoding: Decoding, texts: dict[str, str],
-                       deadline: float) -> tuple[dict[str, SentenceResult], set[str]]:
+    async def _resolve(
+        self, model: LoadedModel, source: str, target: str, decoding: Decoding, texts: dict[str, str], deadline: float
+    ) -> tuple[dict[str, SentenceResult], set[str]]:
         """Cache first, then share sentences already being decoded, then decode the rest together."""
         found = await self.cache.get_many(list(texts))
         from_cache = set(found)
@@ -156,14 +176,19 @@ class Translator:
             found.update((await self._resolve(model, source, target, decoding, orphaned, deadline))[0])
         return found, from_cache
 
-    async def _decode(self, model: LoadedModel, source: str, target: str, decoding: Decoding, texts: dict[str, str],
-                      deadline: float) -> dict[str, SentenceResult]:
+    async def _decode(
+        self, model: LoadedModel, source: str, target: str, decoding: Decoding, texts: dict[str, str], deadline: float
+    ) -> dict[str, SentenceResult]:
         loop = asyncio.get_running_loop()
         request_id = next_request_id()
         limit = self.settings.max_source_pieces
         sources = {key: model.vocab.source(text, target, limit) for key, text in texts.items()}
-        items = {key: WorkItem(model, ids, decoding.search, decoding.max_length, request_id, deadline,
-                               loop.create_future(), loop) for key, ids in sources.items()}
+        items = {
+            key: WorkItem(
+                model, ids, decoding.search, decoding.max_length, request_id, deadline, loop.create_future(), loop
+            )
+            for key, ids in sources.items()
+        }
         self.queue.put(list(items.values()))
         try:
             hypotheses = await _wait(asyncio.gather(*(item.future for item in items.values())), deadline)
@@ -178,8 +203,10 @@ class Translator:
         direction = f"{source}-{target}"
         TOKENS.labels(direction, "source").inc(sum(len(ids) for ids in sources.values()))
         TOKENS.labels(direction, "target").inc(sum(len(h.tokens) + 1 for h in hypotheses))
-        return {key: _to_result(model, ids, hypothesis)
-                for (key, ids), hypothesis in zip(sources.items(), hypotheses, strict=True)}
+        return {
+            key: _to_result(model, ids, hypothesis)
+            for (key, ids), hypothesis in zip(sources.items(), hypotheses, strict=True)
+        }
 
 
 class _LeaderGone(Exception):

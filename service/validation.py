@@ -16,8 +16,9 @@ class TranslationOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     beam_size: int | None = Field(default=None, ge=1, description="1 = greedy; at most MAX_BEAM_SIZE")
-    max_length: int | None = Field(default=None, ge=1, description="cap on target pieces per sentence; at most "
-                                                           "MAX_OUTPUT_LENGTH")
+    max_length: int | None = Field(
+        default=None, ge=1, description="cap on target pieces per sentence; at most MAX_OUTPUT_LENGTH"
+    )
 
 
 class TranslateRequest(BaseModel):
@@ -26,8 +27,10 @@ class TranslateRequest(BaseModel):
     text: str | list[str] = Field(description="one text, or a list of up to MAX_SEGMENTS segments")
     source: str = Field(min_length=1, max_length=16, examples=["en"])
     target: str = Field(min_length=1, max_length=16, examples=["de"])
-    format: Literal["text", "html"] = Field(default="text", description="html: each text is an HTML fragment or "
-                                            "document; its text is translated and its markup kept")
+    format: Literal["text", "html"] = Field(
+        default="text",
+        description="html: each text is an HTML fragment or document; its text is translated and its markup kept",
+    )
     options: TranslationOptions = Field(default_factory=TranslationOptions)
 
     @property
@@ -67,12 +70,14 @@ def check_segments(segments: list[str], settings: Settings) -> None:
     if not segments:
         raise InvalidRequest("text: the list of segments is empty", code="empty_text")
     if len(segments) > settings.max_segments:
-        raise PayloadTooLarge(f"text: {len(segments)} segments; at most {settings.max_segments} are allowed",
-                              code="too_many_segments")
+        raise PayloadTooLarge(
+            f"text: {len(segments)} segments; at most {settings.max_segments} are allowed", code="too_many_segments"
+        )
     total = sum(len(s) for s in segments)
     if total > settings.max_text_chars:
-        raise PayloadTooLarge(f"text: {total} characters; at most {settings.max_text_chars} are allowed",
-                              code="text_too_long")
+        raise PayloadTooLarge(
+            f"text: {total} characters; at most {settings.max_text_chars} are allowed", code="text_too_long"
+        )
     if not any(s.strip() for s in segments):
         raise InvalidRequest("text: nothing to translate (empty or whitespace only)", code="empty_text")
     if not all(is_valid_unicode(s) for s in segments):

@@ -40,8 +40,10 @@ class Vocabulary:
             except KeyError as exc:
                 raise BundleError(f"{path}: {exc.args[0]} (direction {direction.key})") from exc
             if manifest.language_tag_ids.get(direction.target) != tag:
-                raise BundleError(f"{path}: language tag of {direction.target!r} is id {tag}, "
-                                  f"the manifest says {manifest.language_tag_ids.get(direction.target)}")
+                raise BundleError(
+                    f"{path}: language tag of {direction.target!r} is id {tag}, "
+                    f"the manifest says {manifest.language_tag_ids.get(direction.target)}"
+                )
 
     def __len__(self) -> int:
         return int(self.processor.get_piece_size())

@@ -12,8 +12,10 @@ from fastapi.staticfiles import StaticFiles
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # A source checkout serves the extension's own file; an installed package (the image) gets a copy in static/.
-CORE_JS = next((path for path in (ROOT / "extension" / "translate-core.js", STATIC_DIR / "translate-core.js")
-                if path.is_file()), ROOT / "extension" / "translate-core.js")
+CORE_JS = next(
+    (path for path in (ROOT / "extension" / "translate-core.js", STATIC_DIR / "translate-core.js") if path.is_file()),
+    ROOT / "extension" / "translate-core.js",
+)
 
 router = APIRouter(tags=["web"])
 

@@ -80,4 +80,4 @@ SNAPSHOT_JS = r"""
 def split_edges(text: str) -> tuple[str, str, str]:
     core = text.strip()
     lead = text[: len(text) - len(text.lstrip())]
-    return lead, core, text[len(lead) + len(core):]
+    return lead, core, text[len(lead) + len(core) :]

@@ -10,8 +10,32 @@ from model.config import CorpusSpec, load_config
 ROOT = Path(__file__).resolve().parent.parent
 TINY_CONFIG = ROOT / "model" / "configs" / "tiny.yaml"
 
-_WORDS = ["the", "a", "dog", "cat", "man", "woman", "runs", "sits", "on", "in", "red", "blue", "big", "small",
-          "house", "street", "ball", "child", "plays", "with", "green", "car", "tree", "near"]
+_WORDS = [
+    "the",
+    "a",
+    "dog",
+    "cat",
+    "man",
+    "woman",
+    "runs",
+    "sits",
+    "on",
+    "in",
+    "red",
+    "blue",
+    "big",
+    "small",
+    "house",
+    "street",
+    "ball",
+    "child",
+    "plays",
+    "with",
+    "green",
+    "car",
+    "tree",
+    "near",
+]
 
 
 def toy_translation(sentence: str) -> str:

@@ -40,10 +40,16 @@ class TinyTranslator:
         for segment, hyp in zip(segments, hypotheses, strict=True):
             # without the language tag and EOS
             source_ids = self.vocab.source(segment, self.target, DEFAULT_MAX_SOURCE_PIECES)[1:-1]
-            columns = hyp.attention[: len(hyp.tokens), 1: 1 + len(source_ids)]  # column 0 is the tag
+            columns = hyp.attention[: len(hyp.tokens), 1 : 1 + len(source_ids)]  # column 0 is the tag
             alignment = [int(row.argmax()) for row in columns] if source_ids else [0] * len(hyp.tokens)
-            results.append(Aligned(self.vocab.decode(hyp.tokens), [self.vocab.id_to_piece(i) for i in source_ids],
-                                   [self.vocab.id_to_piece(t) for t in hyp.tokens], alignment))
+            results.append(
+                Aligned(
+                    self.vocab.decode(hyp.tokens),
+                    [self.vocab.id_to_piece(i) for i in source_ids],
+                    [self.vocab.id_to_piece(t) for t in hyp.tokens],
+                    alignment,
+                )
+            )
         self.calls.append((list(segments), results))
         return results
 

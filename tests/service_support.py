@@ -32,8 +32,12 @@ def make_model_dir(tiny_bundle: Path, root: Path) -> Path:
 
 
 def settings_for(model_dir: Path, **overrides: Any) -> Settings:
-    base: dict[str, Any] = {"model_dir": str(model_dir), "device": "cpu", "ort_intra_threads": 1,
-                            "cache_key_prefix": f"nmt-test-{os.getpid()}-{os.urandom(4).hex()}:"}
+    base: dict[str, Any] = {
+        "model_dir": str(model_dir),
+        "device": "cpu",
+        "ort_intra_threads": 1,
+        "cache_key_prefix": f"nmt-test-{os.getpid()}-{os.urandom(4).hex()}:",
+    }
     base.update(overrides)
     return Settings(**base)
 
@@ -83,16 +87,25 @@ class ServiceProcess:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self.env = {**os.environ, "MODEL_DIR": str(model_dir), "PORT": str(self.port), "HOST": "127.0.0.1",
-                    "DEVICE": "cpu", "ORT_INTRA_THREADS": "1", "OMP_NUM_THREADS": "1", "LOG_LEVEL": "info"}
+        self.env = {
+            **os.environ,
+            "MODEL_DIR": str(model_dir),
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+            "DEVICE": "cpu",
+            "ORT_INTRA_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "LOG_LEVEL": "info",
+        }
         self.env.pop("REDIS_URL", None)  # a developer's shell must not silently add a shared cache
         self.env.update(env)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         return self
 
     @property

@@ -57,11 +57,23 @@ def browser() -> Iterator[Any]:
     user_data = tempfile.mkdtemp(prefix="chromium-profile-")
     with playwright_sync.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            user_data, executable_path=CHROMIUM, headless=True, timeout=TIMEOUT_MS,
+            user_data,
+            executable_path=CHROMIUM,
+            headless=True,
+            timeout=TIMEOUT_MS,
             viewport={"width": 1000, "height": 700},
-            args=["--headless=new", f"--disable-extensions-except={EXTENSION}", f"--load-extension={EXTENSION}",
-                  "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"])
+            args=[
+                "--headless=new",
+                f"--disable-extensions-except={EXTENSION}",
+                f"--load-extension={EXTENSION}",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         context.set_default_timeout(TIMEOUT_MS)
         try:
             yield context
@@ -72,8 +84,9 @@ def browser() -> Iterator[Any]:
 
 def v1_translations(server: ServiceProcess, texts: list[str]) -> dict[str, str]:
     unique = sorted(set(texts))
-    response = httpx.post(f"{server.base}/v1/translate", json={"text": unique, "source": "en", "target": "de"},
-                          timeout=60)
+    response = httpx.post(
+        f"{server.base}/v1/translate", json={"text": unique, "source": "en", "target": "de"}, timeout=60
+    )
     assert response.status_code == 200, response.text
     return dict(zip(unique, [t["text"] for t in response.json()["translations"]], strict=True))
 
@@ -123,8 +136,13 @@ def test_extension_translates_and_restores(browser: Any, server: ServiceProcess,
 
     # what the context menu's "Translate this page" (and the popup's Translate) runs for the tab
     worker.evaluate("(tabId) => command(tabId, 'translate')", tab_id)
-    status = wait_until(lambda: (s := worker.evaluate("(t) => command(t, 'status')", tab_id))["state"] not in
-                        ("translating", "original") and s, "the extension to finish translating")
+    status = wait_until(
+        lambda: (
+            (s := worker.evaluate("(t) => command(t, 'status')", tab_id))["state"] not in ("translating", "original")
+            and s
+        ),
+        "the extension to finish translating",
+    )
     assert status["state"] == "translated", status
     after = page.evaluate(SNAPSHOT_JS)
     check_translated(server, before, after)

@@ -11,8 +11,9 @@ from tests.fixtures import ROOT, toy_translation
 
 
 def _run(*args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([sys.executable, "-m", *args], input=stdin, capture_output=True, text=True, cwd=ROOT,
-                            check=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, check=True, timeout=120
+    )
     return result.stdout
 
 
@@ -30,8 +31,20 @@ def test_evaluate_prints_all_scores(tiny_bundle: Path, tmp_path: Path) -> None:
     sentences = ["the dog runs", "a small cat sits", "the red car"]
     (tmp_path / "src.en").write_text("\n".join(sentences) + "\n")
     (tmp_path / "ref.de").write_text("\n".join(toy_translation(s) for s in sentences) + "\n")
-    report = json.loads(_run("model.evaluate", str(tiny_bundle), "--source", str(tmp_path / "src.en"),
-                             "--reference", str(tmp_path / "ref.de"), "--target", "de", "--beam-size", "2"))
+    report = json.loads(
+        _run(
+            "model.evaluate",
+            str(tiny_bundle),
+            "--source",
+            str(tmp_path / "src.en"),
+            "--reference",
+            str(tmp_path / "ref.de"),
+            "--target",
+            "de",
+            "--beam-size",
+            "2",
+        )
+    )
     assert report["sentences"] == 3 and report["beam_size"] == 2 and report["backend"] == "onnx"
     for key in ("sacrebleu", "chrf", "bleu_lc_tok"):
         assert 0.0 <= report[key] <= 100.0

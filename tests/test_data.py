@@ -28,9 +28,14 @@ def test_reads_gzip_pairs_and_tsv(tmp_path: Path) -> None:
     pair_spec = CorpusSpec(kind="pair", paths={"en": str(tmp_path / "a.en.gz"), "de": str(tmp_path / "a.de")})
     pairs = list(pairs_of(pair_spec))
     assert {(p.direction, p.source, p.target) for p in pairs} == {
-        ("en-de", "one", "eins"), ("en-de", "two", "zwei"), ("de-en", "eins", "one"), ("de-en", "zwei", "two")}
-    tsv_spec = CorpusSpec(kind="tsv", paths={"tsv": str(tmp_path / "b.tsv")}, columns=["en", "fr"],
-                          directions=["fr-en"])
+        ("en-de", "one", "eins"),
+        ("en-de", "two", "zwei"),
+        ("de-en", "eins", "one"),
+        ("de-en", "zwei", "two"),
+    }
+    tsv_spec = CorpusSpec(
+        kind="tsv", paths={"tsv": str(tmp_path / "b.tsv")}, columns=["en", "fr"], directions=["fr-en"]
+    )
     assert [(p.source, p.target) for p in pairs_of(tsv_spec)] == [("bonjour", "hello"), ("salut", "bye")]
 
 
@@ -45,8 +50,15 @@ def test_cleaning_drops_empty_long_ratio_and_duplicates() -> None:
     def pair(src: str, tgt: str) -> Pair:
         return Pair("en", "de", src, tgt)
 
-    raw = [pair("a b c", "x y z"), pair("", "x"), pair("a b c", "x y z"), pair("w " * 20, "x y"),
-           pair("one two three four five six", "eins"), pair("short", "kurz"), pair("w " * 50, "w " * 50)]
+    raw = [
+        pair("a b c", "x y z"),
+        pair("", "x"),
+        pair("a b c", "x y z"),
+        pair("w " * 20, "x y"),
+        pair("one two three four five six", "eins"),
+        pair("short", "kurz"),
+        pair("w " * 50, "w " * 50),
+    ]
     kept = clean_pairs(raw, whitespace_length, max_tokens=40, max_ratio=3.0)
     assert kept == [pair("a b c", "x y z"), pair("short", "kurz")]
 

@@ -142,8 +142,10 @@ def test_the_check_rejects_a_misspelt_name() -> None:
         service_settings({"DRAIN_TIMOUT_S": "20"})
 
 
-@pytest.mark.parametrize(("name", "value"), [("DEVICE", "gpu"), ("PORT", "80a"), ("PORT", "70000"),
-                                             ("BATCHING_MODE", "dynamic"), ("DRAIN_TIMEOUT_S", "-1")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DEVICE", "gpu"), ("PORT", "80a"), ("PORT", "70000"), ("BATCHING_MODE", "dynamic"), ("DRAIN_TIMEOUT_S", "-1")],
+)
 def test_the_check_rejects_a_bad_value(name: str, value: str) -> None:
     with pytest.raises(ValidationError):
         service_settings({name: value})
@@ -156,7 +158,8 @@ def test_the_check_ignores_the_test_runners_own_service_variables() -> None:
 
 
 def test_probed_and_scraped_paths_are_routes_of_the_service() -> None:
-    routes: dict[str | None, set[str]] = {getattr(route, "path", None): getattr(route, "methods", set())
-                                          for route in router.routes}
+    routes: dict[str | None, set[str]] = {
+        getattr(route, "path", None): getattr(route, "methods", set()) for route in router.routes
+    }
     for path in (LIVENESS_PATH, READINESS_PATH, METRICS_PATH):
         assert "GET" in routes.get(path, set()), path

@@ -36,13 +36,19 @@ GERMAN = "Der kleine Hund läuft heute über die Straße, und das Kind spielt mi
 @pytest.fixture(scope="module")
 def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     workdir = tmp_path_factory.mktemp("libre")
-    with service_process(make_model_dir(tiny_bundle, workdir), workdir / "server.log", API_KEYS=f"{KEY}, other-key",
-                         CORS_ORIGINS="*", MAX_SEGMENTS=str(MAX_SEGMENTS)) as running:
+    with service_process(
+        make_model_dir(tiny_bundle, workdir),
+        workdir / "server.log",
+        API_KEYS=f"{KEY}, other-key",
+        CORS_ORIGINS="*",
+        MAX_SEGMENTS=str(MAX_SEGMENTS),
+    ) as running:
         yield running
 
 
-def v1(server: ServiceProcess, texts: list[str], source: str = "en", target: str = "de",
-       fmt: str = "text") -> list[str]:
+def v1(
+    server: ServiceProcess, texts: list[str], source: str = "en", target: str = "de", fmt: str = "text"
+) -> list[str]:
     body = {"text": texts, "source": source, "target": target, "format": fmt}
     response = httpx.post(f"{server.base}/v1/translate", json=body, timeout=60)
     assert response.status_code == 200, response.text
@@ -100,8 +106,12 @@ def test_json_form_multipart_and_query_string_agree(server: ServiceProcess) -> N
     assert as_json.status_code == 200, as_json.text
     assert as_json.json() == {"translatedText": expected}  # no detectedLanguage: the source was given
 
-    for response in (post(server, json=fields), post(server, data=fields), post(server, params=fields),
-                     post(server, files={name: (None, value) for name, value in fields.items()})):
+    for response in (
+        post(server, json=fields),
+        post(server, data=fields),
+        post(server, params=fields),
+        post(server, files={name: (None, value) for name, value in fields.items()}),
+    ):
         assert response.status_code == 200, response.text
         assert response.json() == {"translatedText": expected[0]}
 
@@ -122,8 +132,9 @@ def test_auto_detection_picks_the_direction(server: ServiceProcess) -> None:
 
 
 def test_alternatives_are_empty_lists(server: ServiceProcess) -> None:
-    single = post(server, json={"q": SENTENCES[0], "source": "en", "target": "de", "alternatives": 3,
-                                "api_key": KEY}).json()
+    single = post(
+        server, json={"q": SENTENCES[0], "source": "en", "target": "de", "alternatives": 3, "api_key": KEY}
+    ).json()
     assert single["alternatives"] == [] and single["translatedText"] == v1(server, SENTENCES[:1])[0]
     batch = post(server, data={"q": SENTENCES, "source": "en", "target": "de", "alternatives": "2", "api_key": KEY})
     assert batch.json()["alternatives"] == [[] for _ in SENTENCES]
@@ -141,14 +152,19 @@ def test_html_format(server: ServiceProcess) -> None:
 
 
 def test_second_translation_of_a_page_comes_from_the_cache(server: ServiceProcess) -> None:
-    page = ("<html><head><title>the woman sits near the car</title></head><body>"
-            "<h1>a <em>green</em> ball</h1><ul><li>the man plays in the street</li><li>a cat runs</li></ul>"
-            '<p>the <a href="#">big tree</a> sits near the house. <img alt="a red car" src="x.png"></p>'
-            "</body></html>")
+    page = (
+        "<html><head><title>the woman sits near the car</title></head><body>"
+        "<h1>a <em>green</em> ball</h1><ul><li>the man plays in the street</li><li>a cat runs</li></ul>"
+        '<p>the <a href="#">big tree</a> sits near the house. <img alt="a red car" src="x.png"></p>'
+        "</body></html>"
+    )
 
     def translate() -> dict[str, Any]:
-        response = httpx.post(f"{server.base}/v1/translate", json={"text": page, "source": "en", "target": "de",
-                                                                   "format": "html"}, timeout=60)
+        response = httpx.post(
+            f"{server.base}/v1/translate",
+            json={"text": page, "source": "en", "target": "de", "format": "html"},
+            timeout=60,
+        )
         assert response.status_code == 200, response.text
         return dict(response.json()["translations"][0])
 
@@ -180,19 +196,22 @@ def test_languages_detect_and_frontend_settings(server: ServiceProcess) -> None:
 # --- errors: LibreTranslate's shape on these routes, the native shape on /v1 ------------------------------
 
 
-@pytest.mark.parametrize(("body", "status", "needle"), [
-    ({"source": "en", "target": "de"}, 400, "missing q"),
-    ({"q": "a dog", "target": "de"}, 400, "missing source"),
-    ({"q": "a dog", "source": "en"}, 400, "missing target"),
-    ({"q": "a dog", "source": "en", "target": "zz"}, 400, "zz is not supported"),
-    ({"q": "a dog", "source": "xx", "target": "de"}, 400, "xx is not supported"),
-    ({"q": "a dog", "source": "en", "target": "en"}, 400, "not available as a target language"),
-    ({"q": "a dog", "source": "en", "target": "de", "format": "xml"}, 400, "xml format is not supported"),
-    ({"q": "a dog", "source": "en", "target": "de", "alternatives": "many"}, 400, "alternatives"),
-    ({"q": ["a dog"] * (MAX_SEGMENTS + 1), "source": "en", "target": "de"}, 400, "exceeds text limit"),
-    ({"q": "a dog " * 2000, "source": "en", "target": "de"}, 400, "exceeds text limit"),
-    ({"q": [1, 2], "source": "en", "target": "de"}, 400, "list of strings"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"source": "en", "target": "de"}, 400, "missing q"),
+        ({"q": "a dog", "target": "de"}, 400, "missing source"),
+        ({"q": "a dog", "source": "en"}, 400, "missing target"),
+        ({"q": "a dog", "source": "en", "target": "zz"}, 400, "zz is not supported"),
+        ({"q": "a dog", "source": "xx", "target": "de"}, 400, "xx is not supported"),
+        ({"q": "a dog", "source": "en", "target": "en"}, 400, "not available as a target language"),
+        ({"q": "a dog", "source": "en", "target": "de", "format": "xml"}, 400, "xml format is not supported"),
+        ({"q": "a dog", "source": "en", "target": "de", "alternatives": "many"}, 400, "alternatives"),
+        ({"q": ["a dog"] * (MAX_SEGMENTS + 1), "source": "en", "target": "de"}, 400, "exceeds text limit"),
+        ({"q": "a dog " * 2000, "source": "en", "target": "de"}, 400, "exceeds text limit"),
+        ({"q": [1, 2], "source": "en", "target": "de"}, 400, "list of strings"),
+    ],
+)
 def test_translate_errors(server: ServiceProcess, body: dict[str, Any], status: int, needle: str) -> None:
     message = assert_libre_error(post(server, json={**body, "api_key": KEY}), status)
     assert needle in message
@@ -204,29 +223,44 @@ def test_key_and_body_errors(server: ServiceProcess) -> None:
     assert assert_libre_error(post(server, data={**fields, "api_key": "nope"}), 403) == "Invalid API key"
     assert assert_libre_error(post(server, "/detect", params={"q": "a dog", "api_key": "nope"}), 403)
     assert "missing q" in assert_libre_error(post(server, "/detect", data={"api_key": KEY}), 400)
-    assert assert_libre_error(post(server, content=b"{not json", headers={"Content-Type": "application/json"}),
-                              400) == "Invalid JSON format"
+    assert (
+        assert_libre_error(post(server, content=b"{not json", headers={"Content-Type": "application/json"}), 400)
+        == "Invalid JSON format"
+    )
     assert assert_libre_error(post(server, json=["a", "list"]), 400) == "Invalid JSON format"
     # the native routes keep their own error shape
-    assert_error_shape(httpx.post(f"{server.base}/v1/translate", json={"text": "a dog", "source": "en",
-                                                                       "target": "zz"}), 400, "unknown_direction")
-    assert_error_shape(httpx.post(f"{server.base}/v1/translate", json={"text": "a dog", "source": "en",
-                                                                       "target": "de", "format": "xml"}), 422)
+    assert_error_shape(
+        httpx.post(f"{server.base}/v1/translate", json={"text": "a dog", "source": "en", "target": "zz"}),
+        400,
+        "unknown_direction",
+    )
+    assert_error_shape(
+        httpx.post(
+            f"{server.base}/v1/translate", json={"text": "a dog", "source": "en", "target": "de", "format": "xml"}
+        ),
+        422,
+    )
 
 
 @pytest.mark.asyncio
 async def test_full_queue_is_429_slowdown(tiny_bundle: Path, tmp_path: Path) -> None:
     """A static batch window holds the first request's sentences in the queue; the next one finds it full."""
-    settings = settings_for(make_model_dir(tiny_bundle, tmp_path), batching_mode="static", static_max_batch=100,
-                            static_max_wait_ms=1500, max_queue=3)
+    settings = settings_for(
+        make_model_dir(tiny_bundle, tmp_path),
+        batching_mode="static",
+        static_max_batch=100,
+        static_max_wait_ms=1500,
+        max_queue=3,
+    )
     async with running_app(settings) as (app, client):
         first = asyncio.create_task(client.post("/translate", json={"q": SENTENCES, "source": "en", "target": "de"}))
         for _ in range(200):
             if len(app.state.runtime.queue) >= len(SENTENCES):
                 break
             await asyncio.sleep(0.01)
-        second = await client.post("/translate", json={"q": ["a woman sits", "the tree"], "source": "en",
-                                                       "target": "de"})
+        second = await client.post(
+            "/translate", json={"q": ["a woman sits", "the tree"], "source": "en", "target": "de"}
+        )
         assert "Slowdown" in assert_libre_error(second, 429)
         assert second.headers.get("retry-after")
         assert (await first).status_code == 200
@@ -237,9 +271,14 @@ async def test_full_queue_is_429_slowdown(tiny_bundle: Path, tmp_path: Path) -> 
 
 @pytest.mark.parametrize("path", ["/translate", "/detect", "/languages", "/v1/translate"])
 def test_cors_preflight(server: ServiceProcess, path: str) -> None:
-    response = httpx.options(f"{server.base}{path}", headers={
-        "Origin": "http://elsewhere.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type"})
+    response = httpx.options(
+        f"{server.base}{path}",
+        headers={
+            "Origin": "http://elsewhere.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     assert response.status_code == 200, response.text
     assert response.headers["access-control-allow-origin"] in ("*", "http://elsewhere.example")
     assert "POST" in response.headers["access-control-allow-methods"]

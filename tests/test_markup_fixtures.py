@@ -71,8 +71,9 @@ def _translatable_elements(root: Any) -> list[Any]:
 
 
 def _attributes(root: Any, translatable_only: bool = True) -> list[str]:
-    values = [e.get(name) for e in _translatable_elements(root) for name in TRANSLATED_ATTRIBUTES
-              if e.get(name) is not None]
+    values = [
+        e.get(name) for e in _translatable_elements(root) for name in TRANSLATED_ATTRIBUTES if e.get(name) is not None
+    ]
     return [v for v in values if bool(_letters(v)) == translatable_only]
 
 

@@ -11,7 +11,7 @@ from service.markup.projection import Placed, SpanNode, project
 def _spans(placed: Placed, text: str) -> dict[str, str]:
     out = {}
     for child in placed.children:
-        out[child.node.ref] = text[child.start:child.end]
+        out[child.node.ref] = text[child.start : child.end]
         out.update(_spans(child, text))
     return out
 

@@ -18,8 +18,16 @@ from service.search import BeamGroup, SearchOptions, coverage_penalty, decode_ba
 @pytest.mark.parametrize("attention", ["bahdanau", "luong"])
 def test_padding_does_not_leak(attention: str) -> None:
     torch.manual_seed(0)
-    config = ModelConfig(embed_dim=24, hidden_dim=32, encoder_layers=4, decoder_layers=3, residual_from=3,
-                         attention=attention, attention_dim=16, dropout=0.0)
+    config = ModelConfig(
+        embed_dim=24,
+        hidden_dim=32,
+        encoder_layers=4,
+        decoder_layers=3,
+        residual_from=3,
+        attention=attention,
+        attention_dim=16,
+        dropout=0.0,
+    )
     model = Translator(60, config).eval()
     lengths = [9, 4, 1, 6]
     batch = torch.full((4, 9), DEFAULT_SPECIAL_IDS.pad)
@@ -61,8 +69,12 @@ def test_beam_of_one_is_greedy(tiny_run: Path) -> None:
     assert any(len(h.tokens) > 1 for h in greedy)  # a real multi-step comparison
     for alpha, beta in [(0.6, 0.0), (1.0, 0.4)]:
         # make_group would pick GreedyGroup for beam_size=1: force the beam implementation.
-        beam = decode_batch(stepper, sources, SearchOptions(beam_size=1, length_penalty=alpha, coverage_penalty=beta),
-                            group_factory=BeamGroup)
+        beam = decode_batch(
+            stepper,
+            sources,
+            SearchOptions(beam_size=1, length_penalty=alpha, coverage_penalty=beta),
+            group_factory=BeamGroup,
+        )
         assert [h.tokens for h in greedy] == [h.tokens for h in beam]
         assert [h.log_prob for h in greedy] == pytest.approx([h.log_prob for h in beam], abs=1e-5)
 
@@ -101,8 +113,11 @@ def test_penalty_helpers() -> None:
 def test_beam_search_is_no_worse_than_greedy_under_its_own_score(tiny_run: Path) -> None:
     stepper, sources = _tiny_stepper(tiny_run), _sources(tiny_run)
     options = SearchOptions(beam_size=5, length_penalty=0.6, max_length_offset=30)
-    for source, greedy, beam in zip(sources, decode_batch(stepper, sources, SearchOptions(max_length_offset=30)),
-                                    decode_batch(stepper, sources, options)):
+    for source, greedy, beam in zip(
+        sources,
+        decode_batch(stepper, sources, SearchOptions(max_length_offset=30)),
+        decode_batch(stepper, sources, options),
+    ):
         log_prob, attention_sum = _force(stepper, source, greedy.tokens)
         greedy_score = gnmt_score(log_prob, len(greedy.tokens) + 1, attention_sum, 0.6, 0.0)
         assert beam.score >= greedy_score - 1e-6

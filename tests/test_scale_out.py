@@ -69,8 +69,14 @@ def replicas(tiny_bundle: Path, tmp_path: Path, cache_prefix: str) -> Iterator[t
     """
     model_dir = make_model_dir(tiny_bundle, tmp_path)
     shared = {"REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": cache_prefix, "DRAIN_TIMEOUT_S": "20"}
-    a = ServiceProcess(model_dir, tmp_path / "replica-a.log", **shared, BATCHING_MODE="static",
-                       STATIC_MAX_BATCH="1000", STATIC_MAX_WAIT_MS="600")
+    a = ServiceProcess(
+        model_dir,
+        tmp_path / "replica-a.log",
+        **shared,
+        BATCHING_MODE="static",
+        STATIC_MAX_BATCH="1000",
+        STATIC_MAX_WAIT_MS="600",
+    )
     b = ServiceProcess(model_dir, tmp_path / "replica-b.log", **shared)
     with ExitStack() as stack:
         for replica in (a, b):
@@ -82,7 +88,8 @@ def replicas(tiny_bundle: Path, tmp_path: Path, cache_prefix: str) -> Iterator[t
 
 
 def test_a_sentence_translated_on_one_replica_is_a_redis_hit_on_the_other(
-        replicas: tuple[ServiceProcess, ServiceProcess], cache_prefix: str) -> None:
+    replicas: tuple[ServiceProcess, ServiceProcess], cache_prefix: str
+) -> None:
     a, b = replicas
     text = unique_sentence("shared")
     keys_before = redis_keys(cache_prefix)
@@ -209,8 +216,10 @@ def test_sigterm_under_load_loses_no_request(replicas: tuple[ServiceProcess, Ser
     a, b = replicas
 
     async def scenario() -> tuple[Balancer, set[Attempt], LogicalRequest, LogicalRequest, int]:
-        async with httpx.AsyncClient(base_url=a.base, timeout=30) as to_a, \
-                httpx.AsyncClient(base_url=b.base, timeout=30) as to_b:
+        async with (
+            httpx.AsyncClient(base_url=a.base, timeout=30) as to_a,
+            httpx.AsyncClient(base_url=b.base, timeout=30) as to_b,
+        ):
             balancer = Balancer({"A": to_a, "B": to_b})
             stop = asyncio.Event()
 
@@ -240,9 +249,13 @@ def test_sigterm_under_load_loses_no_request(replicas: tuple[ServiceProcess, Ser
     assert exit_code == 0, "A drained and exited cleanly"
     attempts = [attempt for request in balancer.requests for attempt in request.attempts]
     outcomes = collections.Counter(
-        (t.replica, "after" if t.sent_after_sigterm else "before",
-         t.transport_error.split(":")[0] if t.transport_error else t.response.status_code if t.response else None)
-        for t in attempts)
+        (
+            t.replica,
+            "after" if t.sent_after_sigterm else "before",
+            t.transport_error.split(":")[0] if t.transport_error else t.response.status_code if t.response else None,
+        )
+        for t in attempts
+    )
     print(f"{len(balancer.requests)} requests, {len(in_flight)} in flight at SIGTERM; attempts: {dict(outcomes)}")
 
     # Every logical request ends in a translation, whichever replica produced it.
@@ -260,8 +273,7 @@ def test_sigterm_under_load_loses_no_request(replicas: tuple[ServiceProcess, Ser
     before = [attempt for attempt in attempts if attempt.replica == "A" and not attempt.sent_after_sigterm]
     assert in_flight and in_flight <= set(before)
     assert all(t.response is not None and t.response.status_code == 200 for t in before), before
-    assert all(len(request.attempts) == 1 for request in balancer.requests
-               if request.attempts[0] in in_flight)
+    assert all(len(request.attempts) == 1 for request in balancer.requests if request.attempts[0] in in_flight)
 
     # After SIGTERM A either still answered (the signal not yet handled), refused with a proper 503
     # shutting_down + Retry-After, or was gone; each refusal was retried on B.
@@ -273,6 +285,10 @@ def test_sigterm_under_load_loses_no_request(replicas: tuple[ServiceProcess, Ser
         assert [t.replica for t in request.attempts] == ["A", "B"], request.attempts
         assert request.attempts[0].refused
     assert after_exit.attempts[0].transport_error is not None, "A no longer accepts connections"
-    served = {replica: sum(1 for t in attempts if t.replica == replica and t.response is not None
-                           and t.response.status_code == 200) for replica in ("A", "B")}
+    served = {
+        replica: sum(
+            1 for t in attempts if t.replica == replica and t.response is not None and t.response.status_code == 200
+        )
+        for replica in ("A", "B")
+    }
     assert served["A"] > len(in_flight) and served["B"] > 0, served  # both replicas carried load

@@ -61,9 +61,13 @@ async def test_beam_search_through_the_api_equals_decode_batch(model_dir: Path) 
         body = (await client.post("/v1/translate", json=translate_body(text, beam_size=3))).json()
         model = app.state.runtime.engine.models[0]
         defaults = model.default_options()
-        hyp = decode_batch(model.stepper, [model.vocab.source(text, "de")],
-                           SearchOptions(beam_size=3, length_penalty=defaults.length_penalty,
-                                         coverage_penalty=defaults.coverage_penalty))[0]
+        hyp = decode_batch(
+            model.stepper,
+            [model.vocab.source(text, "de")],
+            SearchOptions(
+                beam_size=3, length_penalty=defaults.length_penalty, coverage_penalty=defaults.coverage_penalty
+            ),
+        )[0]
         assert body["translations"][0]["text"] == model.vocab.decode(hyp.tokens)
 
 
@@ -82,38 +86,48 @@ async def test_translate_segments_carries_pieces_and_alignment(model_dir: Path) 
         assert results[1] == SegmentResult("   ", True, [], [], [])
         again = await translator.translate_segments("en", "de", segments, TranslationOptions(beam_size=1))
         assert [r.cached for r in again] == [True, True, True]
-        assert [(r.text, r.source_pieces, r.target_pieces, r.alignment) for r in again] == \
-               [(r.text, r.source_pieces, r.target_pieces, r.alignment) for r in results]
+        assert [(r.text, r.source_pieces, r.target_pieces, r.alignment) for r in again] == [
+            (r.text, r.source_pieces, r.target_pieces, r.alignment) for r in results
+        ]
 
 
 async def test_error_cases_have_one_shape(model_dir: Path) -> None:
     settings = settings_for(model_dir, max_segments=3, max_text_chars=50, max_beam_size=4, max_output_length=20)
     async with running_app(settings) as (_, client):
         post = client.post
-        assert_error_shape(await post("/v1/translate", json={**translate_body("x"), "target": "fr"}), 400,
-                           "unknown_direction")
+        assert_error_shape(
+            await post("/v1/translate", json={**translate_body("x"), "target": "fr"}), 400, "unknown_direction"
+        )
         assert_error_shape(await post("/v1/translate", json=translate_body("")), 422, "empty_text")
         assert_error_shape(await post("/v1/translate", json=translate_body("  \n ")), 422, "empty_text")
         assert_error_shape(await post("/v1/translate", json=translate_body([])), 422, "empty_text")
         assert_error_shape(await post("/v1/translate", json=translate_body(["a"] * 4)), 413, "too_many_segments")
         assert_error_shape(await post("/v1/translate", json=translate_body("a" * 51)), 413, "text_too_long")
-        assert_error_shape(await post("/v1/translate", json=translate_body("a", beam_size=5)), 422,
-                           "beam_size_too_large")
+        assert_error_shape(
+            await post("/v1/translate", json=translate_body("a", beam_size=5)), 422, "beam_size_too_large"
+        )
         assert_error_shape(await post("/v1/translate", json=translate_body("a", beam_size=0)), 422, "invalid_request")
-        assert_error_shape(await post("/v1/translate", json=translate_body("a", max_length=21)), 422,
-                           "max_length_too_large")
-        assert_error_shape(await post("/v1/translate", json={**translate_body("a"), "format": "markdown"}), 422,
-                           "invalid_request")
+        assert_error_shape(
+            await post("/v1/translate", json=translate_body("a", max_length=21)), 422, "max_length_too_large"
+        )
+        assert_error_shape(
+            await post("/v1/translate", json={**translate_body("a"), "format": "markdown"}), 422, "invalid_request"
+        )
         assert_error_shape(await post("/v1/translate", json={"text": "a"}), 422, "invalid_request")
         assert_error_shape(await post("/v1/translate", json={**translate_body("a"), "extra": 1}), 422)
         assert_error_shape(await post("/v1/translate", json=translate_body([1, 2])), 422)  # type: ignore[list-item]
-        assert_error_shape(await post("/v1/translate", content=b"{not json", headers={"content-type":
-                                                                                       "application/json"}), 422)
-        assert_error_shape(await post("/v1/translate", content=b"\xff\xfe", headers={"content-type": "text/plain"}),
-                           422)
+        assert_error_shape(
+            await post("/v1/translate", content=b"{not json", headers={"content-type": "application/json"}), 422
+        )
+        assert_error_shape(
+            await post("/v1/translate", content=b"\xff\xfe", headers={"content-type": "text/plain"}), 422
+        )
         lone_surrogate = b'{"text": "a \\ud800 b", "source": "en", "target": "de"}'
-        assert_error_shape(await post("/v1/translate", content=lone_surrogate,
-                                      headers={"content-type": "application/json"}), 422, "invalid_text")
+        assert_error_shape(
+            await post("/v1/translate", content=lone_surrogate, headers={"content-type": "application/json"}),
+            422,
+            "invalid_text",
+        )
         assert_error_shape(await client.get("/v1/translate"), 405, "method_not_allowed")
         assert_error_shape(await client.get("/no/such/route"), 404, "not_found")
 
@@ -124,10 +138,21 @@ async def test_metrics_use_the_documented_names(model_dir: Path) -> None:
         await client.post("/v1/translate", json=translate_body("x") | {"target": "xx"})
         text = (await client.get("/metrics")).text
     documented = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
-    for name in ["nmt_requests_total", "nmt_request_duration_seconds_bucket", "nmt_segments_total",
-                 "nmt_tokens_total", "nmt_cache_hits_total", "nmt_cache_misses_total", "nmt_redis_errors_total",
-                 "nmt_queue_depth", "nmt_queue_wait_seconds_bucket", "nmt_batch_rows_bucket",
-                 "nmt_encoder_seconds_bucket", "nmt_decoder_step_seconds_bucket", "nmt_model_info"]:
+    for name in [
+        "nmt_requests_total",
+        "nmt_request_duration_seconds_bucket",
+        "nmt_segments_total",
+        "nmt_tokens_total",
+        "nmt_cache_hits_total",
+        "nmt_cache_misses_total",
+        "nmt_redis_errors_total",
+        "nmt_queue_depth",
+        "nmt_queue_wait_seconds_bucket",
+        "nmt_batch_rows_bucket",
+        "nmt_encoder_seconds_bucket",
+        "nmt_decoder_step_seconds_bucket",
+        "nmt_model_info",
+    ]:
         assert f"\n{name}" in text, name
         assert name.removesuffix("_bucket") in documented.read_text(), name
     assert 'nmt_requests_total{route="/v1/translate",status="400"}' in text
@@ -141,8 +166,9 @@ async def test_memory_then_redis_tier_and_single_flight(model_dir: Path) -> None
     try:
         async with running_app(settings) as (app, client):
             translator = app.state.runtime.translator
-            responses = await asyncio.gather(*(client.post("/v1/translate", json=translate_body(text))
-                                               for _ in range(5)))
+            responses = await asyncio.gather(
+                *(client.post("/v1/translate", json=translate_body(text)) for _ in range(5))
+            )
             assert all(r.status_code == 200 for r in responses)
             assert len({r.json()["translations"][0]["text"] for r in responses}) == 1
             assert translator.decoded_sentences == 1  # identical sentences in flight are decoded once
@@ -167,11 +193,13 @@ async def test_memory_then_redis_tier_and_single_flight(model_dir: Path) -> None
 
 async def test_overload_answers_503_with_retry_after(model_dir: Path) -> None:
     # A long static collection window keeps requests queued, so a queue of 2 fills deterministically.
-    settings = settings_for(model_dir, max_queue=2, batching_mode="static", static_max_batch=100,
-                            static_max_wait_ms=1500)
+    settings = settings_for(
+        model_dir, max_queue=2, batching_mode="static", static_max_batch=100, static_max_wait_ms=1500
+    )
     async with running_app(settings) as (_, client):
-        responses = await asyncio.gather(*(client.post("/v1/translate", json=translate_body(unique("the dog")))
-                                           for _ in range(6)))
+        responses = await asyncio.gather(
+            *(client.post("/v1/translate", json=translate_body(unique("the dog"))) for _ in range(6))
+        )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200, 200, 503, 503, 503, 503]
     for response in responses:
@@ -181,8 +209,9 @@ async def test_overload_answers_503_with_retry_after(model_dir: Path) -> None:
 
 
 async def test_deadline_answers_504(model_dir: Path) -> None:
-    settings = settings_for(model_dir, request_timeout_s=0.05, batching_mode="static", static_max_batch=100,
-                            static_max_wait_ms=1000)
+    settings = settings_for(
+        model_dir, request_timeout_s=0.05, batching_mode="static", static_max_batch=100, static_max_wait_ms=1000
+    )
     async with running_app(settings) as (app, client):
         response = await client.post("/v1/translate", json=translate_body(unique("a child plays")))
         assert_error_shape(response, 504, "deadline_exceeded")
@@ -195,8 +224,9 @@ async def test_deadline_answers_504(model_dir: Path) -> None:
 async def test_a_cancelled_request_leaves_the_scheduler(model_dir: Path) -> None:
     # A one-second static window keeps the sentence queued; cancelling the caller must withdraw it
     # (well before the window ends), not leave it to be decoded for nobody.
-    settings = settings_for(model_dir, request_timeout_s=30, batching_mode="static", static_max_batch=100,
-                            static_max_wait_ms=1000)
+    settings = settings_for(
+        model_dir, request_timeout_s=30, batching_mode="static", static_max_batch=100, static_max_wait_ms=1000
+    )
     async with running_app(settings) as (app, _):
         runtime = app.state.runtime
         task = asyncio.create_task(runtime.translator.translate_segments("en", "de", [unique("the big house")]))
@@ -211,8 +241,9 @@ async def test_a_cancelled_request_leaves_the_scheduler(model_dir: Path) -> None
 
 
 async def test_a_follower_survives_its_leader_being_cancelled(model_dir: Path) -> None:
-    settings = settings_for(model_dir, request_timeout_s=30, batching_mode="static", static_max_batch=100,
-                            static_max_wait_ms=300)
+    settings = settings_for(
+        model_dir, request_timeout_s=30, batching_mode="static", static_max_batch=100, static_max_wait_ms=300
+    )
     text = unique("the small dog sits near the tree")
     async with running_app(settings) as (app, _):
         translator = app.state.runtime.translator

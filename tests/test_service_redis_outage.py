@@ -20,8 +20,22 @@ pytestmark = pytest.mark.asyncio
 
 def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     client = redis.Redis(port=port)
     for _ in range(100):
         try:
@@ -46,11 +60,13 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[int, list[subprocess.Popen[bytes
             process.wait()
 
 
-async def test_redis_killed_mid_test(tiny_bundle: Path, tmp_path: Path,
-                                     own_redis: tuple[int, list[subprocess.Popen[bytes]]]) -> None:
+async def test_redis_killed_mid_test(
+    tiny_bundle: Path, tmp_path: Path, own_redis: tuple[int, list[subprocess.Popen[bytes]]]
+) -> None:
     port, processes = own_redis
-    settings = settings_for(make_model_dir(tiny_bundle, tmp_path), redis_url=f"redis://127.0.0.1:{port}/0",
-                            redis_timeout_s=0.2)
+    settings = settings_for(
+        make_model_dir(tiny_bundle, tmp_path), redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_s=0.2
+    )
     body = {"source": "en", "target": "de", "options": {"beam_size": 1}}
     async with running_app(settings) as (app, client):
         first = await client.post("/v1/translate", json={**body, "text": f"the dog runs {os.urandom(3).hex()}"})

@@ -25,8 +25,14 @@ from service.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
 MODES = ("continuous", "static", "none")
 pytestmark = pytest.mark.asyncio
 
-TEXTS = ["the dog runs", "a small red car near the house", "cat", "the man plays with a ball in the street",
-         "green tree", "a woman sits on a blue car near the big house with a child"]
+TEXTS = [
+    "the dog runs",
+    "a small red car near the house",
+    "cat",
+    "the man plays with a ball in the street",
+    "green tree",
+    "a woman sits on a blue car near the big house with a child",
+]
 
 
 class ToyStepper:
@@ -67,20 +73,34 @@ def toy_model(tiny_bundle: Path) -> LoadedModel:
     return LoadedModel(bundle, ToyStepper(), Vocabulary(bundle.sentencepiece_path))  # type: ignore[arg-type]
 
 
-async def schedule(model: LoadedModel, requests: list[list[list[int]]], options: SearchOptions, mode: str,
-                   max_rows: int = 64, stagger_s: float = 0.0) -> list[list[Hypothesis]]:
+async def schedule(
+    model: LoadedModel,
+    requests: list[list[list[int]]],
+    options: SearchOptions,
+    mode: str,
+    max_rows: int = 64,
+    stagger_s: float = 0.0,
+) -> list[list[Hypothesis]]:
     """Submit requests (each a list of sources) to a fresh scheduler, optionally staggered in time."""
     loop = asyncio.get_running_loop()
     queue = WorkQueue(10_000)
-    scheduler = Scheduler(queue, mode, max_rows=max_rows, max_tokens=100_000, static_max_batch=3,  # type: ignore[arg-type]
-                          static_max_wait_s=0.005)
+    scheduler = Scheduler(
+        queue,
+        mode,
+        max_rows=max_rows,
+        max_tokens=100_000,
+        static_max_batch=3,  # type: ignore[arg-type]
+        static_max_wait_s=0.005,
+    )
     scheduler.start()
     try:
         futures = []
         for sources in requests:
             request_id = next_request_id()
-            items = [WorkItem(model, src, options, 1000, request_id, time.monotonic() + 60, loop.create_future(), loop)
-                     for src in sources]
+            items = [
+                WorkItem(model, src, options, 1000, request_id, time.monotonic() + 60, loop.create_future(), loop)
+                for src in sources
+            ]
             queue.put(items)
             futures.append(asyncio.gather(*(item.future for item in items)))
             if stagger_s:
@@ -98,8 +118,9 @@ def assert_same(actual: Hypothesis, expected: Hypothesis) -> None:
 
 @pytest.mark.parametrize("backend", ["toy", "onnx"])
 @pytest.mark.parametrize("beam_size", [1, 3])
-async def test_every_mode_and_batch_matches_decoding_alone(backend: str, beam_size: int, toy_model: LoadedModel,
-                                                           onnx_model: LoadedModel) -> None:
+async def test_every_mode_and_batch_matches_decoding_alone(
+    backend: str, beam_size: int, toy_model: LoadedModel, onnx_model: LoadedModel
+) -> None:
     model = toy_model if backend == "toy" else onnx_model
     options = SearchOptions(beam_size=beam_size)
     sources = [model.vocab.source(t, "de") for t in TEXTS]
@@ -111,8 +132,7 @@ async def test_every_mode_and_batch_matches_decoding_alone(backend: str, beam_si
         assert_same(got, want)
     for mode in MODES:
         one_request = (await schedule(model, [sources], options, mode))[0]
-        one_per_request = [r[0] for r in await schedule(model, [[s] for s in sources], options, mode,
-                                                        stagger_s=0.002)]
+        one_per_request = [r[0] for r in await schedule(model, [[s] for s in sources], options, mode, stagger_s=0.002)]
         tight = [r[0] for r in await schedule(model, [[s] for s in sources], options, mode, max_rows=2 * beam_size)]
         for results in (one_request, one_per_request, tight):
             for got, want in zip(results, alone, strict=True):

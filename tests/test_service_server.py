@@ -18,19 +18,27 @@ from tests.service_support import assert_error_shape, make_model_dir, metric_val
 @pytest.fixture
 def server(tiny_bundle: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     # A wide static window keeps requests in flight long enough to SIGTERM during them.
-    with service_process(make_model_dir(tiny_bundle, tmp_path), tmp_path / "server.log", BATCHING_MODE="static",
-                         STATIC_MAX_BATCH="100", STATIC_MAX_WAIT_MS="1500", DRAIN_TIMEOUT_S="20") as service:
+    with service_process(
+        make_model_dir(tiny_bundle, tmp_path),
+        tmp_path / "server.log",
+        BATCHING_MODE="static",
+        STATIC_MAX_BATCH="100",
+        STATIC_MAX_WAIT_MS="1500",
+        DRAIN_TIMEOUT_S="20",
+    ) as service:
         yield service.popen, service.base
 
 
 def test_smoke(server: tuple[subprocess.Popen[bytes], str]) -> None:
     _, base = server
-    response = httpx.post(f"{base}/v1/translate", json={"text": ["the dog runs", "a cat"], "source": "en",
-                                                          "target": "de"}, timeout=30)
+    response = httpx.post(
+        f"{base}/v1/translate", json={"text": ["the dog runs", "a cat"], "source": "en", "target": "de"}, timeout=30
+    )
     assert response.status_code == 200, response.text
     assert len(response.json()["translations"]) == 2
-    assert_error_shape(httpx.post(f"{base}/v1/translate", json={"text": "x", "source": "en", "target": "zz"}),
-                       400, "unknown_direction")
+    assert_error_shape(
+        httpx.post(f"{base}/v1/translate", json={"text": "x", "source": "en", "target": "zz"}), 400, "unknown_direction"
+    )
     assert "nmt_model_info" in httpx.get(f"{base}/metrics").text
 
 
@@ -43,9 +51,15 @@ def test_sigterm_drains_in_flight_requests(server: tuple[subprocess.Popen[bytes]
 
     async def scenario() -> tuple[list[httpx.Response], httpx.Response, httpx.Response]:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            tasks = [asyncio.create_task(client.post("/v1/translate", json={
-                "text": f"the dog {i} runs {os.urandom(2).hex()}", "source": "en", "target": "de"}))
-                for i in range(8)]
+            tasks = [
+                asyncio.create_task(
+                    client.post(
+                        "/v1/translate",
+                        json={"text": f"the dog {i} runs {os.urandom(2).hex()}", "source": "en", "target": "de"},
+                    )
+                )
+                for i in range(8)
+            ]
             for _ in range(100):  # wait until the server holds all of them
                 if await asyncio.to_thread(_queue_depth, base) >= 8:
                     break

@@ -49,8 +49,9 @@ def test_shipped_bundle_translates_every_direction(bundle_dir: Path) -> None:
     vocab = Vocabulary(bundle.sentencepiece_path)
     for direction in bundle.manifest.directions:
         sources, references = SAMPLES[direction.source], SAMPLES[direction.target]
-        outputs = detokenize(vocab, translate_offline(stepper, vocab, sources, direction.target,
-                                                      SearchOptions(beam_size=1)))
+        outputs = detokenize(
+            vocab, translate_offline(stepper, vocab, sources, direction.target, SearchOptions(beam_size=1))
+        )
         detected = _detector().detect_language_of(" ".join(outputs))
         assert detected == LINGUA[direction.target], (direction.key, outputs)
         chrf = CHRF().corpus_score(outputs, [references]).score

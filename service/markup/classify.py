@@ -4,17 +4,65 @@ from __future__ import annotations
 
 from typing import Any
 
-INLINE_TAGS = frozenset({
-    "a", "abbr", "acronym", "b", "bdi", "bdo", "big", "cite", "data", "del", "dfn", "em", "font", "i", "ins",
-    "kbd", "label", "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup", "time", "tt",
-    "u", "var",
-})
+INLINE_TAGS = frozenset(
+    {
+        "a",
+        "abbr",
+        "acronym",
+        "b",
+        "bdi",
+        "bdo",
+        "big",
+        "cite",
+        "data",
+        "del",
+        "dfn",
+        "em",
+        "font",
+        "i",
+        "ins",
+        "kbd",
+        "label",
+        "mark",
+        "q",
+        "s",
+        "samp",
+        "small",
+        "span",
+        "strike",
+        "strong",
+        "sub",
+        "sup",
+        "time",
+        "tt",
+        "u",
+        "var",
+    }
+)
 """Phrasing elements whose text is part of the surrounding sentence: translated with it, tag carried over."""
 
-ATOM_TAGS = frozenset({
-    "img", "input", "wbr", "code", "script", "style", "noscript", "template", "textarea", "svg", "math",
-    "iframe", "video", "audio", "canvas", "object", "embed", "picture",
-})
+ATOM_TAGS = frozenset(
+    {
+        "img",
+        "input",
+        "wbr",
+        "code",
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "textarea",
+        "svg",
+        "math",
+        "iframe",
+        "video",
+        "audio",
+        "canvas",
+        "object",
+        "embed",
+        "picture",
+    }
+)
 """Phrasing elements moved as a whole: they keep their place in the sentence but their content is not text."""
 
 SKIPPED_TAGS = frozenset({"script", "style", "code", "pre", "noscript", "template", "textarea", "svg", "math"})
@@ -66,8 +114,12 @@ def _text_outside_skips(element: Any) -> bool:
     if (element.text or "").strip():
         return True
     for child in element:
-        if not is_special(child) and child.tag not in ATOM_TAGS and not is_skipped(child) and \
-                _text_outside_skips(child):
+        if (
+            not is_special(child)
+            and child.tag not in ATOM_TAGS
+            and not is_skipped(child)
+            and _text_outside_skips(child)
+        ):
             return True
         if (child.tail or "").strip():
             return True
@@ -83,4 +135,3 @@ def iter_translatable(root: Any) -> Any:
             continue
         yield element
         stack.extend(reversed([c for c in element if not is_special(c)]))
-

@@ -9,13 +9,34 @@ from typing import Any
 import lxml.html
 from lxml import etree
 
-_DOCUMENT_START = re.compile(r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!doctype|<html|<head|<body)",
-                             re.IGNORECASE | re.DOTALL)
+_DOCUMENT_START = re.compile(
+    r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!doctype|<html|<head|<body)", re.IGNORECASE | re.DOTALL
+)
 _DOCTYPE = re.compile(r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(<!doctype[^>]*>)", re.IGNORECASE | re.DOTALL)
 _EDGE = " \t\n\r\f"  # ASCII whitespace only: a no-break space at the edge is content
 _WRAPPER = "div"
-_VOID = frozenset({"area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img", "input",
-                   "keygen", "link", "meta", "param", "source", "track", "wbr"})
+_VOID = frozenset(
+    {
+        "area",
+        "base",
+        "basefont",
+        "bgsound",
+        "br",
+        "col",
+        "embed",
+        "frame",
+        "hr",
+        "img",
+        "input",
+        "keygen",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    }
+)
 
 
 @dataclass
@@ -30,7 +51,7 @@ class Parsed:
 def parse_html(html: str) -> Parsed:
     core = html.strip(_EDGE)
     lead = html[: len(html) - len(html.lstrip(_EDGE))]
-    trail = html[len(lead) + len(core):]
+    trail = html[len(lead) + len(core) :]
     if _DOCUMENT_START.match(core):
         try:
             root = lxml.html.document_fromstring(core)
@@ -61,5 +82,5 @@ def serialize(parsed: Parsed) -> str:
         if wrapped == f"<{_WRAPPER}></{_WRAPPER}>" or not wrapped.startswith(opening):
             body = ""
         else:
-            body = wrapped[len(opening): -len(closing)]
+            body = wrapped[len(opening) : -len(closing)]
     return parsed.lead + body.strip(_EDGE) + parsed.trail

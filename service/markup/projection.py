@@ -52,8 +52,14 @@ def _probe(span: tuple[int, int]) -> int:
 
 
 class _Projector:
-    def __init__(self, source_text: str, source_pieces: Sequence[str], target_text: str,
-                 target_pieces: Sequence[str], alignment: Sequence[int]):
+    def __init__(
+        self,
+        source_text: str,
+        source_pieces: Sequence[str],
+        target_text: str,
+        target_pieces: Sequence[str],
+        alignment: Sequence[int],
+    ):
         self.src = piece_offsets(source_text, source_pieces)
         self.tgt = piece_offsets(target_text, target_pieces)
         n_src = len(self.src)
@@ -190,8 +196,14 @@ def _assign(labels: list[int], k: int) -> list[int]:
     return path
 
 
-def project(root: SpanNode, source_text: str, source_pieces: Sequence[str], target_text: str,
-            target_pieces: Sequence[str], alignment: Sequence[int]) -> Placed:
+def project(
+    root: SpanNode,
+    source_text: str,
+    source_pieces: Sequence[str],
+    target_text: str,
+    target_pieces: Sequence[str],
+    alignment: Sequence[int],
+) -> Placed:
     """Place `root`'s tag tree (spans in `source_text`) into `target_text`; root covers the whole target."""
     projector = _Projector(source_text, source_pieces, target_text, target_pieces, alignment)
     return projector.place(root, 0, len(projector.tgt), 0, len(target_text))

@@ -85,11 +85,13 @@ def _mark_spacing(node: SpanNode, text: str) -> None:
 
 def shifted(node: SpanNode, offset: int, limit: int) -> SpanNode:
     """The same tree with spans moved by -offset and clamped to [0, limit] (the text was stripped)."""
+
     def clamp(x: int) -> int:
         return min(max(x - offset, 0), limit)
 
-    return SpanNode(clamp(node.start), clamp(node.end), [shifted(c, offset, limit) for c in node.children],
-                    node.ref, node.spaced)
+    return SpanNode(
+        clamp(node.start), clamp(node.end), [shifted(c, offset, limit) for c in node.children], node.ref, node.spaced
+    )
 
 
 def render(placed: Placed, text: str) -> list[Node]:
@@ -108,7 +110,7 @@ def render(placed: Placed, text: str) -> list[Node]:
         if after and cursor < placed.end and not text[cursor].isspace():
             out.append(" ")
     if placed.end > cursor:
-        out.append(text[cursor:placed.end])
+        out.append(text[cursor : placed.end])
     return out
 
 
@@ -151,7 +153,7 @@ def pinned(text: str, start: int, end: int, atoms: list[SpanNode]) -> list[Node]
     out: list[Node] = []
     cursor = start
     for atom in atoms:
-        out.extend((text[cursor:atom.start], atom.ref))
+        out.extend((text[cursor : atom.start], atom.ref))
         cursor = atom.start
     out.append(text[cursor:end])
     return out

@@ -20,7 +20,7 @@ def worth_translating(text: str) -> bool:
 def _split_edges(text: str) -> tuple[str, str, str]:
     core = text.strip()
     lead = text[: len(text) - len(text.lstrip())]
-    return lead, core, text[len(lead) + len(core):]
+    return lead, core, text[len(lead) + len(core) :]
 
 
 @dataclass
@@ -43,8 +43,7 @@ class _TextJob:
 
     def apply(self, result: AlignedTranslation) -> None:
         target = result.text.strip()
-        placed = project(self.middle, self.core, result.source_pieces, target, result.target_pieces,
-                         result.alignment)
+        placed = project(self.middle, self.core, result.source_pieces, target, result.target_pieces, result.alignment)
         head = pinned(self.text, 0, self.core_start, self.head)
         tail = pinned(self.text, self.core_end, len(self.text), self.tail)
         replace_run(self.run, head, placed, target, tail)
@@ -96,7 +95,7 @@ async def translate_html(html: str, translate: Translate) -> str:
     if len(results) != len(segments):
         raise ValueError(f"translator returned {len(results)} results for {len(segments)} segments")
     # attributes first: inline tags are rebuilt as copies and must copy the translated values
-    for attribute_job, result in zip(attribute_jobs, results[len(text_jobs):], strict=True):
+    for attribute_job, result in zip(attribute_jobs, results[len(text_jobs) :], strict=True):
         attribute_job.apply(result)
     for text_job, result in zip(text_jobs, results[: len(text_jobs)], strict=True):
         text_job.apply(result)
