@@ -81,29 +81,45 @@ def export_graphs(model: Translator, out_dir: Path) -> None:
         # The legacy exporter warns about its deprecation and about LSTM batch sizes;
         # both are handled (docs/export.md) and the parity check below proves it.
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            EncoderGraph(model).eval(),
+        _export_graph(
+            EncoderGraph(model),
             (src_ids, src_lengths),
-            str(out_dir / ENCODER_FILE),
-            dynamo=False,
-            input_names=list(ENCODER_INPUTS),
-            output_names=list(ENCODER_OUTPUTS),
-            dynamic_axes=ENCODER_AXES,
-            opset_version=OPSET,
+            out_dir / ENCODER_FILE,
+            ENCODER_INPUTS,
+            ENCODER_OUTPUTS,
+            ENCODER_AXES,
         )
         memory, keys, mask, h, c, feed = model.encode(src_ids, src_lengths)
         prev = torch.full((3,), DEFAULT_SPECIAL_IDS.bos, dtype=torch.long)
-        torch.onnx.export(
-            DecoderStepGraph(model).eval(),
+        _export_graph(
+            DecoderStepGraph(model),
             (prev, h, c, feed, memory, keys, mask),
-            str(out_dir / DECODER_STEP_FILE),
-            dynamo=False,
-            input_names=list(DECODER_INPUTS),
-            output_names=list(DECODER_OUTPUTS),
-            dynamic_axes=DECODER_AXES,
-            opset_version=OPSET,
+            out_dir / DECODER_STEP_FILE,
+            DECODER_INPUTS,
+            DECODER_OUTPUTS,
+            DECODER_AXES,
         )
     model.eval()  # the exporter restores the wrappers' training flag, which reaches the model
+
+
+def _export_graph(
+    module: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    inputs: tuple[str, ...],
+    outputs: tuple[str, ...],
+    axes: dict[str, dict[int, str]],
+) -> None:
+    torch.onnx.export(
+        module.eval(),
+        args,
+        str(path),
+        dynamo=False,
+        input_names=list(inputs),
+        output_names=list(outputs),
+        dynamic_axes=axes,
+        opset_version=OPSET,
+    )
 
 
 def check_parity(model: Translator, stepper: OnnxStepper, steps: int = 4) -> float:

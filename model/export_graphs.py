@@ -22,14 +22,6 @@ class DecoderStepGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(
-        self,
-        prev_tokens: torch.Tensor,
-        h: torch.Tensor,
-        c: torch.Tensor,
-        feed: torch.Tensor,
-        memory: torch.Tensor,
-        keys: torch.Tensor,
-        src_mask: torch.Tensor,
-    ) -> tuple[torch.Tensor, ...]:
-        return self.model.step_log_probs(prev_tokens, h, c, feed, memory, keys, src_mask)
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Inputs in the order of service.bundle.DECODER_INPUTS, which also names them in the graph."""
+        return self.model.step_log_probs(*inputs)
