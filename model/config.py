@@ -68,6 +68,8 @@ class TrainConfig:
     label_smoothing: float = 0.1
     valid_beam_size: int = 1
     threads: int | None = None
+    # auto: bf16 autocast on CUDA, fp32 on CPU. bf16 on a CPU with AVX512-BF16/AMX is ~1.4x faster.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
 
 
 @dataclass

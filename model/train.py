@@ -11,7 +11,7 @@ import json
 import math
 import random
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,13 @@ def pick_device(requested: str | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def mixed_precision(precision: str, device: torch.device) -> AbstractContextManager[Any]:
+    """bf16 autocast (fp32 master weights, fp32 loss) where asked, or by default on CUDA."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
 def train(config: ExperimentConfig, resume: Path | None = None, device_name: str | None = None) -> Path:
     run_dir = Path(config.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +151,7 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
             metrics or {},
         )
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    autocast = mixed_precision(config.train.precision, device)
     started = time.monotonic() - 60 * progress["elapsed_minutes"]
     last_save = time.monotonic()
     out_of_time = False
