@@ -21,6 +21,7 @@ import torch
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.export_graphs import DecoderStepGraph, EncoderGraph
 from model.seq2seq import TorchStepper, Translator
+from model.tune_decoding import defaults_from_file
 from model.weights import round_to_fp16, store_initializers_fp16
 from service.bundle import (
     DECODER_INPUTS,
@@ -151,7 +152,13 @@ class ExportCheckError(RuntimeError):
     pass
 
 
-def build_manifest(checkpoint: Checkpoint, vocab: Vocabulary, out_dir: Path, metrics: dict[str, Any]) -> Manifest:
+def build_manifest(
+    checkpoint: Checkpoint,
+    vocab: Vocabulary,
+    out_dir: Path,
+    metrics: dict[str, Any],
+    decoding: DecodingDefaults | None = None,
+) -> Manifest:
     config = checkpoint.config
     model_cfg = config.model
     directions = tuple(Direction(*d.split("-", 1)) for d in checkpoint.directions)
@@ -175,7 +182,7 @@ def build_manifest(checkpoint: Checkpoint, vocab: Vocabulary, out_dir: Path, met
         },
         opset=OPSET,
         files=checksum_files(out_dir, REQUIRED_FILES),
-        decoding=DecodingDefaults(),
+        decoding=decoding or DecodingDefaults(),
         training={
             "data": [vars(s) for s in config.data.train],
             "config": config.to_dict(),
@@ -193,6 +200,7 @@ def export_bundle(
     metrics: dict[str, Any] | None = None,
     weights: str = "fp32",
     validation_target: str | None = None,
+    decoding: DecodingDefaults | None = None,
 ) -> dict[str, Any]:
     """Write and verify a bundle; returns the self-check figures. Raises ExportCheckError on a mismatch.
 
@@ -221,7 +229,7 @@ def export_bundle(
         differing = check_greedy(model, stepper, sources)
         if differing:
             raise ExportCheckError(f"greedy outputs differ on {differing} of {len(sources)} validation sentences")
-        manifest = build_manifest(checkpoint, vocab, staging, metrics or checkpoint.metrics)
+        manifest = build_manifest(checkpoint, vocab, staging, metrics or checkpoint.metrics, decoding)
         manifest.training["weights_storage"] = weights
         write_manifest(staging, manifest)
         load_bundle(staging)  # the bundle we ship must pass the loader's own checks
@@ -244,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         "--weights", choices=("fp32", "fp16"), default="fp32", help="fp16 halves the bundle; arithmetic stays fp32"
     )
     parser.add_argument("--metrics", type=Path, help="JSON of evaluation figures to record in the manifest")
+    parser.add_argument("--decoding", type=Path, help="default beam and length penalty from `model.tune_decoding`")
     args = parser.parse_args(argv)
     texts = None
     if args.validation_source:
@@ -251,9 +260,11 @@ def main(argv: list[str] | None = None) -> None:
 
         texts = [line for line in read_lines(args.validation_source) if line.strip()][: args.validation_lines]
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
-    print(
-        json.dumps(export_bundle(args.checkpoint, args.out_dir, texts, metrics, args.weights, args.validation_target))
+    decoding = defaults_from_file(args.decoding) if args.decoding else None
+    figures = export_bundle(
+        args.checkpoint, args.out_dir, texts, metrics, args.weights, args.validation_target, decoding
     )
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from model.tune_decoding import grid_search
 from tests.fixtures import ROOT, toy_translation
 
 
@@ -49,3 +50,29 @@ def test_evaluate_prints_all_scores(tiny_bundle: Path, tmp_path: Path) -> None:
     for key in ("sacrebleu", "chrf", "bleu_lc_tok"):
         assert 0.0 <= report[key] <= 100.0
     assert report["sacrebleu_signature"].startswith("nrefs:1")
+
+
+def test_decoding_defaults_tuned_on_valid_reach_the_manifest(tiny_run: Path, tiny_bundle: Path, tmp_path: Path) -> None:
+    sentences = ["the dog runs", "a small cat sits on the red car", "the man plays with a ball"]
+    (tmp_path / "val.en").write_text("\n".join(sentences) + "\n")
+    (tmp_path / "val.de").write_text("\n".join(toy_translation(s) for s in sentences) + "\n")
+    grid = grid_search(tiny_bundle, ["en-de", "de-en"], [1, 2], [0.0, 1.0], valid_set=str(tmp_path / "val.{lang}"))
+    assert [(row["beam_size"], row["length_penalty"]) for row in grid["grid"]] == [
+        (1, 0.0),
+        (1, 1.0),
+        (2, 0.0),
+        (2, 1.0),
+    ]
+    best = max(row["mean_bleu_lc_tok"] for row in grid["grid"])
+    chosen = grid["decoding"]
+    winner = next(
+        r
+        for r in grid["grid"]
+        if (r["beam_size"], r["length_penalty"]) == (chosen["beam_size"], chosen["length_penalty"])
+    )
+    assert winner["mean_bleu_lc_tok"] == best
+    tuned = tmp_path / "decoding.json"
+    tuned.write_text(json.dumps({**grid, "decoding": {**chosen, "beam_size": 3, "length_penalty": 0.8}}))
+    _run("model.export", str(tiny_run), str(tmp_path / "bundle"), "--decoding", str(tuned))
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["decoding"]["beam_size"] == 3 and manifest["decoding"]["length_penalty"] == 0.8
