@@ -37,13 +37,45 @@ def report(model: Path, directions: list[str], beam_size: int, test_set: str = T
     return figures
 
 
+def markdown_table(figures: dict[str, Any], reference: dict[str, Any] | None = None) -> str:
+    """The model card's table; `reference` (e.g. the PyTorch checkpoint's report) adds two columns."""
+    header = "| direction | search | sacreBLEU | BLEU (lc, tok) | chrF |"
+    rule = "|---|---|---|---|---|"
+    if reference:
+        header += " PyTorch checkpoint: sacreBLEU | BLEU (lc, tok) |"
+        rule += "---|---|"
+    rows = [header, rule]
+    for direction, searches in figures.items():
+        if not isinstance(searches, dict):
+            continue
+        for search, result in searches.items():
+            label = "greedy" if search == "greedy" else search.replace("beam", "beam ")
+            lc_tok = f"**{result['bleu_lc_tok']:.2f}**" if search != "greedy" else f"{result['bleu_lc_tok']:.2f}"
+            arrow = direction.replace("-", "→")
+            row = f"| {arrow} | {label} | {result['sacrebleu']:.2f} | {lc_tok} | {result['chrf']:.2f} |"
+            if reference:
+                other = reference[direction][search]
+                row += f" {other['sacrebleu']:.2f} | {other['bleu_lc_tok']:.2f} |"
+            rows.append(row)
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", type=Path, help="checkpoint or bundle")
+    parser.add_argument("model", type=Path, nargs="?", help="checkpoint or bundle")
     parser.add_argument("--directions", default="en-de,de-en,en-fr,fr-en")
     parser.add_argument("--beam-size", type=int, default=4)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--markdown", nargs="+", type=Path, metavar="REPORT", help="print the table of saved report(s) and exit"
+    )
     args = parser.parse_args(argv)
+    if args.markdown:
+        reports = [json.loads(path.read_text()) for path in args.markdown]
+        print(markdown_table(reports[0], reports[1] if len(reports) > 1 else None))
+        return
+    if args.model is None:
+        parser.error("give a checkpoint or bundle to evaluate, or --markdown REPORT")
     figures = report(args.model, args.directions.split(","), args.beam_size)
     payload = {"test_set": "multi30k test_2016_flickr", **figures}
     if args.out:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from model.report import report
 from model.tune_decoding import grid_search
 from tests.fixtures import ROOT, toy_translation
 
@@ -76,3 +77,17 @@ def test_decoding_defaults_tuned_on_valid_reach_the_manifest(tiny_run: Path, tin
     _run("model.export", str(tiny_run), str(tmp_path / "bundle"), "--decoding", str(tuned))
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["decoding"]["beam_size"] == 3 and manifest["decoding"]["length_penalty"] == 0.8
+
+
+def test_report_scores_each_direction_and_renders_the_model_card_table(tiny_bundle: Path, tmp_path: Path) -> None:
+    sentences = ["the dog runs", "a small cat sits", "the red car"]
+    (tmp_path / "test.en").write_text("\n".join(sentences) + "\n")
+    (tmp_path / "test.de").write_text("\n".join(toy_translation(s) for s in sentences) + "\n")
+    figures = report(tiny_bundle, ["en-de", "de-en"], 2, test_set=str(tmp_path / "test.{lang}"))
+    assert set(figures) == {"en-de", "de-en"} and set(figures["en-de"]) == {"greedy", "beam2"}
+    saved = tmp_path / "report.json"
+    saved.write_text(json.dumps({"test_set": "toy", **figures}))
+    table = _run("model.report", "--markdown", str(saved), str(saved)).splitlines()
+    assert len(table) == 2 + 4 and all(line.count("|") == 8 for line in table)
+    beam_row = next(line for line in table if line.startswith("| en→de | beam 2 |"))
+    assert f"**{figures['en-de']['beam2']['bleu_lc_tok']:.2f}**" in beam_row
