@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from service.errors import DeadlineExceeded, EngineFailure
+from service.errors import DeadlineExceeded, EngineFailure, ShuttingDown
 from service.metrics import BATCH_ROWS, DECODER_STEP_SECONDS, ENCODER_SECONDS, QUEUE_WAIT
 from service.queue import WorkItem, WorkQueue
 from service.search import DecoderState, SearchGroup, make_group, pad_batch
@@ -115,14 +115,10 @@ class Scheduler:
                 log.error("scheduler thread did not stop within %.1fs; leaving its batches alone", timeout)
                 return
         for item in self.queue.drop(lambda _: True):
-            item.fail(
-                EngineFailure(
-                    "the server stopped before this sentence was translated", status=503, code="shutting_down"
-                )
-            )
+            item.fail(ShuttingDown("the server stopped before this sentence was translated"))
         for batch in list(self.batches.values()):
             for entry in batch.clear():
-                entry.item.fail(EngineFailure("the server stopped mid-translation", status=503, code="shutting_down"))
+                entry.item.fail(ShuttingDown("the server stopped mid-translation"))
 
     # -- the loop ----------------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import pytest
 
 from service.bundle import load_bundle
 from service.engine import Engine, LoadedModel
+from service.errors import ShuttingDown
 from service.offline import translate_offline
 from service.queue import WorkItem, WorkQueue, next_request_id
 from service.scheduler import Scheduler
@@ -159,3 +160,20 @@ async def test_late_arrivals_join_a_running_batch(toy_model: LoadedModel) -> Non
     assert_same(results[0][0], want_long)
     assert_same(results[1][0], want_short)
     assert_same(results[2][0], want_short)
+
+
+async def test_stopping_fails_waiting_sentences_as_retryable(toy_model: LoadedModel) -> None:
+    """Sentences still queued when the server stops get 503 shutting_down with Retry-After, never a hang."""
+    loop = asyncio.get_running_loop()
+    queue = WorkQueue(100)
+    scheduler = Scheduler(queue, "continuous", max_rows=4, max_tokens=1000)  # never started: all stay queued
+    src = toy_model.vocab.source("the dog runs", "de", DEFAULT_MAX_SOURCE_PIECES)
+    item = WorkItem(
+        toy_model, src, SearchOptions(), 1000, next_request_id(), time.monotonic() + 60, loop.create_future(), loop
+    )
+    queue.put([item])
+    scheduler.stop()
+    with pytest.raises(ShuttingDown) as refused:
+        await asyncio.wait_for(item.future, 5)
+    assert refused.value.status == 503 and refused.value.code == "shutting_down"
+    assert "Retry-After" in refused.value.headers
