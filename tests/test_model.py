@@ -24,7 +24,7 @@ def test_padding_does_not_leak(attention: str) -> None:
         encoder_layers=4,
         decoder_layers=3,
         residual_from=3,
-        attention=attention,
+        attention=attention,  # type: ignore[arg-type]
         attention_dim=16,
         dropout=0.0,
     )

@@ -87,10 +87,10 @@ async def schedule(
     queue = WorkQueue(10_000)
     scheduler = Scheduler(
         queue,
-        mode,
+        mode,  # type: ignore[arg-type]
         max_rows=max_rows,
         max_tokens=100_000,
-        static_max_batch=3,  # type: ignore[arg-type]
+        static_max_batch=3,
         static_max_wait_s=0.005,
     )
     scheduler.start()
