@@ -232,7 +232,8 @@ def export_bundle(
         manifest = build_manifest(checkpoint, vocab, staging, metrics or checkpoint.metrics, decoding)
         manifest.training["weights_storage"] = weights
         write_manifest(staging, manifest)
-        load_bundle(staging)  # the bundle we ship must pass the loader's own checks
+        shipped = load_bundle(staging)  # the bundle we ship must pass the service's own checks
+        vocab.verify(shipped.manifest, SENTENCEPIECE_FILE)
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in (*REQUIRED_FILES, MANIFEST_FILE):
             shutil.copy2(staging / name, out_dir / name)
