@@ -93,49 +93,76 @@
   }
 
   /**
-   * Items to translate under `rootEl`: visible text nodes and title/alt/placeholder attributes of
-   * visible elements. Each item: { node, attr (null for text), original, lead, core, trail, visible }.
-   * Ordered viewport first, then document order.
+   * The walk, in parts: addText/addAttributes take one node, addSubtree what lies under an element (not
+   * the element itself: a TreeWalker never filters its root), so that nodes added later can be collected
+   * by the same rules. Eligibility and visibility are memoised for one collection.
    */
-  function collectItems(rootEl) {
-    const doc = rootEl.ownerDocument || rootEl;
+  function makeCollector() {
     const eligible = makeEligibility();
     const invisible = new Map();
     const isInvisible = (el) => {
       if (!invisible.has(el)) invisible.set(el, isInvisibleParent(el));
       return invisible.get(el);
     };
-    const items = [];
-    const title = doc.querySelector && doc.querySelector("head > title");
-    if (rootEl === doc.body && title && title.firstChild && HAS_LETTER.test(title.textContent) &&
-        !isSkippedElement(title)) {
-      const item = makeItem(title.firstChild, null, title.firstChild.nodeValue, null);
-      item.visible = true; // the tab shows it
-      items.push(item);
-    }
-    const walker = doc.createTreeWalker(rootEl, 1 | 4 /* SHOW_ELEMENT | SHOW_TEXT */, {
-      acceptNode(node) {
-        if (node.nodeType === 1) {
-          return eligible(node) ? 1 /* ACCEPT */ : 2 /* REJECT: skip the subtree */;
-        }
-        return HAS_LETTER.test(node.nodeValue) ? 1 : 3 /* SKIP */;
-      },
-    });
-    let node;
-    while ((node = walker.nextNode())) {
-      if (node.nodeType === 3) {
-        if (!node.parentElement || isInvisible(node.parentElement)) continue;
-        items.push(makeItem(node, null, node.nodeValue, node));
-      } else {
-        for (const attr of TRANSLATED_ATTRIBUTES) {
-          const value = node.getAttribute(attr);
-          if (value && HAS_LETTER.test(value)) items.push(makeItem(node, attr, value, node));
-        }
+    const addText = (node, items) => {
+      if (!HAS_LETTER.test(node.nodeValue) || !node.parentElement || isInvisible(node.parentElement)) return;
+      items.push(makeItem(node, null, node.nodeValue, node));
+    };
+    const addAttributes = (el, items) => {
+      for (const attr of TRANSLATED_ATTRIBUTES) {
+        const value = el.getAttribute(attr);
+        if (value && HAS_LETTER.test(value)) items.push(makeItem(el, attr, value, el));
       }
-    }
-    const first = items.filter((item) => item.visible);
-    const rest = items.filter((item) => !item.visible);
-    return first.concat(rest);
+    };
+    const addSubtree = (rootEl, items) => {
+      const doc = rootEl.ownerDocument || rootEl;
+      const walker = doc.createTreeWalker(rootEl, 1 | 4 /* SHOW_ELEMENT | SHOW_TEXT */, {
+        acceptNode(node) {
+          if (node.nodeType === 1) {
+            return eligible(node) ? 1 /* ACCEPT */ : 2 /* REJECT: skip the subtree */;
+          }
+          return HAS_LETTER.test(node.nodeValue) ? 1 : 3 /* SKIP */;
+        },
+      });
+      let node;
+      while ((node = walker.nextNode())) {
+        if (node.nodeType === 3) addText(node, items);
+        else addAttributes(node, items);
+      }
+    };
+    return { eligible, addText, addAttributes, addSubtree };
+  }
+
+  /** The document's <title> when `rootEl` is the whole page: the tab shows it, so it is translated too. */
+  function pageTitle(rootEl) {
+    const doc = rootEl.ownerDocument || rootEl;
+    if (rootEl !== doc.body || !doc.querySelector) return null;
+    const title = doc.querySelector("head > title");
+    return title && !isSkippedElement(title) ? title : null;
+  }
+
+  function addTitleText(node, items) {
+    if (!HAS_LETTER.test(node.nodeValue)) return;
+    const item = makeItem(node, null, node.nodeValue, null);
+    item.visible = true; // the tab shows it
+    items.push(item);
+  }
+
+  function viewportFirst(items) {
+    return items.filter((item) => item.visible).concat(items.filter((item) => !item.visible));
+  }
+
+  /**
+   * Items to translate under `rootEl`: visible text nodes and title/alt/placeholder attributes of
+   * visible elements. Each item: { node, attr (null for text), original, lead, core, trail, visible }.
+   * Ordered viewport first, then document order.
+   */
+  function collectItems(rootEl) {
+    const items = [];
+    const title = pageTitle(rootEl);
+    if (title && title.firstChild && title.firstChild.nodeType === 3) addTitleText(title.firstChild, items);
+    makeCollector().addSubtree(rootEl, items);
+    return viewportFirst(items);
   }
 
   function makeItem(node, attr, original, box) {
