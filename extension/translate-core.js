@@ -5,14 +5,15 @@
  * It collects the visible text of a page (skipping what the server's HTML translator skips:
  * script/style/code/pre/textarea, [translate=no], .notranslate, plus hidden elements), sends it in
  * batches -- viewport first -- to a LibreTranslate-compatible endpoint, writes translations back
- * as they arrive and can restore the original text exactly.
+ * as they arrive and can restore the original text exactly. Once a page is translated, a
+ * MutationObserver keeps it translated: text the page adds or changes later goes the same way.
  *
  * It also holds the one request helper (requestJson) that the extension's background worker and the
  * service's front page use too, so the code that talks to the service exists once.
  *
- * Exposes globalThis.PageTranslate = { PageTranslator, requestJson, fetchTransport, collectItems,
- * makeBatches, Overlay, ServiceError, isSkippedElement, UI_MARK }. Loading it touches no DOM, so it also
- * loads in a service worker.
+ * Exposes globalThis.PageTranslate = { PageTranslator, ChangeWatcher, requestJson, fetchTransport,
+ * collectItems, collectChanged, makeBatches, Overlay, ServiceError, isSkippedElement, UI_MARK }. Loading
+ * it touches no DOM, so it also loads in a service worker.
  */
 (function (root) {
   "use strict";
@@ -93,49 +94,109 @@
   }
 
   /**
-   * Items to translate under `rootEl`: visible text nodes and title/alt/placeholder attributes of
-   * visible elements. Each item: { node, attr (null for text), original, lead, core, trail, visible }.
-   * Ordered viewport first, then document order.
+   * The walk, in parts: addText/addAttributes take one node, addSubtree what lies under an element (not
+   * the element itself: a TreeWalker never filters its root), so that nodes added later can be collected
+   * by the same rules. Eligibility and visibility are memoised for one collection.
    */
-  function collectItems(rootEl) {
-    const doc = rootEl.ownerDocument || rootEl;
+  function makeCollector() {
     const eligible = makeEligibility();
     const invisible = new Map();
     const isInvisible = (el) => {
       if (!invisible.has(el)) invisible.set(el, isInvisibleParent(el));
       return invisible.get(el);
     };
+    const addText = (node, items) => {
+      if (!HAS_LETTER.test(node.nodeValue) || !node.parentElement || isInvisible(node.parentElement)) return;
+      items.push(makeItem(node, null, node.nodeValue, node));
+    };
+    const addAttributes = (el, items) => {
+      for (const attr of TRANSLATED_ATTRIBUTES) {
+        const value = el.getAttribute(attr);
+        if (value && HAS_LETTER.test(value)) items.push(makeItem(el, attr, value, el));
+      }
+    };
+    const addSubtree = (rootEl, items) => {
+      const doc = rootEl.ownerDocument || rootEl;
+      const walker = doc.createTreeWalker(rootEl, 1 | 4 /* SHOW_ELEMENT | SHOW_TEXT */, {
+        acceptNode(node) {
+          if (node.nodeType === 1) {
+            return eligible(node) ? 1 /* ACCEPT */ : 2 /* REJECT: skip the subtree */;
+          }
+          return HAS_LETTER.test(node.nodeValue) ? 1 : 3 /* SKIP */;
+        },
+      });
+      let node;
+      while ((node = walker.nextNode())) {
+        if (node.nodeType === 3) addText(node, items);
+        else addAttributes(node, items);
+      }
+    };
+    return { eligible, addText, addAttributes, addSubtree };
+  }
+
+  /** The document's <title> when `rootEl` is the whole page: the tab shows it, so it is translated too. */
+  function pageTitle(rootEl) {
+    const doc = rootEl.ownerDocument || rootEl;
+    if (rootEl !== doc.body || !doc.querySelector) return null;
+    const title = doc.querySelector("head > title");
+    return title && !isSkippedElement(title) ? title : null;
+  }
+
+  function addTitleText(node, items) {
+    if (!HAS_LETTER.test(node.nodeValue)) return;
+    const item = makeItem(node, null, node.nodeValue, null);
+    item.visible = true; // the tab shows it
+    items.push(item);
+  }
+
+  function viewportFirst(items) {
+    return items.filter((item) => item.visible).concat(items.filter((item) => !item.visible));
+  }
+
+  /**
+   * Items to translate under `rootEl`: visible text nodes and title/alt/placeholder attributes of
+   * visible elements. Each item: { node, attr (null for text), original, lead, core, trail, visible }.
+   * Ordered viewport first, then document order.
+   */
+  function collectItems(rootEl) {
     const items = [];
-    const title = doc.querySelector && doc.querySelector("head > title");
-    if (rootEl === doc.body && title && title.firstChild && HAS_LETTER.test(title.textContent) &&
-        !isSkippedElement(title)) {
-      const item = makeItem(title.firstChild, null, title.firstChild.nodeValue, null);
-      item.visible = true; // the tab shows it
-      items.push(item);
-    }
-    const walker = doc.createTreeWalker(rootEl, 1 | 4 /* SHOW_ELEMENT | SHOW_TEXT */, {
-      acceptNode(node) {
-        if (node.nodeType === 1) {
-          return eligible(node) ? 1 /* ACCEPT */ : 2 /* REJECT: skip the subtree */;
-        }
-        return HAS_LETTER.test(node.nodeValue) ? 1 : 3 /* SKIP */;
-      },
+    const title = pageTitle(rootEl);
+    if (title && title.firstChild && title.firstChild.nodeType === 3) addTitleText(title.firstChild, items);
+    makeCollector().addSubtree(rootEl, items);
+    return viewportFirst(items);
+  }
+
+  /** `nodes` without those inside another of them: an ancestor's walk collects them already. */
+  function outermost(nodes) {
+    const set = new Set(nodes);
+    return nodes.filter((node) => {
+      for (let up = node.parentNode; up; up = up.parentNode) if (set.has(up)) return false;
+      return true;
     });
-    let node;
-    while ((node = walker.nextNode())) {
-      if (node.nodeType === 3) {
-        if (!node.parentElement || isInvisible(node.parentElement)) continue;
-        items.push(makeItem(node, null, node.nodeValue, node));
-      } else {
-        for (const attr of TRANSLATED_ATTRIBUTES) {
-          const value = node.getAttribute(attr);
-          if (value && HAS_LETTER.test(value)) items.push(makeItem(node, attr, value, node));
+  }
+
+  /**
+   * Items for nodes the page added or changed under `rootEl` after it was translated (text nodes, or
+   * elements with their attributes and subtree), by the same rules as collectItems: an added <pre> or
+   * hidden <div> is skipped as it would have been on the first pass.
+   */
+  function collectChanged(nodes, rootEl) {
+    const collector = makeCollector();
+    const title = pageTitle(rootEl);
+    const items = [];
+    for (const node of outermost(nodes)) {
+      if (!node.isConnected) continue; // added and removed again before we looked
+      if (title && node.parentNode === title) {
+        if (node.nodeType === 3) addTitleText(node, items);
+      } else if (rootEl.contains(node) && collector.eligible(node)) {
+        if (node.nodeType === 3) collector.addText(node, items);
+        else if (node.nodeType === 1) {
+          collector.addAttributes(node, items);
+          collector.addSubtree(node, items);
         }
       }
     }
-    const first = items.filter((item) => item.visible);
-    const rest = items.filter((item) => !item.visible);
-    return first.concat(rest);
+    return viewportFirst(items);
   }
 
   function makeItem(node, attr, original, box) {
@@ -222,20 +283,113 @@
     };
   }
 
+  const OBSERVED = { childList: true, subtree: true, characterData: true };
+
   /**
-   * Translates a page (or a subtree) in place and restores it.
+   * Watches translated content for what the page adds or changes later (infinite scroll, SPA updates,
+   * chat widgets) and hands the changed nodes to `onChange` at most once per `delay` ms, and never while
+   * the previous hand-over is still being translated, so a burst of mutations becomes one batch of
+   * requests. The translator's own writes go through quiet(), unseen.
+   */
+  class ChangeWatcher {
+    constructor(onChange, delay) {
+      this.onChange = onChange; // (nodes) -> Promise
+      this.delay = delay;
+      this.targets = [];
+      this.observer = null;
+      this.pending = new Set();
+      this.timer = null;
+      this.busy = null; // the work in progress; changes meanwhile wait for it
+    }
+
+    start(targets) {
+      this.stop();
+      this.targets = targets;
+      this.observer = new MutationObserver((records) => this.note(records));
+      this.connect();
+    }
+
+    connect() {
+      for (const target of this.targets) this.observer.observe(target, OBSERVED);
+    }
+
+    note(records) {
+      for (const record of records) {
+        if (record.type === "characterData") this.pending.add(record.target);
+        else record.addedNodes.forEach((node) => this.pending.add(node));
+      }
+      this.schedule();
+    }
+
+    schedule() {
+      // counted from the first change, not restarted by each one: a page that never stops changing
+      // (a ticking clock) would otherwise never be translated
+      if (this.pending.size && this.timer === null && !this.busy) {
+        this.timer = setTimeout(() => this.flush(), this.delay);
+      }
+    }
+
+    flush() {
+      this.timer = null;
+      if (!this.observer || this.busy || !this.pending.size) return;
+      const nodes = [...this.pending];
+      this.pending.clear();
+      this.hold(this.onChange(nodes));
+    }
+
+    /** Hand nothing over until `work` settles; what changes meanwhile goes in one call after it. */
+    hold(work) {
+      const busy = Promise.resolve(work).then(() => {}, () => {}).then(() => {
+        if (this.busy !== busy) return; // stopped meanwhile
+        this.busy = null;
+        this.schedule();
+      });
+      this.busy = busy;
+    }
+
+    /** Runs `write` unobserved: what the translator writes is not a change of the page's to translate. */
+    quiet(write) {
+      if (!this.observer) return write();
+      this.note(this.observer.takeRecords()); // the page's own changes until now stay pending
+      this.observer.disconnect();
+      try {
+        return write();
+      } finally {
+        this.connect();
+      }
+    }
+
+    stop() {
+      if (this.observer) this.observer.disconnect();
+      this.observer = null;
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.busy = null;
+      this.pending.clear();
+    }
+  }
+
+  /**
+   * Translates a page (or a subtree) in place, keeps translating what the page adds or changes
+   * afterwards, and restores it.
    * options: { transport(texts, source, target, signal) -> Promise<string[]>, target, source="auto",
    *            root=document.body, maxItems=40, maxChars=4000, concurrency=2,
+   *            watch=true (translate content added later), watchDelay=250 (ms),
    *            onProgress({done, total}), onError(ServiceError), onDone() }
+   * onProgress and onDone are about the first pass; a later pass (content added afterwards) only
+   * reports its errors, which stop the watching as a failed first pass does.
    */
   class PageTranslator {
     constructor(options) {
-      this.options = Object.assign({ source: "auto", maxItems: 40, maxChars: 4000, concurrency: 2 }, options);
-      this.items = [];
+      this.options = Object.assign(
+        { source: "auto", maxItems: 40, maxChars: 4000, concurrency: 2, watch: true, watchDelay: 250 }, options);
+      this.items = []; // everything written since translate(), for restore()
+      this.ours = new WeakMap(); // node -> {attr or "#text": item}: what we wrote there
       this.state = "original"; // original | translating | translated | error
       this.memory = new Map(); // core text -> translation, so translating again costs nothing
       this.controller = null;
       this.generation = 0; // bumps on every translate/restore, so stale batches never write
+      this.watcher = new ChangeWatcher((nodes) => this.changedPass(nodes, this.generation), this.options.watchDelay);
     }
 
     setTarget(target) {
@@ -251,50 +405,86 @@
       this.items = collectItems(rootEl);
       this.state = "translating";
       const generation = ++this.generation;
-      const current = () => generation === this.generation && this.state === "translating";
       this.controller = new AbortController();
-      const total = this.items.length;
-      let done = 0;
-      const progress = () => opts.onProgress && opts.onProgress({ done, total });
-      progress();
-      const pending = [];
-      for (const item of this.items) {
-        if (this.memory.has(item.core)) {
-          this.apply(item, this.memory.get(item.core));
-          done += 1;
-        } else {
-          pending.push(item);
-        }
+      // before the first write, which quiet() must hide; what the page adds meanwhile waits for this pass
+      if (opts.watch) this.watcher.start([rootEl, pageTitle(rootEl)].filter(Boolean));
+      const first = this.firstPass(generation);
+      this.watcher.hold(first);
+      await first;
+    }
+
+    async firstPass(generation) {
+      const opts = this.options;
+      try {
+        await this.pass(this.items, generation, opts.onProgress);
+      } catch (err) {
+        this.fail(err, generation);
+        return;
       }
+      if (generation === this.generation && this.state === "translating") {
+        this.state = "translated";
+        if (opts.onDone) opts.onDone();
+      }
+    }
+
+    /** The watcher's call: translate what the page added or changed since, skipping what is ours. */
+    async changedPass(nodes, generation) {
+      if (generation !== this.generation || this.state !== "translated") return;
+      const rootEl = this.options.root || document.body;
+      const items = collectChanged(nodes, rootEl).filter((item) => !this.isOurs(item));
+      if (!items.length) return;
+      this.items.push(...items);
+      try {
+        await this.pass(items, generation, null);
+      } catch (err) {
+        this.fail(err, generation);
+      }
+    }
+
+    /** Memory first, then batches with `concurrency` requests in flight; writes as answers arrive. */
+    async pass(items, generation, onProgress) {
+      const opts = this.options;
+      const live = () => generation === this.generation && this.state !== "error";
+      const total = items.length;
+      let done = 0;
+      const progress = () => onProgress && onProgress({ done, total });
       progress();
-      const queue = makeBatches(pending, opts.maxItems, opts.maxChars);
+      const known = items.filter((item) => this.memory.has(item.core));
+      this.write(known);
+      done += known.length;
+      progress();
+      const queue = makeBatches(items.filter((item) => !this.memory.has(item.core)), opts.maxItems, opts.maxChars);
       const worker = async () => {
-        while (queue.length && current()) {
+        while (queue.length && live()) {
           const batch = queue.shift();
           const texts = [...new Set(batch.map((item) => item.core))];
           const translations = await opts.transport(texts, opts.source, opts.target, this.controller.signal);
           texts.forEach((text, i) => this.memory.set(text, translations[i]));
-          if (!current()) return; // restored or restarted meanwhile
-          for (const item of batch) this.apply(item, this.memory.get(item.core));
+          if (!live()) return; // restored or restarted meanwhile
+          this.write(batch);
           done += batch.length;
           progress();
         }
       };
-      try {
-        await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, worker));
-      } catch (err) {
-        if ((err && err.name === "AbortError") || generation !== this.generation) return;
-        this.state = "error";
-        this.controller.abort();
-        const error = err instanceof ServiceError ? err : new ServiceError(String(err && err.message ? err.message : err));
-        if (opts.onError) opts.onError(error);
-        else throw error;
-        return;
-      }
-      if (current()) {
-        this.state = "translated";
-        if (opts.onDone) opts.onDone();
-      }
+      await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, worker));
+    }
+
+    /** A failed pass stops everything (and the watching) and tells the user; a stale one says nothing. */
+    fail(err, generation) {
+      if ((err && err.name === "AbortError") || generation !== this.generation) return;
+      this.state = "error";
+      this.watcher.stop();
+      this.controller.abort();
+      const error = err instanceof ServiceError ? err : new ServiceError(String(err && err.message ? err.message : err));
+      if (this.options.onError) this.options.onError(error);
+      else throw error;
+    }
+
+    write(items) {
+      if (!items.length) return;
+      this.watcher.quiet(() => {
+        for (const item of items) this.apply(item, this.memory.get(item.core));
+      });
     }
 
     apply(item, translation) {
@@ -303,17 +493,29 @@
       const value = item.lead + translation + item.trail;
       item.applied = value;
       writeItem(item, value);
+      const slots = this.ours.get(item.node) || {};
+      slots[item.attr || "#text"] = item;
+      this.ours.set(item.node, slots);
     }
 
-    /** Put every text we changed back as it was (unless the page itself changed it since). */
+    /** Our translation is still there (a translated node the page moved, say): nothing to do again. */
+    isOurs(item) {
+      const slots = this.ours.get(item.node);
+      const previous = slots && slots[item.attr || "#text"];
+      return Boolean(previous) && previous.applied !== undefined && readItem(previous) === previous.applied;
+    }
+
+    /** Stop watching; put every text we changed back as it was (unless the page itself changed it since). */
     restore() {
       this.generation += 1;
+      this.watcher.stop();
       if (this.controller) this.controller.abort();
       for (const item of this.items) {
         if (item.applied !== undefined && readItem(item) === item.applied) writeItem(item, item.original);
         item.applied = undefined;
       }
       this.items = [];
+      this.ours = new WeakMap();
       this.state = "original";
     }
   }
@@ -383,6 +585,6 @@
     }
   }
 
-  root.PageTranslate = { PageTranslator, requestJson, fetchTransport, collectItems, makeBatches, Overlay,
-    ServiceError, isSkippedElement, UI_MARK };
+  root.PageTranslate = { PageTranslator, ChangeWatcher, requestJson, fetchTransport, collectItems, collectChanged,
+    makeBatches, Overlay, ServiceError, isSkippedElement, UI_MARK };
 })(typeof globalThis !== "undefined" ? globalThis : this);

@@ -2,6 +2,8 @@
 
 - the MV3 extension (loaded unpacked) translates a local page and shows the original again;
 - the embeddable translate-page.js does the same on a page of another origin (through CORS);
+- both keep translating what the page adds or changes afterwards (dynamic.html), in one request per
+  burst of changes, never seeing their own writes as changes, and restore that content too;
 - the front page at `/` translates typed text and shows the service's errors.
 
 Expected translations come from the service's own `/v1/translate` for the same texts. Screenshots of
@@ -21,7 +23,7 @@ import httpx
 import pytest
 
 from tests.browser_support import CHROMIUM, SNAPSHOT_JS, split_edges, static_server
-from tests.service_support import ROOT, ServiceProcess, make_model_dir, service_process
+from tests.service_support import ROOT, ServiceProcess, make_model_dir, metric_value, service_process
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():
@@ -42,11 +44,13 @@ def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="module")
 def pages(server: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """nested.html as it is, and embed.html: the same page with the embeddable script from the service."""
+    """nested.html and dynamic.html as they are, and embed.html / embed-dynamic.html: the same pages with the
+    embeddable script from the service."""
     directory = tmp_path_factory.mktemp("pages")
-    shutil.copy(PAGES / "nested.html", directory / "nested.html")
     snippet = f'<script src="{server.base}/static/translate-page.js" data-target="de"></script>\n</body>'
-    (directory / "embed.html").write_text((PAGES / "nested.html").read_text().replace("</body>", snippet))
+    for name, embed in (("nested.html", "embed.html"), ("dynamic.html", "embed-dynamic.html")):
+        shutil.copy(PAGES / name, directory / name)
+        (directory / embed).write_text((PAGES / name).read_text().replace("</body>", snippet))
     with static_server(directory) as url:
         yield url
 
@@ -101,23 +105,45 @@ def wait_until(condition: Callable[[], Any], what: str, timeout_s: float = 60) -
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def check_translated(server: ServiceProcess, before: dict[str, Any], after: dict[str, Any]) -> None:
+def check_translated(
+    server: ServiceProcess, before: dict[str, Any], after: dict[str, Any], min_translated: int = 15
+) -> None:
     """Every text meant to be translated holds the service's translation (whitespace kept), every other
     text is untouched, and the element tree is the same."""
     assert after["skeleton"] == before["skeleton"]
-    old = {item["key"]: item for item in before["items"]}
+    expected = expected_values(server, before)
     new = {item["key"]: item["value"] for item in after["items"]}
-    assert set(new) == set(old)
-    expected = v1_translations(server, [split_edges(i["value"])[1] for i in before["items"] if i["translate"]])
-    translated = 0
-    for key, item in old.items():
-        if item["translate"]:
-            lead, core, trail = split_edges(item["value"])
-            assert new[key] == lead + expected[core] + trail, (key, item["value"], new[key])
-            translated += new[key] != item["value"]
-        else:
-            assert new[key] == item["value"], (key, item["value"], new[key])
-    assert translated >= 15  # the fixture has ~20 translatable texts; the toy model changes them
+    assert set(new) == set(expected)
+    for item in before["items"]:
+        assert new[item["key"]] == expected[item["key"]], (item["key"], item["value"], new[item["key"]])
+    translated = sum(new[item["key"]] != item["value"] for item in before["items"])
+    assert translated >= min_translated  # nested.html has ~20 translatable texts; the toy model changes them
+
+
+def expected_values(server: ServiceProcess, before: dict[str, Any]) -> dict[str, str]:
+    """Snapshot key -> value once translated: the service's translation inside the original whitespace for a
+    text meant to be translated, the value itself for any other."""
+    translations = v1_translations(server, sorted(cores(before)))
+    expected = {}
+    for item in before["items"]:
+        lead, core, trail = split_edges(item["value"])
+        expected[item["key"]] = lead + translations[core] + trail if item["translate"] else item["value"]
+    return expected
+
+
+def cores(snapshot: dict[str, Any]) -> set[str]:
+    """The texts of a snapshot meant to be translated, as the core sends them (without edge whitespace)."""
+    return {split_edges(item["value"])[1] for item in snapshot["items"] if item["translate"]}
+
+
+def wait_translated(page: Any, server: ServiceProcess, before: dict[str, Any]) -> None:
+    """Wait until the page shows `before` translated, then check it in full."""
+    page.wait_for_function(
+        f"(expected) => ({SNAPSHOT_JS})().items.every((item) => expected[item.key] === item.value)",
+        arg=expected_values(server, before),
+        polling=100,
+    )
+    check_translated(server, before, page.evaluate(SNAPSHOT_JS), min_translated=8)
 
 
 def screenshot(page: Any, name: str) -> None:
@@ -125,16 +151,17 @@ def screenshot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), caret="initial")  # "hide" would leave style="" on inputs
 
 
-def test_extension_translates_and_restores(browser: Any, server: ServiceProcess, pages: str) -> None:
+def extension_worker(browser: Any, server: ServiceProcess) -> Any:
+    """The extension's background worker, with the options the user would save on the options page."""
     worker = browser.service_workers[0] if browser.service_workers else browser.wait_for_event("serviceworker")
-    # the options the user would save on the options page
     worker.evaluate("(url) => chrome.storage.sync.set({ serviceUrl: url, target: 'de', apiKey: '' })", server.base)
-    page = browser.new_page()
-    page.goto(f"{pages}/nested.html")
-    before = page.evaluate(SNAPSHOT_JS)
-    tab_id = worker.evaluate("async (url) => (await chrome.tabs.query({ url }))[0].id", f"{pages}/nested.html")
+    return worker
 
-    # what the context menu's "Translate this page" (and the popup's Translate) runs for the tab
+
+def extension_translate(worker: Any, url: str) -> int:
+    """What the context menu's "Translate this page" (and the popup's Translate) runs for the tab showing
+    `url`, until it is done; returns the tab's id."""
+    tab_id = worker.evaluate("async (url) => (await chrome.tabs.query({ url }))[0].id", url)
     worker.evaluate("(tabId) => command(tabId, 'translate')", tab_id)
     status = wait_until(
         lambda: (
@@ -144,6 +171,55 @@ def test_extension_translates_and_restores(browser: Any, server: ServiceProcess,
         "the extension to finish translating",
     )
     assert status["state"] == "translated", status
+    return int(tab_id)
+
+
+def translate_requests(server: ServiceProcess) -> float:
+    """POST /translate requests the service has answered (CORS preflights count as `unmatched`)."""
+    metrics = httpx.get(f"{server.base}/metrics", timeout=10).text
+    return metric_value(metrics, 'nmt_requests_total{route="/translate",status="200"}')
+
+
+# The page's own code, run after the page was translated: a burst over two tasks (new stories with inline
+# markup and skipped regions; then a new title, a changed text, a bare text node and a translated heading
+# moved), then one message whose text the page had before.
+UPDATES = ["loadMore()", "addMessage('known', 'the man sits')"]
+
+
+def snapshots_after_updates(browser: Any, url: str) -> list[dict[str, Any]]:
+    """dynamic.html untranslated after each of its updates (UPDATES): what the translated page must match,
+    and what "Show original" must give back."""
+    page = browser.new_page()
+    page.goto(url)
+    snapshots = []
+    for update in UPDATES:
+        page.evaluate(update)
+        snapshots.append(page.evaluate(SNAPSHOT_JS))
+    page.close()
+    return snapshots
+
+
+def check_added_content(page: Any, server: ServiceProcess, references: list[dict[str, Any]]) -> None:
+    """On a translated dynamic.html: the burst is translated with one request, tags kept; the known message
+    with none, and nothing the translator wrote came back as a change to translate."""
+    requests = translate_requests(server)
+    page.evaluate(UPDATES[0])
+    wait_translated(page, server, references[0])
+    assert page.evaluate("document.querySelector('#added > b > i') !== null")  # the tags are where they were
+    assert translate_requests(server) == requests + 1  # the burst of mutations went out as one batch
+
+    page.evaluate(UPDATES[1])
+    wait_translated(page, server, references[1])
+    # from the translation memory; a loop on our own writes would have asked again by now
+    assert translate_requests(server) == requests + 1
+
+
+def test_extension_translates_and_restores(browser: Any, server: ServiceProcess, pages: str) -> None:
+    worker = extension_worker(browser, server)
+    page = browser.new_page()
+    page.goto(f"{pages}/nested.html")
+    before = page.evaluate(SNAPSHOT_JS)
+    tab_id = extension_translate(worker, f"{pages}/nested.html")
     after = page.evaluate(SNAPSHOT_JS)
     check_translated(server, before, after)
     page.wait_for_timeout(1800)  # the progress overlay hides itself 1.5 s after the last batch
@@ -173,6 +249,70 @@ def test_embeddable_script_translates_and_restores(browser: Any, server: Service
     button.click()
     assert page.evaluate(SNAPSHOT_JS) == before
     assert button.inner_text() == "Translate"
+    page.close()
+
+
+def test_extension_translates_content_added_later(browser: Any, server: ServiceProcess, pages: str) -> None:
+    url = f"{pages}/dynamic.html"
+    references = snapshots_after_updates(browser, url)
+    worker = extension_worker(browser, server)
+    page = browser.new_page()
+    page.goto(url)
+    tab_id = extension_translate(worker, url)
+
+    check_added_content(page, server, references)
+
+    worker.evaluate("(tabId) => command(tabId, 'restore')", tab_id)
+    assert page.evaluate(SNAPSHOT_JS) == references[-1]  # the page's own latest content, added parts included
+    assert worker.evaluate("(t) => command(t, 'status')", tab_id)["state"] == "original"
+    page.close()
+
+
+# Logs what the embedded translator's watcher hands over (the page's nodes, not the translator's own UI)
+# and the texts of each call to the service.
+SPY_JS = """
+() => {
+  const translator = window.pageTranslator;
+  const watcher = translator.watcher;
+  const onChange = watcher.onChange;
+  const transport = translator.options.transport;
+  window.spy = { changes: [], calls: [] };
+  watcher.onChange = (nodes) => {
+    const page = nodes.filter((node) => !(node.nodeType === 1 && node.closest("[data-page-translate-ui]")));
+    if (page.length) window.spy.changes.push(page.map((node) => node.id || node.nodeName));
+    return onChange(nodes);
+  };
+  translator.options.transport = (texts, ...rest) => {
+    window.spy.calls.push(texts);
+    return transport(texts, ...rest);
+  };
+}
+"""
+
+
+def test_embeddable_script_translates_content_added_later(browser: Any, server: ServiceProcess, pages: str) -> None:
+    url = f"{pages}/embed-dynamic.html"
+    references = snapshots_after_updates(browser, url)
+    page = browser.new_page()
+    page.goto(url)
+    page.wait_for_function("window.pageTranslator !== undefined")
+    original = page.evaluate(SNAPSHOT_JS)
+    button = page.locator("[data-page-translate-ui=button] button")
+    button.click()
+    page.wait_for_function("['translated', 'error'].includes(window.pageTranslator.state)")
+    assert page.evaluate("window.pageTranslator.state") == "translated"
+    page.evaluate(SPY_JS)
+
+    check_added_content(page, server, references)
+    spy = page.evaluate("window.spy")
+    # one call with exactly the page's new texts: not the moved heading's translation, not the known message
+    assert len(spy["calls"]) == 1 and set(spy["calls"][0]) == cores(references[0]) - cores(original), spy
+    # two changes from the page, one per update; the translations written in between were not seen
+    assert len(spy["changes"]) == 2 and spy["changes"][1] == ["known"], spy
+
+    button.click()  # "Show original"
+    assert page.evaluate(SNAPSHOT_JS) == references[-1]
+    assert page.evaluate("window.pageTranslator.watcher.observer") is None
     page.close()
 
 
