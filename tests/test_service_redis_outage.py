@@ -50,7 +50,7 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+        pytest.fail("redis-server is not installed: run `make test` or `apt-get install redis-server`", pytrace=False)
     port = free_port()
     processes = [start_redis(port, tmp_path)]
     yield port, processes
