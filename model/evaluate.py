@@ -31,12 +31,13 @@ def evaluate(
     device: str = "cpu",
     batch_size: int = 64,
     hypotheses_out: Path | None = None,
+    length_penalty: float | None = None,
 ) -> dict[str, object]:
     loaded = open_model(model, device)
     sources, references = read_lines(source), read_lines(reference)
     if len(sources) != len(references):
         raise SystemExit(f"{source} has {len(sources)} lines but {reference} has {len(references)}")
-    options = loaded.options(beam_size)
+    options = loaded.options(beam_size, length_penalty)
     started = time.perf_counter()
     with tqdm(total=len(sources), desc=f"translate ({loaded.kind}, beam {options.beam_size})", unit="sent") as bar:
         hyps = detokenize(
@@ -51,6 +52,7 @@ def evaluate(
         "backend": loaded.kind,
         "target": target,
         "beam_size": options.beam_size,
+        "length_penalty": options.length_penalty,
         "sentences": len(sources),
         "seconds": round(seconds, 2),
         **score(hyps, references, target),

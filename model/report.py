@@ -15,24 +15,35 @@ from typing import Any
 
 from model.dataset import resolve_path
 from model.evaluate import evaluate
+from model.tune_decoding import defaults_from_file
 
 TEST_SET = "$DATA_DIR/multi30k/test_2016_flickr.{lang}.gz"
 
 
-def report(model: Path, directions: list[str], beam_size: int, test_set: str = TEST_SET) -> dict[str, Any]:
+def report(
+    model: Path,
+    directions: list[str],
+    beam_size: int | None = None,
+    test_set: str = TEST_SET,
+    length_penalty: float | None = None,
+) -> dict[str, Any]:
+    """Greedy and beam figures per direction; beam size and length penalty default to the model's own."""
     figures: dict[str, Any] = {}
     for direction in directions:
         source, target = direction.split("-")
         figures[direction] = {}
-        for name, beam in (("greedy", 1), (f"beam{beam_size}", beam_size)):
+        for beam in (1, beam_size):
             result = evaluate(
                 model,
                 Path(resolve_path(test_set.format(lang=source))),
                 Path(resolve_path(test_set.format(lang=target))),
                 target,
                 beam,
+                length_penalty=length_penalty,
             )
-            figures[direction][name] = {k: result[k] for k in ("sacrebleu", "bleu_lc_tok", "chrf", "seconds")}
+            name = "greedy" if result["beam_size"] == 1 else f"beam{result['beam_size']}"
+            keep = ("sacrebleu", "bleu_lc_tok", "chrf", "length_penalty", "seconds")
+            figures[direction][name] = {k: result[k] for k in keep}
             print(json.dumps({"direction": direction, "search": name, **figures[direction][name]}), flush=True)
     return figures
 
@@ -64,7 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path, nargs="?", help="checkpoint or bundle")
     parser.add_argument("--directions", default="en-de,de-en,en-fr,fr-en")
-    parser.add_argument("--beam-size", type=int, default=4)
+    parser.add_argument("--beam-size", type=int, help="default: the model's own (a checkpoint's is 4)")
+    parser.add_argument("--length-penalty", type=float, help="default: the model's own (a checkpoint's is 0.6)")
+    parser.add_argument("--decoding", type=Path, help="beam size and length penalty from `model.tune_decoding`")
     parser.add_argument("--out", type=Path)
     parser.add_argument(
         "--markdown", nargs="+", type=Path, metavar="REPORT", help="print the table of saved report(s) and exit"
@@ -76,7 +89,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.model is None:
         parser.error("give a checkpoint or bundle to evaluate, or --markdown REPORT")
-    figures = report(args.model, args.directions.split(","), args.beam_size)
+    beam_size, length_penalty = args.beam_size, args.length_penalty
+    if args.decoding:
+        tuned = defaults_from_file(args.decoding)
+        beam_size, length_penalty = tuned.beam_size, tuned.length_penalty
+    figures = report(args.model, args.directions.split(","), beam_size, length_penalty=length_penalty)
     payload = {"test_set": "multi30k test_2016_flickr", **figures}
     if args.out:
         args.out.write_text(json.dumps(payload, indent=2) + "\n")
