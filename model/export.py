@@ -244,7 +244,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--validation-source", type=Path, help="text file (one sentence per line) for the greedy check")
+    parser.add_argument(
+        "--validation-source",
+        type=Path,
+        help="text file (one sentence per line, may use $DATA_DIR) for the greedy check",
+    )
     parser.add_argument("--validation-lines", type=int, default=100)
     parser.add_argument(
         "--validation-target", help="target language for the greedy check (default: the first direction's)"
@@ -258,8 +262,10 @@ def main(argv: list[str] | None = None) -> None:
     texts = None
     if args.validation_source:
         from model.corpus import read_lines
+        from model.dataset import resolve_path
 
-        texts = [line for line in read_lines(args.validation_source) if line.strip()][: args.validation_lines]
+        lines = read_lines(resolve_path(str(args.validation_source)))
+        texts = [line for line in lines if line.strip()][: args.validation_lines]
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
     decoding = defaults_from_file(args.decoding) if args.decoding else None
     figures = export_bundle(
