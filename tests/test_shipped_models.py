@@ -22,8 +22,8 @@ from tests.fixtures import ROOT
 from tests.shipped_samples import SAMPLES
 
 MODELS = ROOT / "models"
-# Measured on the shipped model (docs/models.md): de 91.7 (en-de), en 74.8 (de-en) and 91.6 (fr-en), fr 85.3.
-CHRF_FLOOR = {"de": 75.0, "en": 60.0, "fr": 70.0}
+# Measured on the shipped model v2 (greedy): de 89.0 (en-de), en 86.8 (de-en) and 89.1 (fr-en), fr 89.0.
+CHRF_FLOOR = {"de": 78.0, "en": 75.0, "fr": 78.0}
 LINGUA = {"en": Language.ENGLISH, "de": Language.GERMAN, "fr": Language.FRENCH}
 
 BUNDLES = discover_bundles(MODELS)
