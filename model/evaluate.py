@@ -12,14 +12,16 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
-from model.backends import open_model
+from model.backends import OfflineModel, open_model
 from model.corpus import read_lines
 from model.dataset import resolve_path
 from model.metrics import score
 from service.offline import detokenize, translate_offline
+from service.search import SearchOptions
 
 
 def evaluate(
@@ -38,6 +40,20 @@ def evaluate(
     if len(sources) != len(references):
         raise SystemExit(f"{source} has {len(sources)} lines but {reference} has {len(references)}")
     options = loaded.options(beam_size, length_penalty)
+    result = translate_and_score(loaded, sources, references, target, options, batch_size, hypotheses_out)
+    return {"model": str(model), **result}
+
+
+def translate_and_score(
+    loaded: OfflineModel,
+    sources: list[str],
+    references: list[str],
+    target: str,
+    options: SearchOptions,
+    batch_size: int = 64,
+    hypotheses_out: Path | None = None,
+) -> dict[str, Any]:
+    """Translate with an already opened model and score: report and tune_decoding reuse one model."""
     started = time.perf_counter()
     with tqdm(total=len(sources), desc=f"translate ({loaded.kind}, beam {options.beam_size})", unit="sent") as bar:
         hyps = detokenize(
@@ -48,7 +64,6 @@ def evaluate(
     if hypotheses_out:
         hypotheses_out.write_text("\n".join(hyps) + "\n", encoding="utf-8")
     return {
-        "model": str(model),
         "backend": loaded.kind,
         "target": target,
         "beam_size": options.beam_size,

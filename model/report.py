@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from model.backends import open_model
+from model.corpus import read_lines
 from model.dataset import resolve_path
-from model.evaluate import evaluate
+from model.evaluate import translate_and_score
 from model.tune_decoding import defaults_from_file
 
 TEST_SET = "$DATA_DIR/multi30k/test_2016_flickr.{lang}.gz"
@@ -28,20 +30,16 @@ def report(
     length_penalty: float | None = None,
 ) -> dict[str, Any]:
     """Greedy and beam figures per direction; beam size and length penalty default to the model's own."""
+    loaded = open_model(model)
     figures: dict[str, Any] = {}
     for direction in directions:
         source, target = direction.split("-")
+        sources, references = (read_lines(resolve_path(test_set.format(lang=lang))) for lang in (source, target))
         figures[direction] = {}
         for beam in (1, beam_size):
-            result = evaluate(
-                model,
-                Path(resolve_path(test_set.format(lang=source))),
-                Path(resolve_path(test_set.format(lang=target))),
-                target,
-                beam,
-                length_penalty=length_penalty,
-            )
-            name = "greedy" if result["beam_size"] == 1 else f"beam{result['beam_size']}"
+            options = loaded.options(beam, length_penalty)
+            result = translate_and_score(loaded, sources, references, target, options)
+            name = "greedy" if options.beam_size == 1 else f"beam{options.beam_size}"
             keep = ("sacrebleu", "bleu_lc_tok", "chrf", "length_penalty", "seconds")
             figures[direction][name] = {k: result[k] for k in keep}
             print(json.dumps({"direction": direction, "search": name, **figures[direction][name]}), flush=True)

@@ -19,9 +19,8 @@ from typing import Any
 from model.backends import open_model
 from model.corpus import read_lines
 from model.dataset import resolve_path
-from model.metrics import score
+from model.evaluate import translate_and_score
 from service.bundle import DecodingDefaults
-from service.offline import detokenize, translate_offline
 
 VALID_SET = "$DATA_DIR/multi30k/val.{lang}.gz"
 
@@ -46,10 +45,8 @@ def grid_search(
             by_direction = {}
             for direction in directions:
                 source, target = direction.split("-")
-                hyps = detokenize(
-                    loaded.vocab, translate_offline(loaded.stepper, loaded.vocab, texts[source], target, options)
-                )
-                by_direction[direction] = score(hyps, texts[target], target)["bleu_lc_tok"]
+                result = translate_and_score(loaded, texts[source], texts[target], target, options)
+                by_direction[direction] = result["bleu_lc_tok"]
             mean = round(sum(by_direction.values()) / len(by_direction), 2)
             grid.append({"beam_size": beam, "length_penalty": alpha, "mean_bleu_lc_tok": mean, **by_direction})
             print(json.dumps(grid[-1]), flush=True)
