@@ -62,7 +62,11 @@ class TrainConfig:
     max_minutes: float | None = None
     lr: float = 1e-3
     warmup_steps: int = 500
-    lr_decay: float = 0.5  # multiply the LR on a validation plateau
+    # inverse_sqrt: warm-up then 1/sqrt(step), halved on a validation plateau (open-ended runs).
+    # cosine: warm-up then a cosine to zero at the end of the budget, which is `epochs` (or
+    # `max_steps`) or `max_minutes`, whichever comes first; a fixed budget ends annealed.
+    schedule: Literal["inverse_sqrt", "cosine"] = "inverse_sqrt"
+    lr_decay: float = 0.5  # multiply the LR on a validation plateau (inverse_sqrt only)
     patience: int = 3  # epochs without BLEU gain before stopping
     clip_norm: float = 1.0
     label_smoothing: float = 0.1

@@ -46,6 +46,25 @@ def lr_factor(step: int, warmup: int) -> float:
     return step / warmup if step < warmup else math.sqrt(warmup / step)
 
 
+def cosine_factor(step: int, warmup: int, spent: float) -> float:
+    """Linear warm-up, then a half cosine from 1 to 0 as `spent` (fraction of the budget) reaches 1.
+
+    Annealing to zero by the end of a fixed budget beats stopping an open-ended schedule early.
+    """
+    step = max(step, 1)
+    if step < warmup:
+        return step / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, spent))))
+
+
+def budget_spent(step: int, total_steps: int, elapsed_minutes: float, max_minutes: float | None) -> float:
+    """The fraction of the training budget used: steps or minutes, whichever runs out first."""
+    fraction = step / max(1, total_steps)
+    if max_minutes:
+        fraction = max(fraction, elapsed_minutes / max_minutes)
+    return fraction
+
+
 def batch_loss(model: Translator, batch: Batch, device: torch.device, smoothing: float) -> tuple[torch.Tensor, int]:
     logits = model(batch.src_ids.to(device), batch.src_lengths.to(device), batch.tgt_in.to(device))
     target = batch.tgt_out.to(device)
@@ -155,6 +174,10 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
     started = time.monotonic() - 60 * progress["elapsed_minutes"]
     last_save = time.monotonic()
     out_of_time = False
+    steps_per_epoch = len(make_batches(data.train, config.train.max_tokens, config.train.seed, 0))
+    total_steps = config.train.epochs * steps_per_epoch
+    if config.train.max_steps is not None:
+        total_steps = min(total_steps, config.train.max_steps)
     model.train()
     while progress["epoch"] < config.train.epochs and not out_of_time:
         epoch = progress["epoch"]
@@ -170,8 +193,13 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
         window_tokens, window_start, smoothed = 0, time.monotonic(), None
         for indices in batches[progress["batch"] :]:
             step = progress["step"] + 1
+            if config.train.schedule == "cosine":
+                spent = budget_spent(step, total_steps, progress["elapsed_minutes"], config.train.max_minutes)
+                factor = cosine_factor(step, config.train.warmup_steps, spent)
+            else:
+                factor = progress["lr_scale"] * lr_factor(step, config.train.warmup_steps)
             for group in optimizer.param_groups:
-                group["lr"] = config.train.lr * progress["lr_scale"] * lr_factor(step, config.train.warmup_steps)
+                group["lr"] = config.train.lr * factor
             batch = collate(data.train, indices)
             with autocast:
                 loss, tokens = batch_loss(model, batch, device, config.train.label_smoothing)
@@ -191,8 +219,8 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
                 save_checkpoint(snapshot(True), run_dir / "last.pt")
                 last_save = time.monotonic()
             limit = config.train.max_minutes
-            budget_spent = limit is not None and progress["elapsed_minutes"] >= limit
-            if budget_spent or (config.train.max_steps is not None and step >= config.train.max_steps):
+            minutes_up = limit is not None and progress["elapsed_minutes"] >= limit
+            if minutes_up or (config.train.max_steps is not None and step >= config.train.max_steps):
                 out_of_time = True
                 break
         bar.close()
@@ -218,7 +246,8 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
             save_checkpoint(snapshot(False, metrics), run_dir / "best.pt")
         else:
             progress["bad_epochs"] += 1
-            progress["lr_scale"] *= config.train.lr_decay
+            if config.train.schedule == "inverse_sqrt":
+                progress["lr_scale"] *= config.train.lr_decay
         save_checkpoint(snapshot(True, metrics), run_dir / "last.pt")
         last_save = time.monotonic()
         plot_curves(log_path, run_dir / "curves.png")

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from model.checkpoint import load_checkpoint
-from model.train import mixed_precision, train
+from model.train import budget_spent, cosine_factor, mixed_precision, train
 from tests.fixtures import tiny_config
 
 
@@ -50,3 +50,28 @@ def test_bf16_training_on_cpu_keeps_fp32_weights(tmp_path: Path) -> None:
     assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float32}
     record = json.loads((run / "log.jsonl").read_text().splitlines()[-1])
     assert math.isfinite(record["train_loss"]) and math.isfinite(record["valid_loss"])
+
+
+def test_cosine_schedule_warms_up_then_anneals_to_zero() -> None:
+    warm = [cosine_factor(step, 100, 0.0) for step in (1, 50, 99)]
+    assert warm == sorted(warm) and warm[-1] < 1.0
+    after = [cosine_factor(500, 100, spent) for spent in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)]
+    assert after == sorted(after, reverse=True)
+    assert after[0] == 1.0 and math.isclose(after[2], 0.5) and after[4] == 0.0 and after[5] == 0.0
+
+
+def test_budget_is_whichever_of_steps_and_minutes_runs_out_first() -> None:
+    assert budget_spent(50, 100, elapsed_minutes=10, max_minutes=100) == 0.5
+    assert budget_spent(50, 100, elapsed_minutes=80, max_minutes=100) == 0.8
+    assert budget_spent(50, 100, elapsed_minutes=80, max_minutes=None) == 0.5
+
+
+def test_cosine_run_ends_annealed_and_keeps_its_rate_through_plateaus(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, steps=12)
+    config.train.epochs, config.train.warmup_steps = 1, 4
+    config.train.schedule = "cosine"
+    train(config)
+    run = Path(config.output_dir)
+    record = json.loads((run / "log.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 12 and record["lr"] == 0.0
+    assert load_checkpoint(run / "last.pt").progress["lr_scale"] == 1.0
