@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.auth import require_api_key
 from service.errors import NotReady, ShuttingDown
 from service.formats import translate_texts
 from service.runtime import Runtime
@@ -30,6 +31,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     }
     for status, code, description in [
         (400, "unknown_direction", "No loaded model serves this direction"),
+        (401, "unauthorized", "API_KEYS is set and no key was sent"),
+        (403, "forbidden", "The key sent is not one of API_KEYS"),
         (413, "too_many_segments", "Too many segments or too much text"),
         (422, "invalid_request", "Malformed request, empty text or options beyond server limits"),
         (503, "overloaded", "Queue full or shutting down; see Retry-After"),
@@ -63,6 +66,7 @@ def ready_translator(runtime: Runtime) -> Translator:
     response_model_exclude_none=True,
     responses=ERROR_RESPONSES,
     tags=["translate"],
+    dependencies=[Depends(require_api_key)],
 )
 async def translate(body: TranslateRequest, request: Request) -> Response:
     """Translate one text or a list of segments; each is split into sentences, cached and batched per sentence.

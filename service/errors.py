@@ -47,6 +47,20 @@ class InvalidRequest(ApiError):
     code = "invalid_request"
 
 
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str, **kwargs: Any):
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kwargs)
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "payload_too_large"

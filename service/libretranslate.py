@@ -10,7 +10,6 @@ cache, batching and HTML handling are the native API's.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
@@ -22,6 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api import get_runtime, get_translator
+from service.auth import key_matches
 from service.detection import Detection, LazyDetector, language_name
 from service.errors import ApiError, Overloaded
 from service.formats import FORMATS, TextFormat, translate_texts
@@ -125,7 +125,7 @@ def check_api_key(params: dict[str, Any], settings: Settings) -> None:
     given = params.get("api_key")
     if not given:
         raise LibreError(400, "Please contact the server operator to get an API key")
-    if not isinstance(given, str) or not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+    if not isinstance(given, str) or not key_matches(given, keys):
         raise LibreError(403, "Invalid API key")
 
 

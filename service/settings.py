@@ -60,5 +60,5 @@ class Settings(BaseSettings):
 
     @cached_property
     def api_key_list(self) -> list[str]:
-        """Keys accepted by the LibreTranslate-compatible routes; empty means no key is required."""
+        """Keys accepted by /v1/translate and the LibreTranslate routes; empty means no key is required."""
         return [key.strip() for key in self.api_keys.split(",") if key.strip()]

@@ -28,6 +28,7 @@ from tests.service_support import (
 )
 
 KEY = "test-key-1"
+KEY_HEADER = {"X-API-Key": KEY}  # the native /v1/translate takes the same keys as a header
 MAX_SEGMENTS = 16
 SENTENCES = ["the dog runs", "a small cat sits on the red car", "the child plays with a blue ball"]
 GERMAN = "Der kleine Hund läuft heute über die Straße, und das Kind spielt mit dem Ball."
@@ -50,7 +51,7 @@ def v1(
     server: ServiceProcess, texts: list[str], source: str = "en", target: str = "de", fmt: str = "text"
 ) -> list[str]:
     body = {"text": texts, "source": source, "target": target, "format": fmt}
-    response = httpx.post(f"{server.base}/v1/translate", json=body, timeout=60)
+    response = httpx.post(f"{server.base}/v1/translate", json=body, headers=KEY_HEADER, timeout=60)
     assert response.status_code == 200, response.text
     return [t["text"] for t in response.json()["translations"]]
 
@@ -163,6 +164,7 @@ def test_second_translation_of_a_page_comes_from_the_cache(server: ServiceProces
         response = httpx.post(
             f"{server.base}/v1/translate",
             json={"text": page, "source": "en", "target": "de", "format": "html"},
+            headers=KEY_HEADER,
             timeout=60,
         )
         assert response.status_code == 200, response.text
@@ -230,16 +232,42 @@ def test_key_and_body_errors(server: ServiceProcess) -> None:
     assert assert_libre_error(post(server, json=["a", "list"]), 400) == "Invalid JSON format"
     # the native routes keep their own error shape
     assert_error_shape(
-        httpx.post(f"{server.base}/v1/translate", json={"text": "a dog", "source": "en", "target": "zz"}),
+        httpx.post(
+            f"{server.base}/v1/translate",
+            json={"text": "a dog", "source": "en", "target": "zz"},
+            headers=KEY_HEADER,
+        ),
         400,
         "unknown_direction",
     )
     assert_error_shape(
         httpx.post(
-            f"{server.base}/v1/translate", json={"text": "a dog", "source": "en", "target": "de", "format": "xml"}
+            f"{server.base}/v1/translate",
+            json={"text": "a dog", "source": "en", "target": "de", "format": "xml"},
+            headers=KEY_HEADER,
         ),
         422,
     )
+
+
+def test_native_api_takes_the_same_keys_as_a_header(server: ServiceProcess) -> None:
+    url, body = f"{server.base}/v1/translate", {"text": SENTENCES[0], "source": "en", "target": "de"}
+    missing = httpx.post(url, json=body)
+    assert_error_shape(missing, 401, "unauthorized")
+    assert missing.headers["www-authenticate"] == "Bearer"
+    # checked before the body, so a caller without a key learns nothing about the request's validity
+    assert_error_shape(httpx.post(url, json={"text": ""}), 401, "unauthorized")
+    assert_error_shape(httpx.post(url, json=body, headers={"X-API-Key": "nope"}), 403, "forbidden")
+    assert_error_shape(httpx.post(url, json=body, headers={"Authorization": "Bearer nope"}), 403, "forbidden")
+    by_header = httpx.post(url, json=body, headers=KEY_HEADER)
+    by_bearer = httpx.post(url, json=body, headers={"Authorization": "Bearer other-key"})
+    assert by_header.status_code == by_bearer.status_code == 200, (by_header.text, by_bearer.text)
+    assert by_header.json()["translations"] == by_bearer.json()["translations"]
+    # discovery and operations stay open, as LibreTranslate's /languages does
+    for path in ("/v1/languages", "/languages", "/healthz", "/readyz"):
+        assert httpx.get(f"{server.base}{path}").status_code == 200, path
+    schemes = httpx.get(f"{server.base}/openapi.json").json()["components"]["securitySchemes"]
+    assert {scheme["type"] for scheme in schemes.values()} == {"apiKey", "http"}
 
 
 @pytest.mark.asyncio
@@ -276,11 +304,13 @@ def test_cors_preflight(server: ServiceProcess, path: str) -> None:
         headers={
             "Origin": "http://elsewhere.example",
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
+            "Access-Control-Request-Headers": "content-type, x-api-key, authorization",
         },
     )
     assert response.status_code == 200, response.text
     assert response.headers["access-control-allow-origin"] in ("*", "http://elsewhere.example")
+    allowed = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
+    assert {"content-type", "x-api-key", "authorization"} <= allowed
     assert "POST" in response.headers["access-control-allow-methods"]
 
 
