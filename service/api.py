@@ -83,6 +83,7 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     model = translator.engine.resolve(body.source, body.target)
     results = await translate_texts(translator, body.source, body.target, segments, body.format, body.options)
     html = body.format == "html"
+    alternatives = bool(body.options.alternatives)
     answer = TranslateResponse(
         translations=[
             Translation(
@@ -90,6 +91,7 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
                 cached=r.cached,
                 segments=r.segments if html else None,
                 cached_segments=r.cached_segments if html else None,
+                alternatives=r.alternatives if alternatives else None,
             )
             for r in results
         ],

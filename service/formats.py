@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from service.errors import InvalidRequest
 from service.markup import translate_html
 from service.results import SegmentResult
 from service.translator import Translator
@@ -30,6 +31,7 @@ class TextResult:
     cached: bool
     segments: int
     cached_segments: int
+    alternatives: list[str] = field(default_factory=list)
 
 
 async def translate_texts(
@@ -43,7 +45,9 @@ async def translate_texts(
     """Translate each text in order; HTML documents concurrently (the scheduler batches their segments)."""
     if text_format == "text":
         results = await translator.translate_segments(source, target, texts, options)
-        return [TextResult(r.text, r.cached, 1, int(r.cached)) for r in results]
+        return [TextResult(r.text, r.cached, 1, int(r.cached), r.alternatives) for r in results]
+    if options is not None and options.alternatives:
+        raise InvalidRequest("options.alternatives: only for format text", code="alternatives_unsupported")
     # A task group cancels the other documents as soon as one fails: nobody waits for them any more.
     try:
         async with asyncio.TaskGroup() as group:

@@ -28,7 +28,7 @@ from service.formats import FORMATS, TextFormat, translate_texts
 from service.runtime import Runtime
 from service.settings import Settings
 from service.translator import Translator
-from service.validation import is_valid_unicode
+from service.validation import TranslationOptions, is_valid_unicode
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +199,8 @@ async def translate(
     """Translate `q` (a string or a list) from `source` (or `auto`) into `target`; `format` text or html.
 
     Returns `translatedText` (same shape as `q`), `detectedLanguage` when source is auto (one detection over
-    all texts, repeated per text, as LibreTranslate does) and `alternatives` (always empty lists: only the
-    best hypothesis is kept) when `alternatives` > 0.
+    all texts, repeated per text, as LibreTranslate does) and, when `alternatives` > 0, that many distinct
+    runner-up translations per text from the beam (fewer when the beam holds fewer).
     """
     settings = runtime.settings
     params = await read_params(request)
@@ -224,13 +224,18 @@ async def translate(
         raise LibreError(400, f"{text_format} format is not supported")
     if target not in pairs[source]:
         raise LibreError(400, f"{_label(target)} is not available as a target language from {_label(source)}")
-    results = await translate_texts(translator, source, target, texts, cast(TextFormat, text_format))
+    # LibreTranslate never refuses `alternatives`: ask the beam for as many as the server allows
+    # (MAX_BEAM_SIZE - 1); HTML gets empty lists, as a document has no runner-up as a whole.
+    wanted = min(alternatives, settings.max_beam_size - 1) if text_format == "text" else 0
+    options = TranslationOptions(alternatives=wanted) if wanted else None
+    results = await translate_texts(translator, source, target, texts, cast(TextFormat, text_format), options)
     translated = [r.text for r in results]
     body: dict[str, Any] = {"translatedText": translated if isinstance(q, list) else translated[0]}
     if detection is not None:
         body["detectedLanguage"] = [_detected(detection)] * len(texts) if isinstance(q, list) else _detected(detection)
     if alternatives > 0:
-        body["alternatives"] = [[] for _ in texts] if isinstance(q, list) else []
+        found = [r.alternatives for r in results]
+        body["alternatives"] = found if isinstance(q, list) else found[0]
     return JSONResponse(body)
 
 

@@ -18,6 +18,7 @@ class SentenceResult:
     source_pieces: list[str]
     target_pieces: list[str]
     alignment: list[int]  # len == len(target_pieces); indexes source_pieces (-1: nothing to align to)
+    alternatives: list[str] = field(default_factory=list)  # distinct runner-up texts, best first, when asked
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
@@ -30,6 +31,7 @@ class SentenceResult:
             list(data["source_pieces"]),
             list(data["target_pieces"]),
             [int(i) for i in data["alignment"]],
+            [str(t) for t in data.get("alternatives", ())],
         )
 
 
@@ -47,3 +49,4 @@ class SegmentResult:
     source_pieces: list[str] = field(default_factory=list)
     target_pieces: list[str] = field(default_factory=list)
     alignment: list[int] = field(default_factory=list)
+    alternatives: list[str] = field(default_factory=list)

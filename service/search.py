@@ -11,7 +11,7 @@ retire finished ones at any step.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -122,6 +122,8 @@ class Hypothesis:
     log_prob: float
     score: float
     attention: np.ndarray  # [len(tokens) (+1 for EOS), source_length]
+    # The beam's other finished hypotheses, best first (token ids): n-best alternatives for free.
+    runners_up: list[list[int]] = field(default_factory=list)
 
 
 class SearchGroup(Protocol):
@@ -267,7 +269,8 @@ class BeamGroup:
         self.done = True
 
     def best(self) -> Hypothesis:
-        return max(self.finished, key=lambda h: h.score)
+        ranked = sorted(self.finished, key=lambda h: h.score, reverse=True)
+        return replace(ranked[0], runners_up=[h.tokens for h in ranked[1:]])
 
 
 def make_group(

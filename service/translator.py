@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -36,10 +36,11 @@ class Decoding:
 
     search: SearchOptions
     max_length: int
+    alternatives: int = 0
 
     def cache_fields(self) -> dict[str, object]:
         s = self.search
-        return {
+        fields: dict[str, object] = {
             "beam": s.beam_size,
             "lp": s.length_penalty,
             "cp": s.coverage_penalty,
@@ -47,6 +48,9 @@ class Decoding:
             "offset": s.max_length_offset,
             "max_length": self.max_length,
         }
+        if self.alternatives:  # only then: entries without alternatives keep their keys
+            fields["alt"] = self.alternatives
+        return fields
 
 
 class Translator:
@@ -63,9 +67,22 @@ class Translator:
     def decoding_for(self, model: LoadedModel, options: TranslationOptions | None) -> Decoding:
         options = options or TranslationOptions()
         defaults = model.default_options()
-        beam = (
-            options.beam_size if options.beam_size is not None else min(defaults.beam_size, self.settings.max_beam_size)
-        )
+        alternatives = options.alternatives or 0
+        limit = self.settings.max_beam_size
+        if alternatives >= limit:
+            raise InvalidRequest(
+                f"options.alternatives: {alternatives}; at most {limit - 1} (MAX_BEAM_SIZE - 1) on this server",
+                code="too_many_alternatives",
+            )
+        if options.beam_size is not None:
+            beam = options.beam_size
+        else:  # the model's beam, widened when more alternatives are asked than it keeps
+            beam = max(min(defaults.beam_size, limit), alternatives + 1)
+        if beam <= alternatives:
+            raise InvalidRequest(
+                f"options.alternatives: {alternatives} needs beam_size > {alternatives} (got {beam})",
+                code="beam_size_too_small",
+            )
         if beam > self.settings.max_beam_size:
             raise InvalidRequest(
                 f"options.beam_size: {beam} exceeds the server limit {self.settings.max_beam_size}",
@@ -84,7 +101,7 @@ class Translator:
             max_length_ratio=defaults.max_length_ratio,
             max_length_offset=defaults.max_length_offset,
         )
-        return Decoding(search, max_length)
+        return Decoding(search, max_length, alternatives)
 
     async def translate_segments(
         self, source: str, target: str, segments: list[str], options: TranslationOptions | None = None
@@ -125,7 +142,7 @@ class Translator:
         found, from_cache = await self._resolve(model, source, target, decoding, texts, deadline)
         SEGMENTS.labels(f"{source}-{target}").inc(sum(len(keys) for keys in keys_per_segment))
         return [
-            _assemble(split, [found[k] for k in keys], all(k in from_cache for k in keys))
+            _assemble(split, [found[k] for k in keys], all(k in from_cache for k in keys), decoding.alternatives)
             for split, keys in zip(splits, keys_per_segment, strict=True)
         ]
 
@@ -204,7 +221,7 @@ class Translator:
         TOKENS.labels(direction, "source").inc(sum(len(ids) for ids in sources.values()))
         TOKENS.labels(direction, "target").inc(sum(len(h.tokens) + 1 for h in hypotheses))
         return {
-            key: _to_result(model, ids, hypothesis)
+            key: _to_result(model, ids, hypothesis, decoding.alternatives)
             for (key, ids), hypothesis in zip(sources.items(), hypotheses, strict=True)
         }
 
@@ -220,18 +237,35 @@ async def _wait(awaitable: Awaitable[T], deadline: float) -> T:
         raise DeadlineExceeded("the request deadline passed") from None
 
 
-def _to_result(model: LoadedModel, source_ids: list[int], hypothesis: Hypothesis) -> SentenceResult:
+def _to_result(model: LoadedModel, source_ids: list[int], hypothesis: Hypothesis, alternatives: int) -> SentenceResult:
     vocab = model.vocab
+    text = vocab.decode(hypothesis.tokens)
     return SentenceResult(
-        text=vocab.decode(hypothesis.tokens),
+        text=text,
         source_pieces=[vocab.id_to_piece(i) for i in source_ids[1:-1]],
         target_pieces=[vocab.id_to_piece(i) for i in hypothesis.tokens],
         alignment=alignment_of(hypothesis.attention, len(hypothesis.tokens), len(source_ids)),
+        # Different pieces can detokenize to the same text: keep only texts a reader can tell apart.
+        alternatives=_distinct((vocab.decode(tokens) for tokens in hypothesis.runners_up), text, alternatives),
     )
 
 
-def _assemble(split: Split, sentences: list[SentenceResult], cached: bool) -> SegmentResult:
-    """Join a segment's sentences; alignments are shifted to index the concatenated source pieces."""
+def _distinct(candidates: Iterable[str], best: str, limit: int) -> list[str]:
+    kept: list[str] = []
+    for candidate in candidates:
+        if len(kept) >= limit:
+            break
+        if candidate != best and candidate not in kept:
+            kept.append(candidate)
+    return kept
+
+
+def _assemble(split: Split, sentences: list[SentenceResult], cached: bool, alternatives: int = 0) -> SegmentResult:
+    """Join a segment's sentences; alignments are shifted to index the concatenated source pieces.
+
+    The i-th alternative of a segment joins each sentence's i-th alternative (its best text where it
+    has fewer), so a multi-sentence text gets whole-text alternatives as a single sentence does.
+    """
     source_pieces: list[str] = []
     target_pieces: list[str] = []
     alignment: list[int] = []
@@ -240,4 +274,9 @@ def _assemble(split: Split, sentences: list[SentenceResult], cached: bool) -> Se
         alignment.extend(i + offset if i >= 0 else i for i in sentence.alignment)
         source_pieces.extend(sentence.source_pieces)
         target_pieces.extend(sentence.target_pieces)
-    return SegmentResult(split.join([s.text for s in sentences]), cached, source_pieces, target_pieces, alignment)
+    text = split.join([s.text for s in sentences])
+    joined = (
+        split.join([s.alternatives[i] if i < len(s.alternatives) else s.text for s in sentences])
+        for i in range(max((len(s.alternatives) for s in sentences), default=0))
+    )
+    return SegmentResult(text, cached, source_pieces, target_pieces, alignment, _distinct(joined, text, alternatives))

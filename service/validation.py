@@ -19,6 +19,11 @@ class TranslationOptions(BaseModel):
     max_length: int | None = Field(
         default=None, ge=1, description="cap on target pieces per sentence; at most MAX_OUTPUT_LENGTH"
     )
+    alternatives: int | None = Field(
+        default=None,
+        ge=0,
+        description="runner-up translations per text from the beam (beam_size must exceed it); text format only",
+    )
 
 
 class TranslateRequest(BaseModel):
@@ -43,6 +48,9 @@ class Translation(BaseModel):
     cached: bool = Field(description="true when every sentence (for html: every segment) came from the cache")
     segments: int | None = Field(default=None, description="html only: text runs and attribute values translated")
     cached_segments: int | None = Field(default=None, description="html only: how many of them came from the cache")
+    alternatives: list[str] | None = Field(
+        default=None, description="when options.alternatives was asked: distinct runner-up translations, best first"
+    )
 
 
 class ModelRef(BaseModel):

@@ -132,13 +132,37 @@ def test_auto_detection_picks_the_direction(server: ServiceProcess) -> None:
     assert german["detectedLanguage"]["language"] == "de"
 
 
-def test_alternatives_are_empty_lists(server: ServiceProcess) -> None:
+def native_alternatives(server: ServiceProcess, texts: list[str], count: int) -> list[list[str]]:
+    body = {"text": texts, "source": "en", "target": "de", "options": {"alternatives": count}}
+    response = httpx.post(f"{server.base}/v1/translate", json=body, headers=KEY_HEADER, timeout=60)
+    assert response.status_code == 200, response.text
+    return [t["alternatives"] for t in response.json()["translations"]]
+
+
+def test_alternatives_come_from_the_beam(server: ServiceProcess) -> None:
     single = post(
         server, json={"q": SENTENCES[0], "source": "en", "target": "de", "alternatives": 3, "api_key": KEY}
     ).json()
-    assert single["alternatives"] == [] and single["translatedText"] == v1(server, SENTENCES[:1])[0]
+    assert single["translatedText"] == v1(server, SENTENCES[:1])[0]
+    assert single["alternatives"] and single["alternatives"] == native_alternatives(server, SENTENCES[:1], 3)[0]
+    assert single["translatedText"] not in single["alternatives"]
     batch = post(server, data={"q": SENTENCES, "source": "en", "target": "de", "alternatives": "2", "api_key": KEY})
-    assert batch.json()["alternatives"] == [[] for _ in SENTENCES]
+    assert batch.json()["alternatives"] == native_alternatives(server, SENTENCES, 2)
+    # more than the server's beam can hold is not an error here, as in LibreTranslate: as many as it has
+    many = post(server, json={"q": SENTENCES[0], "source": "en", "target": "de", "alternatives": 50, "api_key": KEY})
+    assert many.status_code == 200 and 0 < len(many.json()["alternatives"]) < 50
+    page = post(
+        server,
+        json={
+            "q": ["<p>a dog</p>"],
+            "source": "en",
+            "target": "de",
+            "format": "html",
+            "alternatives": 2,
+            "api_key": KEY,
+        },
+    )
+    assert page.json()["alternatives"] == [[]]
 
 
 def test_html_format(server: ServiceProcess) -> None:

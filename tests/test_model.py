@@ -121,3 +121,22 @@ def test_beam_search_is_no_worse_than_greedy_under_its_own_score(tiny_run: Path)
         log_prob, attention_sum = _force(stepper, source, greedy.tokens)
         greedy_score = gnmt_score(log_prob, len(greedy.tokens) + 1, attention_sum, 0.6, 0.0)
         assert beam.score >= greedy_score - 1e-6
+
+
+def test_runners_up_are_the_beams_other_hypotheses_ranked_by_score(tiny_run: Path) -> None:
+    stepper, sources = _tiny_stepper(tiny_run), _sources(tiny_run)
+    alpha = 0.6
+    options = SearchOptions(beam_size=4, length_penalty=alpha, max_length_offset=30)
+
+    def score(source: list[int], tokens: list[int]) -> float:
+        log_prob, attention_sum = _force(stepper, source, tokens)
+        return gnmt_score(log_prob, len(tokens) + 1, attention_sum, alpha, 0.0)
+
+    hypotheses = decode_batch(stepper, sources, options)
+    assert any(hyp.runners_up for hyp in hypotheses)
+    for source, hyp in zip(sources, hypotheses):
+        assert len(hyp.runners_up) <= options.beam_size - 1 and hyp.tokens not in hyp.runners_up
+        scores = [score(source, tokens) for tokens in hyp.runners_up]
+        assert scores == sorted(scores, reverse=True)
+        assert all(s <= hyp.score + 1e-4 for s in scores)
+    assert all(not h.runners_up for h in decode_batch(stepper, sources, SearchOptions(max_length_offset=30)))

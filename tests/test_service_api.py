@@ -71,6 +71,39 @@ async def test_beam_search_through_the_api_equals_decode_batch(model_dir: Path) 
         assert body["translations"][0]["text"] == model.vocab.decode(hyp.tokens)
 
 
+async def test_alternatives_are_the_beams_runners_up_and_are_cached(model_dir: Path) -> None:
+    async with running_app(settings_for(model_dir)) as (app, client):
+        text = unique("a small red car near the house")
+        model = app.state.runtime.engine.models[0]
+        defaults = model.default_options()
+        search = SearchOptions(
+            beam_size=4, length_penalty=defaults.length_penalty, coverage_penalty=defaults.coverage_penalty
+        )
+
+        def best_and_runners_up(sentence: str) -> tuple[str, list[str]]:
+            hyp = decode_batch(model.stepper, [model.vocab.source(sentence, "de")], search)[0]
+            best = model.vocab.decode(hyp.tokens)
+            return best, list(dict.fromkeys(t for t in map(model.vocab.decode, hyp.runners_up) if t != best))
+
+        best, runners_up = best_and_runners_up(text)
+        assert runners_up, "the beam should hold at least one other text"
+
+        first = (await client.post("/v1/translate", json=translate_body(text, beam_size=4, alternatives=2))).json()
+        again = (await client.post("/v1/translate", json=translate_body(text, beam_size=4, alternatives=2))).json()
+        plain = (await client.post("/v1/translate", json=translate_body(text, beam_size=4))).json()
+        assert first["translations"][0] == {"text": best, "cached": False, "alternatives": runners_up[:2]}
+        assert again["translations"][0] == {"text": best, "cached": True, "alternatives": runners_up[:2]}
+        # asking for alternatives never changes the best translation, and without them none are sent
+        assert plain["translations"][0]["text"] == best and "alternatives" not in plain["translations"][0]
+
+        # a text of two sentences: its alternative joins each sentence's first runner-up
+        first_sentence = unique("the dog runs") + "."
+        _, first_runners_up = best_and_runners_up(first_sentence)
+        joined = translate_body(f"{first_sentence} {text}", beam_size=4, alternatives=1)
+        answer = (await client.post("/v1/translate", json=joined)).json()["translations"][0]
+        assert answer["alternatives"] == [f"{first_runners_up[0]} {runners_up[0]}"]
+
+
 async def test_translate_segments_carries_pieces_and_alignment(model_dir: Path) -> None:
     async with running_app(settings_for(model_dir)) as (app, _):
         translator = app.state.runtime.translator
@@ -128,6 +161,14 @@ async def test_error_cases_have_one_shape(model_dir: Path) -> None:
             422,
             "invalid_text",
         )
+        for options, code in [
+            ({"alternatives": 4}, "too_many_alternatives"),  # max_beam_size 4 keeps at most 3 runners-up
+            ({"alternatives": 2, "beam_size": 2}, "beam_size_too_small"),
+            ({"alternatives": -1}, "invalid_request"),
+        ]:
+            assert_error_shape(await post("/v1/translate", json=translate_body("a", **options)), 422, code)
+        html = {**translate_body("<p>a</p>", alternatives=1), "format": "html"}
+        assert_error_shape(await post("/v1/translate", json=html), 422, "alternatives_unsupported")
         assert_error_shape(await client.get("/v1/translate"), 405, "method_not_allowed")
         assert_error_shape(await client.get("/no/such/route"), 404, "not_found")
 
@@ -184,6 +225,12 @@ async def test_memory_then_redis_tier_and_single_flight(model_dir: Path) -> None
             body = (await client.post("/v1/translate", json=translate_body(text))).json()
             assert body == hit
             assert app.state.runtime.translator.decoded_sentences == 0
+            # alternatives survive the trip through Redis too
+            asked = translate_body(text, beam_size=4, alternatives=2)
+            decoded = (await client.post("/v1/translate", json=asked)).json()["translations"][0]
+            app.state.runtime.cache.memory.clear()
+            stored = (await client.post("/v1/translate", json=asked)).json()["translations"][0]
+            assert decoded["alternatives"] and stored == {**decoded, "cached": True}
     finally:
         client_ = redis.Redis.from_url(REDIS_URL)
         keys = list(client_.scan_iter(f"{settings.cache_key_prefix}*"))
