@@ -177,10 +177,11 @@
 
   /**
    * Items for nodes the page added or changed under `rootEl` after it was translated (text nodes, or
-   * elements with their attributes and subtree), by the same rules as collectItems: an added <pre> or
-   * hidden <div> is skipped as it would have been on the first pass.
+   * elements with their attributes and subtree), and for title/alt/placeholder values it set on elements
+   * already there (`attributes`: [element, name] pairs), by the same rules as collectItems: an added
+   * <pre> or hidden <div> is skipped as it would have been on the first pass.
    */
-  function collectChanged(nodes, rootEl) {
+  function collectChanged(nodes, rootEl, attributes = []) {
     const collector = makeCollector();
     const title = pageTitle(rootEl);
     const items = [];
@@ -195,6 +196,17 @@
           collector.addSubtree(node, items);
         }
       }
+    }
+    const added = new Set(nodes);
+    const insideAdded = (el) => {
+      for (let up = el; up; up = up.parentNode) if (added.has(up)) return true;
+      return false;
+    };
+    for (const [el, attr] of attributes) {
+      // an added element's attributes were collected with it, by the walk above
+      if (!el.isConnected || !rootEl.contains(el) || insideAdded(el) || !collector.eligible(el)) continue;
+      const value = el.getAttribute(attr);
+      if (value && HAS_LETTER.test(value)) items.push(makeItem(el, attr, value, el));
     }
     return viewportFirst(items);
   }
@@ -283,21 +295,25 @@
     };
   }
 
-  const OBSERVED = { childList: true, subtree: true, characterData: true };
+  const OBSERVED = {
+    childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: TRANSLATED_ATTRIBUTES,
+  };
 
   /**
    * Watches translated content for what the page adds or changes later (infinite scroll, SPA updates,
-   * chat widgets) and hands the changed nodes to `onChange` at most once per `delay` ms, and never while
+   * chat widgets, a tooltip or placeholder set by script) and hands the changed nodes, and the
+   * [element, attribute] pairs set, to `onChange` at most once per `delay` ms, and never while
    * the previous hand-over is still being translated, so a burst of mutations becomes one batch of
    * requests. The translator's own writes go through quiet(), unseen.
    */
   class ChangeWatcher {
     constructor(onChange, delay) {
-      this.onChange = onChange; // (nodes) -> Promise
+      this.onChange = onChange; // (nodes, attributes) -> Promise
       this.delay = delay;
       this.targets = [];
       this.observer = null;
       this.pending = new Set();
+      this.pendingAttributes = new Map(); // element -> Set of attribute names
       this.timer = null;
       this.busy = null; // the work in progress; changes meanwhile wait for it
     }
@@ -316,7 +332,10 @@
     note(records) {
       for (const record of records) {
         if (record.type === "characterData") this.pending.add(record.target);
-        else record.addedNodes.forEach((node) => this.pending.add(node));
+        else if (record.type === "attributes") {
+          const names = this.pendingAttributes.get(record.target) || new Set();
+          this.pendingAttributes.set(record.target, names.add(record.attributeName));
+        } else record.addedNodes.forEach((node) => this.pending.add(node));
       }
       this.schedule();
     }
@@ -324,17 +343,23 @@
     schedule() {
       // counted from the first change, not restarted by each one: a page that never stops changing
       // (a ticking clock) would otherwise never be translated
-      if (this.pending.size && this.timer === null && !this.busy) {
+      if (this.hasPending() && this.timer === null && !this.busy) {
         this.timer = setTimeout(() => this.flush(), this.delay);
       }
     }
 
+    hasPending() {
+      return this.pending.size > 0 || this.pendingAttributes.size > 0;
+    }
+
     flush() {
       this.timer = null;
-      if (!this.observer || this.busy || !this.pending.size) return;
+      if (!this.observer || this.busy || !this.hasPending()) return;
       const nodes = [...this.pending];
+      const attributes = [...this.pendingAttributes].flatMap(([el, names]) => [...names].map((name) => [el, name]));
       this.pending.clear();
-      this.hold(this.onChange(nodes));
+      this.pendingAttributes.clear();
+      this.hold(this.onChange(nodes, attributes));
     }
 
     /** Hand nothing over until `work` settles; what changes meanwhile goes in one call after it. */
@@ -366,6 +391,7 @@
       this.timer = null;
       this.busy = null;
       this.pending.clear();
+      this.pendingAttributes.clear();
     }
   }
 
@@ -389,7 +415,8 @@
       this.memory = new Map(); // core text -> translation, so translating again costs nothing
       this.controller = null;
       this.generation = 0; // bumps on every translate/restore, so stale batches never write
-      this.watcher = new ChangeWatcher((nodes) => this.changedPass(nodes, this.generation), this.options.watchDelay);
+      this.watcher = new ChangeWatcher(
+        (nodes, attributes) => this.changedPass(nodes, attributes, this.generation), this.options.watchDelay);
     }
 
     setTarget(target) {
@@ -428,10 +455,10 @@
     }
 
     /** The watcher's call: translate what the page added or changed since, skipping what is ours. */
-    async changedPass(nodes, generation) {
+    async changedPass(nodes, attributes, generation) {
       if (generation !== this.generation || this.state !== "translated") return;
       const rootEl = this.options.root || document.body;
-      const items = collectChanged(nodes, rootEl).filter((item) => !this.isOurs(item));
+      const items = collectChanged(nodes, rootEl, attributes).filter((item) => !this.isOurs(item));
       if (!items.length) return;
       this.items.push(...items);
       try {

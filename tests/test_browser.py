@@ -182,8 +182,8 @@ def translate_requests(server: ServiceProcess) -> float:
 
 
 # The page's own code, run after the page was translated: a burst over two tasks (new stories with inline
-# markup and skipped regions; then a new title, a changed text, a bare text node and a translated heading
-# moved), then one message whose text the page had before.
+# markup and skipped regions; then a new title, a changed text and placeholder, a new tooltip, a bare text
+# node and a translated heading moved), then one message whose text the page had before.
 UPDATES = ["loadMore()", "addMessage('known', 'the man sits')"]
 
 
@@ -278,10 +278,11 @@ SPY_JS = """
   const onChange = watcher.onChange;
   const transport = translator.options.transport;
   window.spy = { changes: [], calls: [] };
-  watcher.onChange = (nodes) => {
+  watcher.onChange = (nodes, attributes) => {
     const page = nodes.filter((node) => !(node.nodeType === 1 && node.closest("[data-page-translate-ui]")));
-    if (page.length) window.spy.changes.push(page.map((node) => node.id || node.nodeName));
-    return onChange(nodes);
+    const set = attributes.map(([el, name]) => `${el.id}[${name}]`);
+    if (page.length || set.length) window.spy.changes.push([...page.map((node) => node.id || node.nodeName), ...set]);
+    return onChange(nodes, attributes);
   };
   translator.options.transport = (texts, ...rest) => {
     window.spy.calls.push(texts);
@@ -310,6 +311,7 @@ def test_embeddable_script_translates_content_added_later(browser: Any, server: 
     assert len(spy["calls"]) == 1 and set(spy["calls"][0]) == cores(references[0]) - cores(original), spy
     # two changes from the page, one per update; the translations written in between were not seen
     assert len(spy["changes"]) == 2 and spy["changes"][1] == ["known"], spy
+    assert {"search[placeholder]", "status[title]"} <= set(spy["changes"][0]), spy
 
     button.click()  # "Show original"
     assert page.evaluate(SNAPSHOT_JS) == references[-1]
