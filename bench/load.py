@@ -54,8 +54,9 @@ def free_port() -> int:
 def server(args: argparse.Namespace, env_overrides: dict[str, str], command: list[str] | None = None) -> Iterator[str]:
     """A real HTTP server in a subprocess, ready before the context is entered; killed on exit."""
     port = free_port()
+    # A developer's shell must not add a shared cache or API keys (every request would get a 401).
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "API_KEYS")},
         "MODEL_DIR": str(args.model_dir),
         "HOST": "127.0.0.1",
         "PORT": str(port),
@@ -64,7 +65,6 @@ def server(args: argparse.Namespace, env_overrides: dict[str, str], command: lis
         "MAX_QUEUE": "100000",
         **env_overrides,
     }
-    env.pop("REDIS_URL", None)
     command = command or [sys.executable, "-m", "service"]
     command = [part.replace("{port}", str(port)) for part in command]
     process = subprocess.Popen(command, cwd=ROOT, env=env)

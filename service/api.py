@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.auth import require_api_key
+from service.auth import KeyedRoute
 from service.errors import NotReady, ShuttingDown
 from service.formats import translate_texts
 from service.runtime import Runtime
@@ -60,14 +60,6 @@ def ready_translator(runtime: Runtime) -> Translator:
     return runtime.translator
 
 
-@router.post(
-    "/v1/translate",
-    response_model=TranslateResponse,
-    response_model_exclude_none=True,
-    responses=ERROR_RESPONSES,
-    tags=["translate"],
-    dependencies=[Depends(require_api_key)],
-)
 async def translate(body: TranslateRequest, request: Request) -> Response:
     """Translate one text or a list of segments; each is split into sentences, cached and batched per sentence.
 
@@ -99,6 +91,18 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     )
     # Serialised here: returning the model would make FastAPI validate it a second time.
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+router.add_api_route(
+    "/v1/translate",
+    translate,
+    methods=["POST"],
+    response_model=TranslateResponse,
+    response_model_exclude_none=True,
+    responses=ERROR_RESPONSES,
+    tags=["translate"],
+    route_class_override=KeyedRoute,
+)
 
 
 @router.get("/v1/languages", response_model=LanguagesResponse, tags=["translate"])

@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import api, libretranslate
+from service.auth import document_keys
 from service.detection import LazyDetector
 from service.errors import install_error_handlers
 from service.metrics import REQUEST_DURATION, REQUESTS
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(libretranslate.router)
     install_web(app)
+    document_keys(app, bool(settings.api_key_list))
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"], allow_headers=["*"]

@@ -224,10 +224,12 @@ async def translate(
         raise LibreError(400, f"{text_format} format is not supported")
     if target not in pairs[source]:
         raise LibreError(400, f"{_label(target)} is not available as a target language from {_label(source)}")
-    # LibreTranslate never refuses `alternatives`: ask the beam for as many as the server allows
-    # (MAX_BEAM_SIZE - 1); HTML gets empty lists, as a document has no runner-up as a whole.
-    wanted = min(alternatives, settings.max_beam_size - 1) if text_format == "text" else 0
-    options = TranslationOptions(alternatives=wanted) if wanted else None
+    # LibreTranslate never refuses `alternatives`: answer as many as the model's beam holds (its beam
+    # is not widened, which would change the best translation); HTML gets empty lists.
+    options = None
+    if alternatives > 0 and text_format == "text":
+        beam = translator.decoding_for(translator.engine.resolve(source, target), None).search.beam_size
+        options = TranslationOptions(alternatives=min(alternatives, beam - 1)) if beam > 1 else None
     results = await translate_texts(translator, source, target, texts, cast(TextFormat, text_format), options)
     translated = [r.text for r in results]
     body: dict[str, Any] = {"translatedText": translated if isinstance(q, list) else translated[0]}

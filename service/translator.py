@@ -49,7 +49,7 @@ class Decoding:
             "max_length": self.max_length,
         }
         if self.alternatives:  # only then: entries without alternatives keep their keys
-            fields["alt"] = self.alternatives
+            fields["alt"] = True  # all the beam's runner-ups are kept, so any count shares the entry
         return fields
 
 
@@ -74,13 +74,12 @@ class Translator:
                 f"options.alternatives: {alternatives}; at most {limit - 1} (MAX_BEAM_SIZE - 1) on this server",
                 code="too_many_alternatives",
             )
-        if options.beam_size is not None:
-            beam = options.beam_size
-        else:  # the model's beam, widened when more alternatives are asked than it keeps
-            beam = max(min(defaults.beam_size, limit), alternatives + 1)
+        # Never widened for alternatives: asking for them must not change the best translation.
+        beam = options.beam_size if options.beam_size is not None else min(defaults.beam_size, limit)
         if beam <= alternatives:
+            given = "" if options.beam_size is not None else " (the model's default; set options.beam_size)"
             raise InvalidRequest(
-                f"options.alternatives: {alternatives} needs beam_size > {alternatives} (got {beam})",
+                f"options.alternatives: {alternatives} needs beam_size > {alternatives}, got {beam}{given}",
                 code="beam_size_too_small",
             )
         if beam > self.settings.max_beam_size:
@@ -245,18 +244,24 @@ def _to_result(model: LoadedModel, source_ids: list[int], hypothesis: Hypothesis
         source_pieces=[vocab.id_to_piece(i) for i in source_ids[1:-1]],
         target_pieces=[vocab.id_to_piece(i) for i in hypothesis.tokens],
         alignment=alignment_of(hypothesis.attention, len(hypothesis.tokens), len(source_ids)),
-        # Different pieces can detokenize to the same text: keep only texts a reader can tell apart.
-        alternatives=_distinct((vocab.decode(tokens) for tokens in hypothesis.runners_up), text, alternatives),
+        # Different pieces can detokenize to the same text: keep only texts a reader can tell apart. All of
+        # them, whatever count was asked: the cache entry serves every count.
+        alternatives=_distinct(map(vocab.decode, hypothesis.runners_up), text, len(hypothesis.runners_up))
+        if alternatives
+        else [],
     )
 
 
 def _distinct(candidates: Iterable[str], best: str, limit: int) -> list[str]:
+    """Up to `limit` non-blank candidates that differ from `best` and from each other, in order."""
     kept: list[str] = []
+    if limit <= 0:
+        return kept
     for candidate in candidates:
-        if len(kept) >= limit:
-            break
-        if candidate != best and candidate not in kept:
+        if candidate.strip() and candidate != best and candidate not in kept:
             kept.append(candidate)
+            if len(kept) >= limit:
+                break
     return kept
 
 

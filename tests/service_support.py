@@ -37,6 +37,8 @@ def settings_for(model_dir: Path, **overrides: Any) -> Settings:
         "device": "cpu",
         "ort_intra_threads": 1,
         "cache_key_prefix": f"nmt-test-{os.getpid()}-{os.urandom(4).hex()}:",
+        "api_keys": "",  # not from the developer's environment
+        "redis_url": None,
     }
     base.update(overrides)
     return Settings(**base)
@@ -97,7 +99,9 @@ class ServiceProcess:
             "OMP_NUM_THREADS": "1",
             "LOG_LEVEL": "info",
         }
-        self.env.pop("REDIS_URL", None)  # a developer's shell must not silently add a shared cache
+        # a developer's shell must not silently add a shared cache, or API keys that would 401 every test
+        self.env.pop("REDIS_URL", None)
+        self.env.pop("API_KEYS", None)
         self.env.update(env)
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -52,7 +52,8 @@ async def test_translate_and_languages(model_dir: Path) -> None:
         assert body["translations"][0]["text"] == f"{expected[0]} {expected[1]}"
         assert body["translations"][1]["text"] == expected[2]
         assert (await client.get("/docs")).status_code == 200
-        assert "/v1/translate" in (await client.get("/openapi.json")).json()["paths"]
+        schema = (await client.get("/openapi.json")).json()
+        assert "security" not in schema["paths"]["/v1/translate"]["post"]  # no API_KEYS: nothing to send
 
 
 async def test_beam_search_through_the_api_equals_decode_batch(model_dir: Path) -> None:
@@ -76,6 +77,7 @@ async def test_alternatives_are_the_beams_runners_up_and_are_cached(model_dir: P
         text = unique("a small red car near the house")
         model = app.state.runtime.engine.models[0]
         defaults = model.default_options()
+        assert defaults.beam_size == 4  # the tiny bundle's default beam, used below by requests without one
         search = SearchOptions(
             beam_size=4, length_penalty=defaults.length_penalty, coverage_penalty=defaults.coverage_penalty
         )
@@ -83,18 +85,26 @@ async def test_alternatives_are_the_beams_runners_up_and_are_cached(model_dir: P
         def best_and_runners_up(sentence: str) -> tuple[str, list[str]]:
             hyp = decode_batch(model.stepper, [model.vocab.source(sentence, "de")], search)[0]
             best = model.vocab.decode(hyp.tokens)
-            return best, list(dict.fromkeys(t for t in map(model.vocab.decode, hyp.runners_up) if t != best))
+            return best, list(
+                dict.fromkeys(t for t in map(model.vocab.decode, hyp.runners_up) if t.strip() and t != best)
+            )
 
         best, runners_up = best_and_runners_up(text)
-        assert runners_up, "the beam should hold at least one other text"
+        assert len(runners_up) >= 2, "the beam should hold other texts"
 
-        first = (await client.post("/v1/translate", json=translate_body(text, beam_size=4, alternatives=2))).json()
-        again = (await client.post("/v1/translate", json=translate_body(text, beam_size=4, alternatives=2))).json()
-        plain = (await client.post("/v1/translate", json=translate_body(text, beam_size=4))).json()
-        assert first["translations"][0] == {"text": best, "cached": False, "alternatives": runners_up[:2]}
-        assert again["translations"][0] == {"text": best, "cached": True, "alternatives": runners_up[:2]}
-        # asking for alternatives never changes the best translation, and without them none are sent
-        assert plain["translations"][0]["text"] == best and "alternatives" not in plain["translations"][0]
+        async def ask(**options: int) -> dict[str, object]:
+            response = await client.post("/v1/translate", json=translate_body(text, **options))
+            assert response.status_code == 200, response.text
+            return dict(response.json()["translations"][0])
+
+        # without alternatives none are sent; a plain entry in the cache does not answer a request for them
+        assert await ask() == {"text": best, "cached": False}
+        assert await ask(alternatives=2) == {"text": best, "cached": False, "alternatives": runners_up[:2]}
+        # one entry holds all the beam's runner-ups and answers any count; the best translation never changes
+        assert await ask(alternatives=2) == {"text": best, "cached": True, "alternatives": runners_up[:2]}
+        assert await ask(beam_size=4, alternatives=3) == {"text": best, "cached": True, "alternatives": runners_up[:3]}
+        refused = await client.post("/v1/translate", json=translate_body(text, alternatives=4))
+        assert "model's default" in assert_error_shape(refused, 422, "beam_size_too_small")["message"]
 
         # a text of two sentences: its alternative joins each sentence's first runner-up
         first_sentence = unique("the dog runs") + "."
