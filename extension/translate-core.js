@@ -166,13 +166,16 @@
     return viewportFirst(items);
   }
 
+  /** Whether `node` or one of its ancestors is in `set`. */
+  function within(node, set) {
+    for (let up = node; up; up = up.parentNode) if (set.has(up)) return true;
+    return false;
+  }
+
   /** `nodes` without those inside another of them: an ancestor's walk collects them already. */
   function outermost(nodes) {
     const set = new Set(nodes);
-    return nodes.filter((node) => {
-      for (let up = node.parentNode; up; up = up.parentNode) if (set.has(up)) return false;
-      return true;
-    });
+    return nodes.filter((node) => !within(node.parentNode, set));
   }
 
   /**
@@ -198,13 +201,9 @@
       }
     }
     const added = new Set(nodes);
-    const insideAdded = (el) => {
-      for (let up = el; up; up = up.parentNode) if (added.has(up)) return true;
-      return false;
-    };
     for (const [el, attr] of attributes) {
       // an added element's attributes were collected with it, by the walk above
-      if (!el.isConnected || !rootEl.contains(el) || insideAdded(el) || !collector.eligible(el)) continue;
+      if (!el.isConnected || !rootEl.contains(el) || within(el, added) || !collector.eligible(el)) continue;
       const value = el.getAttribute(attr);
       if (value && HAS_LETTER.test(value)) items.push(makeItem(el, attr, value, el));
     }

@@ -280,8 +280,13 @@ def _assemble(split: Split, sentences: list[SentenceResult], cached: bool, alter
         source_pieces.extend(sentence.source_pieces)
         target_pieces.extend(sentence.target_pieces)
     text = split.join([s.text for s in sentences])
+    found = _joined_alternatives(split, sentences, text, alternatives) if alternatives else []
+    return SegmentResult(text, cached, source_pieces, target_pieces, alignment, found)
+
+
+def _joined_alternatives(split: Split, sentences: list[SentenceResult], text: str, count: int) -> list[str]:
     joined = (
         split.join([s.alternatives[i] if i < len(s.alternatives) else s.text for s in sentences])
-        for i in range(max((len(s.alternatives) for s in sentences), default=0))
+        for i in range(max((len(s.alternatives) for s in sentences), default=0))  # an empty segment has none
     )
-    return SegmentResult(text, cached, source_pieces, target_pieces, alignment, _distinct(joined, text, alternatives))
+    return _distinct(joined, text, count)
