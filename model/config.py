@@ -21,6 +21,11 @@ class CorpusSpec:
     columns: list[str] = field(default_factory=list)  # tsv column order, e.g. [en, fr]
     directions: list[str] = field(default_factory=list)  # e.g. ["en-de", "de-en"]; empty = all
     max_pairs: int | None = None
+    domain: str = ""  # label for per-domain validation and reports ("captions", "news", ...)
+    weight: float = 1.0  # upsampling: each cleaned pair is seen this many times per epoch (fractions sampled)
+    # Held out of training, grouped by the English sentence so no translation of it leaks into training:
+    valid_sentences: int = 0  # English sentences per direction for validation (model selection)
+    test_sentences: int = 0  # English sentences per direction for the model card (never tuned on)
 
 
 @dataclass
@@ -29,7 +34,10 @@ class DataConfig:
     valid: list[CorpusSpec] = field(default_factory=list)
     max_tokens_per_sentence: int = 80  # SentencePiece pieces; longer pairs are dropped
     max_length_ratio: float = 3.0
-    valid_max_pairs: int | None = 500  # per direction, for per-epoch BLEU
+    valid_max_pairs: int | None = 500  # per domain and direction, for per-epoch BLEU
+    # Drop a training pair when lingua gives either side's claimed language less than this confidence
+    # (misaligned or wrong-language pairs); 0 turns the filter off.
+    langid_min_confidence: float = 0.0
 
 
 @dataclass

@@ -17,6 +17,7 @@ class Pair:
     target_lang: str
     source: str
     target: str
+    domain: str = ""
 
     @property
     def direction(self) -> str:
@@ -68,13 +69,17 @@ def directions_of(spec: CorpusSpec, languages: Iterable[str]) -> list[tuple[str,
 
 def pairs_of(spec: CorpusSpec, root: Path | None = None) -> Iterator[Pair]:
     columns = read_parallel(spec, root)
-    count = 0
+    rows = len(next(iter(columns.values()), []))
+    yield from expand_rows(spec, columns, range(rows))
+
+
+def expand_rows(spec: CorpusSpec, columns: dict[str, list[str]], rows: Iterable[int]) -> Iterator[Pair]:
+    """One pair per chosen row and direction, in direction-major order."""
+    chosen = [row for row in rows if spec.max_pairs is None or row < spec.max_pairs]
     for source_lang, target_lang in directions_of(spec, columns):
-        for index, (src, tgt) in enumerate(zip(columns[source_lang], columns[target_lang])):
-            if spec.max_pairs is not None and index >= spec.max_pairs:
-                break
-            count += 1
-            yield Pair(source_lang, target_lang, src.strip(), tgt.strip())
+        sources, targets = columns[source_lang], columns[target_lang]
+        for row in chosen:
+            yield Pair(source_lang, target_lang, sources[row].strip(), targets[row].strip(), spec.domain)
 
 
 def clean_pairs(

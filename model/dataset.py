@@ -1,20 +1,24 @@
-"""From a config's corpora to framed id sequences: read, clean, learn the vocabulary, encode."""
+"""From a config's corpora to framed id sequences: read, hold out, clean, filter, mix, encode."""
 
 from __future__ import annotations
 
 import os
+import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from model.batching import Example
 from model.config import CorpusSpec, ExperimentConfig
-from model.corpus import Pair, clean_pairs, pairs_of
+from model.corpus import Pair, clean_pairs, expand_rows, pairs_of, read_parallel
+from model.holdout import hold_out, normalized
+from model.langid import filter_by_language
 from model.vocabulary import train_sentencepiece
 from service.bundle import SENTENCEPIECE_FILE
 from service.vocabulary import Vocabulary
 
 DEFAULT_DATA_DIR = "../shared/data"
+HELDOUT_DIR = "heldout"  # in the run folder: the slices cut from training corpora, as source<TAB>reference
 
 
 def resolve_path(path: str) -> str:
@@ -24,20 +28,51 @@ def resolve_path(path: str) -> str:
 
 
 def _resolved(spec: CorpusSpec) -> CorpusSpec:
-    return CorpusSpec(
-        spec.kind, {k: resolve_path(v) for k, v in spec.paths.items()}, spec.columns, spec.directions, spec.max_pairs
-    )
+    return replace(spec, paths={k: resolve_path(v) for k, v in spec.paths.items()})
 
 
 def read_corpora(specs: list[CorpusSpec]) -> list[Pair]:
     return [pair for spec in specs for pair in pairs_of(_resolved(spec))]
 
 
+def slice_label(pair: Pair) -> str:
+    """Validation and reports are kept per domain and direction: "news en-de", or "en-de" without a domain."""
+    return f"{pair.domain} {pair.direction}" if pair.domain else pair.direction
+
+
+@dataclass
+class CorpusSlices:
+    spec: CorpusSpec
+    train: list[Pair]
+    valid: list[Pair]
+    test: list[Pair]
+    held_sentences: frozenset[str]
+
+
+def slice_corpus(spec: CorpusSpec) -> CorpusSlices:
+    columns = read_parallel(_resolved(spec))
+    rows = hold_out(columns, spec.valid_sentences, spec.test_sentences)
+    return CorpusSlices(
+        spec,
+        list(expand_rows(spec, columns, rows.train)),
+        list(expand_rows(spec, columns, rows.valid)),
+        list(expand_rows(spec, columns, rows.test)),
+        rows.sentences,
+    )
+
+
+def upsample(pairs: list[Pair], weight: float, seed: int) -> list[Pair]:
+    """`weight` copies of every pair: whole copies, then a seeded sample for the fraction."""
+    whole, fraction = int(weight), weight - int(weight)
+    extra = random.Random(seed).sample(pairs, round(fraction * len(pairs))) if fraction > 0 else []
+    return pairs * whole + extra
+
+
 @dataclass
 class PreparedData:
     vocab: Vocabulary
     train: list[Example]
-    valid: dict[str, list[Pair]]  # direction -> raw pairs, for loss and BLEU
+    valid: dict[str, list[Pair]]  # slice label ("news en-de") -> raw pairs, for BLEU
     valid_examples: list[Example]
     directions: list[str]
     languages: list[str]
@@ -52,29 +87,54 @@ def encode_pairs(pairs: list[Pair], vocab: Vocabulary) -> list[Example]:
     ]
 
 
+def write_heldout(run_dir: Path, split: str, pairs: list[Pair]) -> None:
+    """Held-out slices as TSV files, so that reports and decoding tuning read exactly what training held out."""
+    by_label: dict[str, list[Pair]] = defaultdict(list)
+    for pair in pairs:
+        by_label[slice_label(pair)].append(pair)
+    folder = run_dir / HELDOUT_DIR / split
+    folder.mkdir(parents=True, exist_ok=True)
+    for label, items in by_label.items():
+        lines = (f"{p.source}\t{p.target}\n" for p in items)
+        (folder / f"{label.replace(' ', '.')}.tsv").write_text("".join(lines), encoding="utf-8")
+
+
 def prepare_data(config: ExperimentConfig, run_dir: Path) -> PreparedData:
-    raw_train = read_corpora(config.data.train)
+    slices = [slice_corpus(spec) for spec in config.data.train]
+    held = frozenset().union(*(s.held_sentences for s in slices))
+
+    def unseen(pair: Pair) -> bool:
+        return not held or (normalized(pair.source) not in held and normalized(pair.target) not in held)
+
+    raw_train = [p for s in slices for p in s.train]
     languages = sorted({p.source_lang for p in raw_train} | {p.target_lang for p in raw_train})
     spm_path = run_dir / SENTENCEPIECE_FILE
     if not spm_path.exists():
-        sentences = sorted({s for p in raw_train for s in (p.source, p.target) if s})
+        sentences = sorted({s for p in raw_train if unseen(p) for s in (p.source, p.target) if s})
         train_sentencepiece(sentences, languages, config.vocab, spm_path, seed=config.train.seed)
     vocab = Vocabulary(spm_path)
-    train_pairs = clean_pairs(
-        raw_train,
-        lambda text: len(vocab.pieces(text)),
-        config.data.max_tokens_per_sentence,
-        config.data.max_length_ratio,
-    )
+    train_pairs: list[Pair] = []
+    for index, corpus in enumerate(slices):
+        cleaned = clean_pairs(
+            [p for p in corpus.train if unseen(p)],
+            lambda text: len(vocab.pieces(text)),
+            config.data.max_tokens_per_sentence,
+            config.data.max_length_ratio,
+        )
+        filtered = filter_by_language(cleaned, config.data.langid_min_confidence)
+        train_pairs += upsample(filtered, corpus.spec.weight, config.train.seed + index)
+    valid_candidates = read_corpora(config.data.valid) + [p for s in slices for p in s.valid]
     valid: dict[str, list[Pair]] = defaultdict(list)
-    for pair in read_corpora(config.data.valid):
-        bucket = valid[pair.direction]
+    for pair in valid_candidates:
+        bucket = valid[slice_label(pair)]
         if (
             pair.source
             and pair.target
             and (config.data.valid_max_pairs is None or len(bucket) < config.data.valid_max_pairs)
         ):
             bucket.append(pair)
+    write_heldout(run_dir, "valid", valid_candidates)
+    write_heldout(run_dir, "test", [p for s in slices for p in s.test])
     directions = sorted({p.direction for p in train_pairs})
     valid_pairs = [p for pairs in valid.values() for p in pairs]
     return PreparedData(

@@ -88,12 +88,12 @@ def validate(model: Translator, data: PreparedData, config: ExperimentConfig, de
     stepper = TorchStepper(model, device)
     options = SearchOptions(beam_size=config.train.valid_beam_size)
     bleu: dict[str, Any] = {}
-    for direction, pairs in sorted(data.valid.items()):
-        target_lang = direction.split("-")[1]
+    for label, pairs in sorted(data.valid.items()):
+        target_lang = pairs[0].target_lang
         hyps = detokenize(
             data.vocab, translate_offline(stepper, data.vocab, [p.source for p in pairs], target_lang, options)
         )
-        bleu[direction] = score(hyps, [p.target for p in pairs], target_lang)
+        bleu[label] = score(hyps, [p.target for p in pairs], target_lang)
     model.train()
     mean = sum(b["sacrebleu"] for b in bleu.values()) / max(1, len(bleu))
     return {"valid_loss": total / max(1, tokens), "valid_bleu": round(mean, 2), "valid_bleu_by_direction": bleu}

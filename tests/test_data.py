@@ -17,6 +17,9 @@ from model.batching import Example, collate, make_batches
 from model.config import CorpusSpec
 from model.corpus import Pair, clean_pairs, pairs_of, whitespace_length
 from model.data import MULTI30K_LANGS, MULTI30K_SPLITS, TATOEBA_ARCHIVE, TATOEBA_MEMBER, download_all
+from model.dataset import upsample
+from model.holdout import hold_out, normalized
+from model.langid import filter_by_language
 from service.bundle import DEFAULT_SPECIAL_IDS
 
 
@@ -127,3 +130,77 @@ def test_download_reports_a_missing_file(mirror: tuple[str, Path], tmp_path: Pat
     with pytest.raises(Exception, match="404"):
         download_all(tmp_path / "data", f"{base}/multi30k", None)
     assert not list((tmp_path / "data").rglob("*.part"))
+
+
+def test_hold_out_keeps_every_translation_of_a_sentence_on_one_side() -> None:
+    english = [f"sentence {i % 40}" for i in range(120)]  # three translations of each of 40 sentences
+    german = [f"Satz {i % 40} v{i // 40}" for i in range(120)]
+    rows = hold_out({"en": english, "de": german}, valid_sentences=5, test_sentences=7)
+    assert len(rows.valid) == 5 and len(rows.test) == 7
+    held = {english[r] for r in rows.valid + rows.test}
+    assert len(held) == 12
+    assert not any(english[r] in held for r in rows.train)
+    assert len(rows.train) == 120 - 3 * 12
+    assert {normalized(german[r]) for r in range(120) if english[r] in held} <= rows.sentences
+    # the slices depend on the text only, not on row order
+    again = hold_out({"en": english[::-1], "de": german[::-1]}, valid_sentences=5, test_sentences=7)
+    assert {english[::-1][r] for r in again.valid} == {english[r] for r in rows.valid}
+
+
+def test_upsampling_repeats_whole_copies_and_samples_the_fraction() -> None:
+    pairs = [Pair("en", "de", f"s{i}", f"t{i}") for i in range(10)]
+    assert upsample(pairs, 1.0, seed=1) == pairs
+    doubled = upsample(pairs, 2.5, seed=1)
+    assert len(doubled) == 25 and doubled[:20] == pairs + pairs and set(doubled[20:]) <= set(pairs)
+    assert len(set(doubled[20:])) == 5
+
+
+def test_language_filter_drops_pairs_in_the_wrong_language() -> None:
+    pairs = [
+        Pair("en", "de", "The weather is lovely today and we are going for a walk.", "Das Wetter ist heute schön."),
+        Pair("en", "de", "The weather is lovely today and we are going for a walk.", "The weather is lovely today."),
+        Pair("en", "fr", "Where is the railway station, please?", "Où est la gare, s'il vous plaît ?"),
+        Pair("en", "fr", "Wo ist bitte der Bahnhof in dieser Stadt?", "Où est la gare, s'il vous plaît ?"),
+    ]
+    kept = filter_by_language(pairs, 0.05)
+    assert kept == [pairs[0], pairs[2]]
+    assert filter_by_language(pairs, 0.0) == pairs
+
+
+def test_mixed_config_holds_out_per_domain_and_never_trains_on_held_out_text(tmp_path: Path) -> None:
+    from model.config import ExperimentConfig
+    from model.dataset import prepare_data
+
+    english = [f"the {w} number {i} is here" for i, w in enumerate(["dog", "cat", "bird", "fish"] * 30)]
+    german = [f"der {w} nummer {i} ist hier" for i, w in enumerate(["Hund", "Katze", "Vogel", "Fisch"] * 30)]
+    with gzip.open(tmp_path / "news.en.gz", "wt") as f:
+        f.write("\n".join(english) + "\n")
+    with gzip.open(tmp_path / "news.de.gz", "wt") as f:
+        f.write("\n".join(german) + "\n")
+    # the same sentences again as a second domain: held-out news text must not be trained on from there
+    (tmp_path / "chat.tsv").write_text("".join(f"{e}\t{d}\n" for e, d in zip(english, german)))
+    config = ExperimentConfig()
+    config.vocab.size = 60
+    config.data.train = [
+        CorpusSpec(
+            kind="pair",
+            domain="news",
+            paths={"en": str(tmp_path / "news.en.gz"), "de": str(tmp_path / "news.de.gz")},
+            valid_sentences=10,
+            test_sentences=15,
+            weight=2.0,
+        ),
+        CorpusSpec(kind="tsv", domain="chat", paths={"tsv": str(tmp_path / "chat.tsv")}, columns=["en", "de"]),
+    ]
+    data = prepare_data(config, tmp_path / "run")
+    assert sorted(data.valid) == ["news de-en", "news en-de"]
+    assert all(len(pairs) == 10 for pairs in data.valid.values())
+    test_files = sorted(p.name for p in (tmp_path / "run" / "heldout" / "test").iterdir())
+    assert test_files == ["news.de-en.tsv", "news.en-de.tsv"]
+    held = {p.source for pairs in data.valid.values() for p in pairs}
+    held |= {line.split("\t")[0] for line in (tmp_path / "run/heldout/test/news.en-de.tsv").read_text().splitlines()}
+    assert len(held) == 10 + 10 + 15  # valid en and de sources, test en sources
+    train_sources = {data.vocab.processor.decode(example.source[1:-1]) for example in data.train}
+    assert not train_sources & held
+    # 95 remaining sentences x 2 directions: news twice, chat once
+    assert len(data.train) == 95 * 2 * 2 + 95 * 2
