@@ -71,7 +71,7 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     translator = ready_translator(runtime)
     segments = body.segments
-    check_segments(segments, runtime.settings)
+    check_segments(segments, runtime.settings, body.format)
     model = translator.engine.resolve(body.source, body.target)
     results = await translate_texts(translator, body.source, body.target, segments, body.format, body.options)
     html = body.format == "html"

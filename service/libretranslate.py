@@ -28,7 +28,7 @@ from service.formats import FORMATS, TextFormat, translate_texts
 from service.runtime import Runtime
 from service.settings import Settings
 from service.translator import Translator
-from service.validation import TranslationOptions, is_valid_unicode
+from service.validation import TranslationOptions, check_segments
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ async def read_params(request: Request) -> dict[str, Any]:
     if content_type == "application/json" or content_type.endswith("+json"):
         try:
             data = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
             raise LibreError(400, "Invalid JSON format") from None
         if not isinstance(data, dict):
             raise LibreError(400, "Invalid JSON format")
@@ -146,21 +146,21 @@ def _string(params: dict[str, Any], name: str, default: str | None = None) -> st
 def _alternatives(params: dict[str, Any]) -> int:
     try:
         return max(0, int(params.get("alternatives") or 0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity, 1e400
         raise LibreError(400, "Invalid request: alternatives parameter is not a number") from None
 
 
-def _texts(q: Any, settings: Settings) -> list[str]:
+def _texts(q: Any, settings: Settings, text_format: str) -> list[str]:
+    """The native API's gate (limits, Unicode, HTML-storable text), answered in LibreTranslate's shape."""
     texts = q if isinstance(q, list) else [q]
     if not all(isinstance(text, str) for text in texts):
         raise LibreError(400, "Invalid request: q must be a string or a list of strings")
     if len(texts) > settings.max_segments:
         raise LibreError(400, f"Invalid request: request ({len(texts)}) exceeds text limit ({settings.max_segments})")
-    if not all(is_valid_unicode(text) for text in texts):
-        raise LibreError(400, "Invalid request: q is not valid Unicode")
     chars = sum(len(text) for text in texts)
     if chars > settings.max_text_chars:
         raise LibreError(400, f"Invalid request: request ({chars}) exceeds text limit ({settings.max_text_chars})")
+    check_segments(texts, settings, text_format)
     return texts
 
 
@@ -209,7 +209,10 @@ async def translate(
     source = _string(params, "source")
     target = _string(params, "target")
     alternatives = _alternatives(params)
-    texts = _texts(q, settings)
+    text_format = _string(params, "format", "text") or "text"
+    if text_format not in FORMATS:
+        raise LibreError(400, f"{text_format} format is not supported")
+    texts = _texts(q, settings, text_format)
     detection: Detection | None = None
     if source == AUTO:
         detection = (await _detect(detector, "\n".join(texts)))[0]
@@ -219,9 +222,6 @@ async def translate(
         raise LibreError(400, f"{source} is not supported")
     if target not in pairs:
         raise LibreError(400, f"{target} is not supported")
-    text_format = _string(params, "format", "text") or "text"
-    if text_format not in FORMATS:
-        raise LibreError(400, f"{text_format} format is not supported")
     if target not in pairs[source]:
         raise LibreError(400, f"{_label(target)} is not available as a target language from {_label(source)}")
     # LibreTranslate never refuses `alternatives`: answer as many as the model's beam holds (its beam
@@ -251,7 +251,7 @@ async def detect(
     the source languages of the loaded models."""
     params = await read_params(request)
     check_api_key(params, runtime.settings)
-    text = "\n".join(_texts(_required(params, "q"), runtime.settings))
+    text = "\n".join(_texts(_required(params, "q"), runtime.settings, "text"))
     return JSONResponse([_detected(d) for d in await _detect(detector, text)])
 
 

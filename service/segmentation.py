@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 
 _BOUNDARY = re.compile(r"(?<=[.!?…。！？])[\"'»”)\]]*(\s+)(?=[\"'«“(\[¿¡]*[\w])", re.UNICODE)
-_PARAGRAPH = re.compile(r"(\s*\n\s*)")
+_NEWLINE_RUN = re.compile(r"\n\s*")
 _SPACE = re.compile(r"\s+")
 # Abbreviations whose period does not end a sentence (lower-cased, without the period).
 _ABBREVIATIONS = frozenset(
@@ -40,6 +40,9 @@ _ABBREVIATIONS = frozenset(
         "sr",
     }
 )
+
+
+_ABBREVIATION_WINDOW = 2 + max(len(a) for a in _ABBREVIATIONS) + 4  # ")" or quotes, the word, its periods
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,13 @@ def _split_paragraph(paragraph: str) -> list[tuple[str, str]]:
     pieces: list[tuple[str, str]] = []
     start = 0
     for match in _BOUNDARY.finditer(paragraph):
-        candidate = paragraph[start : match.start(1)]
-        if _ends_with_abbreviation(candidate):
+        # Only the last word decides; looking at a bounded tail keeps a run of abbreviations linear.
+        tail_start = max(start, match.start(1) - _ABBREVIATION_WINDOW)
+        tail = paragraph[tail_start : match.start(1)]
+        mid_word = tail_start > start and not paragraph[tail_start - 1].isspace() and not any(c.isspace() for c in tail)
+        if not mid_word and _ends_with_abbreviation(tail):
             continue
+        candidate = paragraph[start : match.start(1)]
         pieces.append((candidate, match.group(1)))
         start = match.end(1)
     pieces.append((paragraph[start:], ""))
@@ -129,7 +136,7 @@ def _split_sentences(text: str, max_chars: int) -> Split:
     leading = text[: len(text) - len(stripped)]
     sentences: list[str] = []
     separators: list[str] = []
-    parts = _PARAGRAPH.split(stripped)
+    parts = _split_paragraphs(stripped)
     for index in range(0, len(parts), 2):
         paragraph = parts[index]
         paragraph_sep = parts[index + 1] if index + 1 < len(parts) else ""
@@ -148,6 +155,22 @@ def _split_sentences(text: str, max_chars: int) -> Split:
         elif not units:
             leading += paragraph + paragraph_sep
     return Split(leading, sentences, separators)
+
+
+def _split_paragraphs(text: str) -> list[str]:
+    """`re.split(r"(\\s*\\n\\s*)", text)` in linear time: that pattern rescans a long run of spaces
+    from every position in it. Each separator is a newline run extended back over the whitespace
+    before it, never past the previous separator."""
+    parts: list[str] = []
+    start = 0
+    for match in _NEWLINE_RUN.finditer(text):
+        begin = match.start()
+        while begin > start and text[begin - 1].isspace():
+            begin -= 1
+        parts += [text[start:begin], text[begin : match.end()]]
+        start = match.end()
+    parts.append(text[start:])
+    return parts
 
 
 def _with_trailing(chunks: list[tuple[str, str]], trailing: str) -> list[tuple[str, str]]:

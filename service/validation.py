@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,8 +74,14 @@ class LanguagesResponse(BaseModel):
     directions: list[LanguagePair]
 
 
-def check_segments(segments: list[str], settings: Settings) -> None:
-    """Reject empty, oversized or over-long input with a 422/413 before it costs anything."""
+# Characters an HTML tree (lxml, like XML) cannot hold: C0 controls but tab, LF, CR and form feed (which
+# the parser reads as a space), and the two non-characters U+FFFE and U+FFFF.
+_NOT_IN_HTML = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\ufffe\uffff]")
+
+
+def check_segments(segments: list[str], settings: Settings, text_format: str = "text") -> None:
+    """The one gate every route's texts pass: reject empty, oversized, over-long or unrepresentable input
+    with a 4xx before it costs anything."""
     if not segments:
         raise InvalidRequest("text: the list of segments is empty", code="empty_text")
     if len(segments) > settings.max_segments:
@@ -90,6 +97,14 @@ def check_segments(segments: list[str], settings: Settings) -> None:
         raise InvalidRequest("text: nothing to translate (empty or whitespace only)", code="empty_text")
     if not all(is_valid_unicode(s) for s in segments):
         raise InvalidRequest("text: not valid Unicode (a lone surrogate escape such as \\ud800)", code="invalid_text")
+    if text_format == "html":
+        for index, segment in enumerate(segments):
+            if found := _NOT_IN_HTML.search(segment):
+                raise InvalidRequest(
+                    f"text[{index}]: character U+{ord(found.group()):04X} at offset {found.start()} cannot appear"
+                    " in HTML (control characters other than tab, line feed, carriage return and form feed)",
+                    code="invalid_text",
+                )
 
 
 def is_valid_unicode(text: str) -> bool:

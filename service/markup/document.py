@@ -9,10 +9,11 @@ from typing import Any
 import lxml.html
 from lxml import etree
 
-_DOCUMENT_START = re.compile(
-    r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!doctype|<html|<head|<body)", re.IGNORECASE | re.DOTALL
-)
-_DOCTYPE = re.compile(r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(<!doctype[^>]*>)", re.IGNORECASE | re.DOTALL)
+_DOCUMENT_TAGS = ("<!doctype", "<html", "<head", "<body")
+_DOCTYPE = re.compile(r"<!doctype[^>]*>", re.IGNORECASE)
+_XML_DECLARATION = "<?xml"
+_SPACE_RUN = re.compile(r"[ \t\n\r\f]*")
+_COMMENT_OPEN, _COMMENT_CLOSE = "<!--", "-->"
 _EDGE = " \t\n\r\f"  # ASCII whitespace only: a no-break space at the edge is content
 _WRAPPER = "div"
 _VOID = frozenset(
@@ -39,6 +40,10 @@ _VOID = frozenset(
 )
 
 
+class EmptyDocument(ValueError):
+    """A document without any element: there is nothing to translate and nothing lxml can write back."""
+
+
 @dataclass
 class Parsed:
     root: Any  # <html> for documents, a wrapper <div> for fragments
@@ -48,17 +53,61 @@ class Parsed:
     doctype: str = ""  # as written in the input; lxml would invent an HTML 4 one where there was none
 
 
+def _skip_space(text: str, position: int) -> int:
+    return _SPACE_RUN.match(text, position).end()  # type: ignore[union-attr]  # always matches
+
+
+def _after_prolog(text: str) -> int:
+    """Where the content starts after an optional XML declaration, comments and whitespace.
+
+    A scan rather than a regex: a regex with a lazy comment inside a repeated group backtracks
+    exponentially on a run of comments that no document tag follows.
+    """
+    position = _skip_space(text, 0)
+    if text.startswith(_XML_DECLARATION, position):
+        end = text.find(">", position)
+        if end < 0:
+            return position
+        position = end + 1
+    while True:
+        position = _skip_space(text, position)
+        if not text.startswith(_COMMENT_OPEN, position):
+            return position
+        end = text.find(_COMMENT_CLOSE, position + len(_COMMENT_OPEN))
+        if end < 0:
+            return position
+        position = end + len(_COMMENT_CLOSE)
+
+
+def is_document(text: str) -> bool:
+    """A whole document (doctype, <html>, <head> or <body> after the prolog) rather than a fragment."""
+    start = _after_prolog(text)
+    head = text[start : start + len(_DOCUMENT_TAGS[0])].lower()
+    return head.startswith(_DOCUMENT_TAGS)
+
+
+def _doctype(text: str) -> str:
+    return match.group(0) if (match := _DOCTYPE.match(text, _after_prolog(text))) else ""
+
+
 def parse_html(html: str) -> Parsed:
+    """Raises `EmptyDocument` for a document with no element at all (a doctype or declaration alone).
+
+    Form feeds become spaces: HTML reads them as whitespace, and lxml cannot store them.
+    """
+    html = html.replace("\f", " ")
     core = html.strip(_EDGE)
     lead = html[: len(html) - len(html.lstrip(_EDGE))]
     trail = html[len(lead) + len(core) :]
-    if _DOCUMENT_START.match(core):
+    if is_document(core):
         try:
-            root = lxml.html.document_fromstring(core)
-        except ValueError:  # a str with an XML encoding declaration
-            root = lxml.html.document_fromstring(core.encode("utf-8"))
-        doctype = _DOCTYPE.match(core)
-        return Parsed(root, True, lead, trail, doctype.group(1) if doctype else "")
+            try:
+                root = lxml.html.document_fromstring(core)
+            except ValueError:  # a str with an XML encoding declaration
+                root = lxml.html.document_fromstring(core.encode("utf-8"))
+        except etree.ParserError as exc:  # "Document is empty"
+            raise EmptyDocument(str(exc)) from None
+        return Parsed(root, True, lead, trail, _doctype(core))
     if not core:
         return Parsed(lxml.html.Element(_WRAPPER), False, lead, trail)
     root = lxml.html.fragment_fromstring(core, create_parent=_WRAPPER)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.markup.classify import TRANSLATED_ATTRIBUTES, iter_translatable
-from service.markup.document import parse_html, serialize
+from service.markup.document import EmptyDocument, parse_html, serialize
 from service.markup.projection import SpanNode, project
 from service.markup.protocol import AlignedTranslation, Translate
 from service.markup.runs import Run, collect_runs, pinned, replace_run, run_source, shifted
@@ -85,7 +85,10 @@ async def translate_html(html: str, translate: Translate) -> str:
 
     All segments go to `translate` in one call: block texts in document order, then attribute values.
     """
-    parsed = parse_html(html)
+    try:
+        parsed = parse_html(html)
+    except EmptyDocument:
+        return html  # a doctype or declaration alone: nothing to translate, and nothing to rewrite
     text_jobs = _text_jobs(parsed.root)
     attribute_jobs = _attribute_jobs(parsed.root)
     segments = [job.core for job in text_jobs] + [job.core for job in attribute_jobs]
