@@ -7,15 +7,18 @@ uvicorn shut down. A second signal stops at once.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 from types import FrameType
 
 import uvicorn
 
+from service.access_log import install_redaction
 from service.app import create_app
 from service.runtime import Runtime
 from service.settings import Settings
+from service.slow_clients import header_deadline_protocol
 
 
 class DrainingServer(uvicorn.Server):
@@ -47,7 +50,25 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
 
-def main() -> None:
+def parse_arguments(argv: list[str] | None) -> None:
+    """Settings come from the environment only; the command line just explains them."""
+    lines = [f"  {name.upper():<28} {_default(field.default)}" for name, field in Settings.model_fields.items()]
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Settings (environment variables, with defaults; docs/configuration.md explains each):\n"
+        + "\n".join(lines),
+    )
+    parser.parse_args(argv)
+
+
+def _default(value: object) -> str:
+    return "(unset)" if value is None or value == "" else str(value)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parse_arguments(argv)
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
@@ -61,7 +82,10 @@ def main() -> None:
         # within preStop + DRAIN_TIMEOUT_S + a few seconds (deploy/k8s).
         timeout_graceful_shutdown=2,
         lifespan="on",
+        http=header_deadline_protocol(settings.header_timeout_s),
+        limit_concurrency=settings.max_connections,  # 503 beyond it
     )
+    install_redaction()  # after uvicorn.Config, which (re)configures its loggers
     server = DrainingServer(config, app.state.runtime)
     server.run()
 

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -18,7 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service import api, libretranslate
 from service.auth import document_keys
 from service.detection import LazyDetector
-from service.errors import install_error_handlers
+from service.errors import error_body, install_error_handlers
+from service.limits import BodyLimit
 from service.metrics import REQUEST_DURATION, REQUESTS
 from service.runtime import Runtime
 from service.settings import Settings
@@ -88,5 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
+    app.add_middleware(
+        BodyLimit, max_body_bytes=settings.body_limit, body_timeout_s=settings.body_timeout_s, shape=shape
+    )
     app.add_middleware(RequestMetrics)
     return app
+
+
+def shape(path: str, code: str, message: str, status: int) -> dict[str, Any]:
+    """Errors answered before routing take the shape of the API the path belongs to."""
+    return libretranslate.libre_shape(path, code, message, status) or error_body(code, message, status)

@@ -30,14 +30,23 @@ def key_matches(given: str, keys: Sequence[str]) -> bool:
     return any(hmac.compare_digest(digest, hashlib.sha256(key.encode()).digest()) for key in keys)
 
 
+def header_keys(request: Request) -> list[str]:
+    """Keys sent as `X-API-Key` or `Authorization: Bearer`, in that order."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    return [
+        k for k in (request.headers.get(API_KEY_HEADER.model.name), token if scheme.lower() == "bearer" else "") if k
+    ]
+
+
+def header_key(request: Request) -> str:
+    return next(iter(header_keys(request)), "")
+
+
 def check_key_headers(request: Request, keys: Sequence[str]) -> None:
     """No keys configured: open. Otherwise a missing key is 401 and a wrong one 403; either header may hold it."""
     if not keys:
         return
-    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
-    given = [
-        k for k in (request.headers.get(API_KEY_HEADER.model.name), token if scheme.lower() == "bearer" else "") if k
-    ]
+    given = header_keys(request)
     if not given:
         raise Unauthorized("an API key is required: send X-API-Key or Authorization: Bearer")
     if not any(key_matches(candidate, keys) for candidate in given):

@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api import get_runtime, get_translator
-from service.auth import key_matches
+from service.auth import header_key, key_matches
 from service.detection import Detection, LazyDetector, language_name
 from service.errors import ApiError, Overloaded
 from service.formats import FORMATS, TextFormat, translate_texts
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_OTHER_FIELDS = 16  # source, target, format, api_key, alternatives … beside the repeated q
 
 
 class LibreError(Exception):
@@ -77,7 +78,7 @@ class LibreRoute(APIRoute):
             except RequestValidationError as exc:
                 return LibreError(400, f"Invalid request: {exc.errors()}").response()
             except StarletteHTTPException as exc:
-                return LibreError(exc.status_code, str(exc.detail)).response()
+                return LibreError(exc.status_code, str(exc.detail), dict(exc.headers or {})).response()
             except Exception:
                 log.exception("unhandled error in a LibreTranslate route")
                 return LibreError(500, "Cannot translate text: internal server error").response()
@@ -86,6 +87,11 @@ class LibreRoute(APIRoute):
 
 
 router = APIRouter(route_class=LibreRoute, tags=["libretranslate"])
+
+
+def libre_shape(path: str, code: str, message: str, status: int) -> dict[str, Any] | None:
+    """LibreTranslate's error body for its own paths (None elsewhere), for errors raised before routing."""
+    return {"error": message} if path in LIBRE_PATHS else None
 
 
 async def get_detector(request: Request) -> LazyDetector:
@@ -109,11 +115,27 @@ async def read_params(request: Request) -> dict[str, Any]:
             raise LibreError(400, "Invalid JSON format")
         params.update(data)
     elif content_type in _FORM_TYPES:
-        form = await request.form()
+        # No file parts (nothing is spooled to disk), and no more fields than a translation can use.
+        settings: Settings = request.app.state.settings
+        form = await request.form(
+            max_files=0, max_fields=settings.max_segments + _OTHER_FIELDS, max_part_size=settings.body_limit
+        )
         for key in form:
             texts = [v for v in form.getlist(key) if isinstance(v, str)]
             if texts:
                 params[key] = texts[0] if len(texts) == 1 else texts
+    return params
+
+
+async def authorized_params(request: Request, settings: Settings) -> dict[str, Any]:
+    """The request's parameters, with the key checked first: a key in the query string or a header is
+    checked before the body is read; only a key sent in the body needs the (size-limited) body read."""
+    outside = request.query_params.get("api_key") or header_key(request)
+    if settings.api_key_list and outside:
+        check_api_key({"api_key": outside}, settings)
+    params = await read_params(request)
+    if not outside:
+        check_api_key(params, settings)
     return params
 
 
@@ -203,8 +225,7 @@ async def translate(
     runner-up translations per text from the beam (fewer when the beam holds fewer).
     """
     settings = runtime.settings
-    params = await read_params(request)
-    check_api_key(params, settings)
+    params = await authorized_params(request, settings)
     q = _required(params, "q")
     source = _string(params, "source")
     target = _string(params, "target")
@@ -249,8 +270,7 @@ async def detect(
 ) -> JSONResponse:
     """Candidate languages for `q`, best first: `[{"confidence": 0-100, "language": code}]`, restricted to
     the source languages of the loaded models."""
-    params = await read_params(request)
-    check_api_key(params, runtime.settings)
+    params = await authorized_params(request, runtime.settings)
     text = "\n".join(_texts(_required(params, "q"), runtime.settings, "text"))
     return JSONResponse([_detected(d) for d in await _detect(detector, text)])
 
@@ -296,3 +316,6 @@ async def frontend_settings(
             },
         }
     )
+
+
+LIBRE_PATHS = frozenset(route.path for route in router.routes if isinstance(route, APIRoute))

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     max_beam_size: int = Field(default=8, ge=1)
     max_output_length: int = Field(default=256, ge=1)
     max_source_pieces: int = Field(default=DEFAULT_MAX_SOURCE_PIECES, ge=8)
+    # Unset: room for MAX_TEXT_CHARS characters written as JSON \u escapes (6 bytes each) plus 64 KiB.
+    max_body_bytes: int | None = Field(default=None, ge=1024)
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=1024, ge=1)
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     ort_intra_threads: int | None = Field(default=None, ge=1)
@@ -52,6 +57,11 @@ class Settings(BaseSettings):
     frontend_timeout_ms: int = Field(default=500, ge=0)
     drain_timeout_s: float = Field(default=20.0, ge=0)
     log_level: str = "info"
+
+    @cached_property
+    def body_limit(self) -> int:
+        """Bytes a request body may have: MAX_BODY_BYTES, or what MAX_TEXT_CHARS of the worst-case JSON needs."""
+        return self.max_body_bytes or 6 * self.max_text_chars + 64 * 1024
 
     @cached_property
     def cors_origin_list(self) -> list[str]:

@@ -1,0 +1,114 @@
+"""Request-body limits at the ASGI edge, before any route, parser or key check runs.
+
+A body is refused with 413 as soon as its declared Content-Length, or the bytes actually streamed
+(chunked uploads declare none), pass `max_body_bytes`; nothing past the limit is read. A client that
+sends its body too slowly gets 408 once `body_timeout_s` has passed since the request arrived
+(slow-loris). Both answers close the connection, so the rest of the upload is never accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import error_body
+
+ErrorShape = Callable[[str, str, str, int], dict[str, Any]]  # (path, code, message, status) -> JSON body
+
+
+def native_shape(path: str, code: str, message: str, status: int) -> dict[str, Any]:
+    return error_body(code, message, status)
+
+
+class BodyRefused(HTTPException):
+    """Raised from `receive` inside the app; FastAPI passes HTTPExceptions through its body parsing."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(status, message, headers={"Connection": "close"})
+        self.code = code
+
+
+class BodyLimit:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, body_timeout_s: float, shape: ErrorShape = native_shape
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
+        self.shape = shape
+
+    def too_large(self, size: int | None = None) -> BodyRefused:
+        body = f"request body of {size} bytes" if size is not None else "request body"
+        return BodyRefused(413, "body_too_large", f"{body} exceeds the limit of {self.max_body_bytes} bytes")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await self.refuse(scope, send, self.too_large(declared))
+            return
+        received = 0
+        deadline = time.monotonic() + self.body_timeout_s
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            try:
+                async with asyncio.timeout_at(_loop_deadline(deadline)):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyRefused(
+                    408, "body_timeout", f"request body not received within {self.body_timeout_s:g} s"
+                ) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise self.too_large()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyRefused as refused:
+            if started:
+                raise
+            await self.refuse(scope, send, refused)
+
+    async def refuse(self, scope: Scope, send: Send, refused: BodyRefused) -> None:
+        body = json.dumps(self.shape(scope.get("path", ""), refused.code, str(refused.detail), refused.status_code))
+        payload = body.encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": refused.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _loop_deadline(monotonic_deadline: float) -> float:
+    """asyncio's deadlines are on the loop's clock, which need not be time.monotonic()."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + (monotonic_deadline - time.monotonic())
