@@ -48,6 +48,49 @@ def compose() -> dict[str, Any]:
     return data
 
 
+class UnsetVariableError(ValueError):
+    """A `${VAR:?message}` (or `${VAR?message}`) whose variable is unset: compose refuses the file."""
+
+
+INTERPOLATION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}")
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's variable substitution: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, ${VAR?err}, $$.
+
+    With the colon, an empty variable counts as unset (compose's rule)."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, colon, operator, argument = match.groups()
+        if name is None:
+            return "$"
+        value = env.get(name)
+        unset = value is None or (colon == ":" and value == "")
+        if operator == "-" and unset:
+            return str(argument)
+        if operator == "?" and unset:
+            raise UnsetVariableError(f"{name}: {argument}")
+        return value or ""
+
+    return INTERPOLATION.sub(substitute, text)
+
+
+def host_ip(port: str | int | dict[str, Any], env: dict[str, str]) -> str | None:
+    """The host address a `ports:` entry publishes on (short or long syntax); None means every interface."""
+    if isinstance(port, dict):
+        address = port.get("host_ip")
+        return None if address is None else interpolate(str(address), env)
+    spec = interpolate(str(port), env).split("/")[0]
+    if spec.startswith("["):  # [::1]:8000:8000
+        return spec[1 : spec.index("]")]
+    parts = spec.split(":")
+    return parts[0] if len(parts) == 3 else None
+
+
+def published_ports(compose: dict[str, Any]) -> list[tuple[str, str | int | dict[str, Any]]]:
+    return [(name, port) for name, service in compose["services"].items() for port in service.get("ports", [])]
+
+
 def seconds(duration: str) -> float:
     match = re.fullmatch(r"(\d+)(ms|s|m)", duration)
     assert match, duration
@@ -114,6 +157,56 @@ def test_bind_mounted_files_exist(compose: dict[str, Any]) -> None:
             source = volume.split(":")[0]
             if source.startswith("./") and source != "./models":
                 assert (ROOT / source).exists(), f"{name}: {source}"
+
+
+@pytest.mark.parametrize("env", [{}, {"API_PORT": "18000", "PROMETHEUS_PORT": "19090", "GRAFANA_PORT": "13000"}])
+def test_every_published_port_is_bound_to_localhost(compose: dict[str, Any], env: dict[str, str]) -> None:
+    ports = published_ports(compose)
+    assert {name for name, _ in ports} == {"api", "api-cpu", "prometheus", "grafana"}
+    for name, port in ports:
+        assert host_ip(port, env) == "127.0.0.1", f"{name}: {port} is published on every interface"
+    assert "ports" not in compose["services"]["redis"], "Redis is reached on the compose network only"
+
+
+@pytest.mark.parametrize(
+    ("port", "address"),
+    [
+        ("${API_PORT:-8000}:8000", None),
+        ("8000", None),
+        ("0.0.0.0:${API_PORT:-8000}:8000", "0.0.0.0"),
+        ("127.0.0.1:${API_PORT:-8000}:8000/tcp", "127.0.0.1"),
+        ("[::1]:8000:8000", "::1"),
+        ({"target": 8000, "published": "8000"}, None),
+        ({"target": 8000, "published": "8000", "host_ip": "127.0.0.1"}, "127.0.0.1"),
+    ],
+)
+def test_host_ip_tells_a_localhost_bind_from_an_open_one(port: str | dict[str, Any], address: str | None) -> None:
+    assert host_ip(port, {}) == address
+
+
+def test_interpolation_follows_compose_rules() -> None:
+    assert interpolate("${A:-d}/${A-d}/$${A}", {}) == "d/d/${A}"
+    assert interpolate("${A:-d}/${A-d}", {"A": ""}) == "d/"
+    assert interpolate("${A:?need A}", {"A": "x"}) == "x"
+    assert interpolate("${A?need A}", {"A": ""}) == ""
+    with pytest.raises(UnsetVariableError, match="need A"):
+        interpolate("${A:?need A}", {"A": ""})
+
+
+def test_grafana_has_no_default_password_and_no_anonymous_access(compose: dict[str, Any]) -> None:
+    environment = compose["services"]["grafana"]["environment"]
+    assert isinstance(environment, dict), "a mapping, so each setting is read by name"
+    password = str(environment["GF_SECURITY_ADMIN_PASSWORD"])
+    for unset in ({}, {"GRAFANA_ADMIN_PASSWORD": ""}):
+        with pytest.raises(UnsetVariableError):
+            interpolate(password, unset)
+    assert interpolate(password, {"GRAFANA_ADMIN_PASSWORD": "pw-from-the-operator"}) == "pw-from-the-operator"
+    assert str(environment["GF_AUTH_ANONYMOUS_ENABLED"]).lower() == "false"
+    assert not [k for k in environment if k.startswith("GF_AUTH_ANONYMOUS_") and k != "GF_AUTH_ANONYMOUS_ENABLED"]
+    # Nothing mounted into Grafana turns anonymous access back on (grafana.ini, provisioning files).
+    mounted = [ROOT / v.split(":")[0] for v in compose["services"]["grafana"]["volumes"]]
+    for path in (f for m in mounted for f in ([m] if m.is_file() else m.rglob("*")) if f.is_file()):
+        assert "anonymous" not in path.read_text().lower(), path
 
 
 def test_prometheus_scrapes_the_api(compose: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from tests.deploy_helpers import (
     LIVENESS_PATH,
     METRICS_PATH,
     READINESS_PATH,
+    ROOT,
     SCHEMAS,
     SERVICE_PORT,
     load_yaml,
@@ -45,6 +46,9 @@ EXPECTED = {
     ("Service", "nmt-redis"),
     ("NetworkPolicy", "nmt-redis"),
 }
+# API keys are credentials: the api container reads them from this Secret, which the operator creates
+# (docs/deploy.md); optional, so a cluster without keys still starts the pods, with the API open.
+API_KEYS_SECRET_REF = {"name": "nmt-api-keys", "key": "API_KEYS", "optional": True}
 
 Resource = dict[str, Any]
 
@@ -194,6 +198,49 @@ def test_settings_come_from_the_configmap(overlay: tuple[str, list[Resource]]) -
     refs = [e["configMapRef"]["name"] for e in api_container(resources)["envFrom"]]
     assert refs == ["nmt-config"]
     assert config(resources)["MODEL_DIR"] == "/app/models"
+
+
+def plain_api_keys(resources: list[Resource]) -> list[str]:
+    """Where API_KEYS would be stored in plain configuration: a ConfigMap key, or a literal `env` value."""
+    found = []
+    for resource in resources:
+        name = f"{resource['kind']}/{resource['metadata']['name']}"
+        if resource["kind"] == "ConfigMap":
+            for field in ("data", "binaryData"):
+                if "API_KEYS" in (resource.get(field) or {}):
+                    found.append(f"{name} {field}")
+        if resource["kind"] == "Deployment":
+            for container in resource["spec"]["template"]["spec"]["containers"]:
+                for variable in container.get("env", []):
+                    if variable["name"] == "API_KEYS" and "valueFrom" not in variable:
+                        found.append(f"{name} {container['name']} env")
+    return found
+
+
+def test_api_keys_come_from_a_secret(overlay: tuple[str, list[Resource]]) -> None:
+    _, resources = overlay
+    variables = [v for v in api_container(resources).get("env", []) if v["name"] == "API_KEYS"]
+    assert variables == [{"name": "API_KEYS", "valueFrom": {"secretKeyRef": API_KEYS_SECRET_REF}}]
+
+
+def test_no_configmap_or_literal_holds_api_keys(overlay: tuple[str, list[Resource]]) -> None:
+    _, resources = overlay
+    assert plain_api_keys(resources) == []
+    assert not any(r["kind"] == "Secret" for r in resources), "the operator creates the Secret, not the overlay"
+
+
+def test_plain_api_keys_check_finds_a_configmap_key_and_a_literal(overlay: tuple[str, list[Resource]]) -> None:
+    _, resources = overlay
+    leaky = copy.deepcopy(resources)
+    find(leaky, "ConfigMap", "nmt-config")["data"]["API_KEYS"] = "key1"
+    api_container(leaky)["env"] = [{"name": "API_KEYS", "value": "key1"}]
+    assert plain_api_keys(leaky) == ["ConfigMap/nmt-config data", "Deployment/nmt-api api env"]
+
+
+def test_docs_give_the_command_that_creates_the_api_keys_secret() -> None:
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    command = f"kubectl -n nmt create secret generic {API_KEYS_SECRET_REF['name']}"
+    assert f"{command} --from-literal={API_KEYS_SECRET_REF['key']}=" in docs
 
 
 # -- agreement between resources ---------------------------------------------------------------

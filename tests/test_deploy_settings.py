@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from unittest import mock
 
@@ -36,6 +36,8 @@ from tests.deploy_helpers import (
 NOT_SERVICE_SETTINGS = frozenset({"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
 SERVICE_IMAGE = "nmt-translate:"
 DOCUMENTATION = ROOT / "docs" / "configuration.md"
+
+Resource = dict[str, Any]
 
 
 def service_settings(env: Mapping[str, str]) -> Settings:
@@ -72,27 +74,46 @@ def compose_sources() -> dict[str, dict[str, str]]:
     return sources
 
 
-def k8s_sources() -> dict[str, dict[str, str]]:
-    """Per kustomization and API container: its envFrom ConfigMaps, overridden by its literal `env`."""
-    sources = {}
+def k8s_api_containers() -> Iterator[tuple[str, Resource, dict[str, dict[str, str]]]]:
+    """Per kustomization and API container: where it is, the container, and the rendered ConfigMaps' data."""
     kustomizations = [K8S / "base", *sorted(p for p in (K8S / "overlays").iterdir() if p.is_dir())]
     for directory in kustomizations:
         resources = render(directory)
         config_maps = {r["metadata"]["name"]: r.get("data", {}) for r in resources if r["kind"] == "ConfigMap"}
         for deployment in (r for r in resources if r["kind"] == "Deployment"):
             for container in deployment["spec"]["template"]["spec"]["containers"]:
-                if not container["image"].startswith(SERVICE_IMAGE):
-                    continue
-                where = f"{directory.relative_to(ROOT)}:{deployment['metadata']['name']}/{container['name']}"
-                env: dict[str, str] = {}
-                for source in container.get("envFrom", []):
-                    assert set(source) == {"configMapRef"}, f"{where}: only ConfigMaps are checked here"
-                    env |= config_maps[source["configMapRef"]["name"]]
-                for variable in container.get("env", []):
-                    assert "value" in variable, f"{where}: {variable['name']} has no literal value to check"
-                    env[variable["name"]] = variable["value"]
-                sources[where] = env
+                if container["image"].startswith(SERVICE_IMAGE):
+                    where = f"{directory.relative_to(ROOT)}:{deployment['metadata']['name']}/{container['name']}"
+                    yield where, container, config_maps
+
+
+def k8s_sources() -> dict[str, dict[str, str]]:
+    """Per kustomization and API container: its envFrom ConfigMaps, overridden by its literal `env`.
+
+    Variables from a Secret (`valueFrom.secretKeyRef`, e.g. API_KEYS) have no value in the repo to check:
+    they are left out here and checked by name in test_secret_variables_are_documented_service_settings."""
+    sources = {}
+    for where, container, config_maps in k8s_api_containers():
+        env: dict[str, str] = {}
+        for source in container.get("envFrom", []):
+            assert set(source) == {"configMapRef"}, f"{where}: only ConfigMaps are checked here"
+            env |= config_maps[source["configMapRef"]["name"]]
+        for variable in container.get("env", []):
+            if set(variable.get("valueFrom", {})) == {"secretKeyRef"}:
+                env.pop(variable["name"], None)  # `env` overrides envFrom: the ConfigMap's value is not used
+                continue
+            assert "value" in variable, f"{where}: {variable['name']} has no literal value to check"
+            env[variable["name"]] = variable["value"]
+        sources[where] = env
     return sources
+
+
+def k8s_secret_variables() -> dict[str, set[str]]:
+    """Per kustomization and API container: the names of the variables it reads from a Secret."""
+    return {
+        where: {v["name"] for v in container.get("env", []) if "secretKeyRef" in v.get("valueFrom", {})}
+        for where, container, _ in k8s_api_containers()
+    }
 
 
 def dockerfile_sources() -> dict[str, dict[str, str]]:
@@ -135,6 +156,16 @@ def test_deployment_env_is_valid_service_settings(kind: str) -> None:
             assert f"| `{name}` |" in documented, f"{where}: {name} is not in docs/configuration.md"
             parsed = getattr(settings, name.lower())  # the value reached its field, not a default
             assert str(parsed) == value or parsed == type(parsed)(value), f"{where}: {name}={value!r} -> {parsed!r}"
+
+
+def test_secret_variables_are_documented_service_settings() -> None:
+    secrets = k8s_secret_variables()
+    assert set(secrets) >= EXPECTED_SOURCES["k8s"], "an API container is no longer recognised"
+    documented = DOCUMENTATION.read_text()
+    for where, names in secrets.items():
+        for name in names:
+            assert name == name.upper() and name.lower() in Settings.model_fields, f"{where}: {name}"
+            assert f"| `{name}` |" in documented, f"{where}: {name} is not in docs/configuration.md"
 
 
 def test_the_check_rejects_a_misspelt_name() -> None:
