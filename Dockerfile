@@ -27,6 +27,7 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY service ./service
+COPY nmt_core ./nmt_core
 # the page-translation core lives in extension/; the installed package serves it from static/
 COPY extension/translate-core.js ./service/static/translate-core.js
 COPY model ./model
@@ -72,6 +73,7 @@ WORKDIR /src
 RUN python3 -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY service ./service
+COPY nmt_core ./nmt_core
 # the page-translation core lives in extension/; the installed package serves it from static/
 COPY extension/translate-core.js ./service/static/translate-core.js
 COPY model ./model

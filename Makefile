@@ -43,7 +43,7 @@ test: dev-deps system-deps
 lint: dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy model service tests bench
+	$(BIN)/mypy nmt_core model service tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

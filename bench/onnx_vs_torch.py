@@ -23,8 +23,8 @@ import torch
 from model.backends import open_model
 from model.corpus import read_lines
 from model.dataset import resolve_path
-from service.offline import translate_offline
-from service.search import SearchOptions
+from nmt_core.offline import translate_offline
+from nmt_core.search import SearchOptions
 
 
 def main() -> None:

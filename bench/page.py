@@ -6,7 +6,7 @@
   browser  the same page in headless Chromium, translated by the extension's core (translate-core.js,
            served by the service, batches of 40 texts, two in flight) against a real server without a
            cache, vs the engine decoding the same segments as one batch in-process
-           (`service.offline.translate_offline`, same bundle, same decoding options); reports the ratio.
+           (`nmt_core.offline.translate_offline`, same bundle, same decoding options); reports the ratio.
 
 Example (tiny smoke run on a test bundle; the real run uses the shipped models):
   python bench/page.py --model-dir models --nodes 300 --out artifacts/bench-page.json
@@ -131,8 +131,8 @@ def scenario_browser(args: argparse.Namespace, page: str) -> dict[str, Any]:
 def engine_seconds(args: argparse.Namespace, texts: list[str]) -> float:
     """The engine alone: the same segments in one batch, same bundle and decoding options, after a warm-up."""
     sys.path.insert(0, str(ROOT))
+    from nmt_core.offline import translate_offline
     from service.engine import Engine
-    from service.offline import translate_offline
 
     engine = Engine.load(args.model_dir, args.device, None)
     model = engine.resolve(args.source, args.target)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from model.checkpoint import load_checkpoint
 from model.seq2seq import TorchStepper
-from service.bundle import MANIFEST_FILE, SENTENCEPIECE_FILE, DecodingDefaults, load_bundle
-from service.onnx_backend import OnnxStepper
-from service.search import SearchOptions, Stepper
-from service.vocabulary import Vocabulary
+from nmt_core.bundle import MANIFEST_FILE, SENTENCEPIECE_FILE, DecodingDefaults, load_bundle
+from nmt_core.onnx_backend import OnnxStepper
+from nmt_core.search import SearchOptions, Stepper
+from nmt_core.vocabulary import Vocabulary
 
 
 @dataclass

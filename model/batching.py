@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from service.bundle import DEFAULT_SPECIAL_IDS
+from nmt_core.bundle import DEFAULT_SPECIAL_IDS
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from model.corpus import Pair, clean_pairs, expand_rows, pairs_of, read_parallel
 from model.holdout import hold_out, normalized
 from model.langid import filter_by_language
 from model.vocabulary import train_sentencepiece
-from service.bundle import SENTENCEPIECE_FILE
-from service.vocabulary import Vocabulary
+from nmt_core.bundle import SENTENCEPIECE_FILE
+from nmt_core.vocabulary import Vocabulary
 
 DEFAULT_DATA_DIR = "../shared/data"
 HELDOUT_DIR = "heldout"  # in the run folder: the slices cut from training corpora, as source<TAB>reference

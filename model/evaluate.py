@@ -20,8 +20,8 @@ from model.backends import OfflineModel, open_model
 from model.corpus import read_lines
 from model.dataset import resolve_path
 from model.metrics import score
-from service.offline import detokenize, translate_offline
-from service.search import SearchOptions
+from nmt_core.offline import detokenize, translate_offline
+from nmt_core.search import SearchOptions
 
 
 def evaluate(

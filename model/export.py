@@ -23,7 +23,7 @@ from model.export_graphs import DecoderStepGraph, EncoderGraph
 from model.seq2seq import TorchStepper, Translator
 from model.tune_decoding import defaults_from_file
 from model.weights import round_to_fp16, store_initializers_fp16
-from service.bundle import (
+from nmt_core.bundle import (
     DECODER_INPUTS,
     DECODER_OUTPUTS,
     DECODER_STEP_FILE,
@@ -42,9 +42,9 @@ from service.bundle import (
     load_bundle,
     write_manifest,
 )
-from service.onnx_backend import OnnxStepper
-from service.search import SearchOptions, decode_batch
-from service.vocabulary import Vocabulary
+from nmt_core.onnx_backend import OnnxStepper
+from nmt_core.search import SearchOptions, decode_batch
+from nmt_core.vocabulary import Vocabulary
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4

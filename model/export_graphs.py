@@ -1,4 +1,4 @@
-"""The two exported graphs as modules with flat tensor signatures (names from service.bundle)."""
+"""The two exported graphs as modules with flat tensor signatures (names from nmt_core.bundle)."""
 
 from __future__ import annotations
 
@@ -23,5 +23,5 @@ class DecoderStepGraph(nn.Module):
         self.model = model
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Inputs in the order of service.bundle.DECODER_INPUTS, which also names them in the graph."""
+        """Inputs in the order of nmt_core.bundle.DECODER_INPUTS, which also names them in the graph."""
         return self.model.step_log_probs(*inputs)

@@ -18,7 +18,7 @@ from pathlib import Path
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from model.weights import restore_initializers_fp32
-from service.bundle import (
+from nmt_core.bundle import (
     DECODER_STEP_FILE,
     ENCODER_FILE,
     REQUIRED_FILES,

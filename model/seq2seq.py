@@ -9,8 +9,8 @@ from torch import nn
 from model.config import ModelConfig
 from model.decoders import GNMTDecoder
 from model.encoders import GNMTEncoder
-from service.bundle import DEFAULT_SPECIAL_IDS
-from service.search import DecoderState
+from nmt_core.bundle import DEFAULT_SPECIAL_IDS
+from nmt_core.search import DecoderState
 
 EncoderOutputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 

@@ -27,9 +27,9 @@ from model.dataset import PreparedData, prepare_data
 from model.metrics import score
 from model.plot import plot_curves
 from model.seq2seq import TorchStepper, Translator, count_parameters
-from service.bundle import DEFAULT_SPECIAL_IDS
-from service.offline import detokenize, translate_offline
-from service.search import SearchOptions
+from nmt_core.bundle import DEFAULT_SPECIAL_IDS
+from nmt_core.offline import detokenize, translate_offline
+from nmt_core.search import SearchOptions
 
 CHECKPOINT_EVERY_MINUTES = 10.0
 

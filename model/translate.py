@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from model.backends import open_model
-from service.offline import detokenize, translate_offline
+from nmt_core.offline import detokenize, translate_offline
 
 
 def main(argv: list[str] | None = None) -> None:

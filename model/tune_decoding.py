@@ -20,7 +20,7 @@ from model.backends import open_model
 from model.corpus import read_lines
 from model.dataset import resolve_path
 from model.evaluate import translate_and_score
-from service.bundle import DecodingDefaults
+from nmt_core.bundle import DecodingDefaults
 
 VALID_SET = "$DATA_DIR/multi30k/val.{lang}.gz"
 

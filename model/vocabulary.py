@@ -10,7 +10,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from model.config import VocabConfig
-from service.bundle import DEFAULT_SPECIAL_IDS, language_tag
+from nmt_core.bundle import DEFAULT_SPECIAL_IDS, language_tag
 
 
 def train_sentencepiece(

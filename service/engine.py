@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from service.bundle import Bundle, BundleError, discover_bundles, load_bundle
+from nmt_core.bundle import Bundle, BundleError, discover_bundles, load_bundle
+from nmt_core.onnx_backend import OnnxStepper
+from nmt_core.search import SearchOptions, decode_batch
+from nmt_core.vocabulary import Vocabulary
 from service.errors import UnknownDirection
 from service.metrics import MODEL_INFO
-from service.onnx_backend import OnnxStepper
-from service.search import SearchOptions, decode_batch
-from service.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 

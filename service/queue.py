@@ -17,10 +17,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from nmt_core.search import Hypothesis, SearchOptions
 from service.engine import LoadedModel
 from service.errors import Overloaded, ShuttingDown
 from service.metrics import QUEUE_DEPTH
-from service.search import Hypothesis, SearchOptions
 
 _request_ids = itertools.count(1)
 

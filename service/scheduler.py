@@ -22,10 +22,10 @@ from typing import Literal
 
 import numpy as np
 
+from nmt_core.search import DecoderState, SearchGroup, make_group, pad_batch
 from service.errors import DeadlineExceeded, EngineFailure, ShuttingDown
 from service.metrics import BATCH_ROWS, DECODER_STEP_SECONDS, ENCODER_SECONDS, QUEUE_WAIT
 from service.queue import WorkItem, WorkQueue
-from service.search import DecoderState, SearchGroup, make_group, pad_batch
 
 log = logging.getLogger(__name__)
 

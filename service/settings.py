@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.vocabulary import DEFAULT_MAX_SOURCE_PIECES
+from nmt_core.vocabulary import DEFAULT_MAX_SOURCE_PIECES
 
 
 class Settings(BaseSettings):

@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from nmt_core.search import Hypothesis, SearchOptions
 from service.cache import TranslationCache, cache_key
 from service.engine import Engine, LoadedModel, alignment_of
 from service.errors import DeadlineExceeded, InvalidRequest, ShuttingDown
 from service.metrics import SEGMENTS, TOKENS
 from service.queue import WorkItem, WorkQueue, next_request_id
 from service.results import SegmentResult, SentenceResult
-from service.search import Hypothesis, SearchOptions
 from service.segmentation import Split, normalize, split_sentences
 from service.settings import Settings
 from service.validation import TranslationOptions

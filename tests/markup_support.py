@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.bundle import load_bundle
-from service.offline import translate_offline
-from service.onnx_backend import OnnxStepper
-from service.search import SearchOptions
-from service.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
+from nmt_core.bundle import load_bundle
+from nmt_core.offline import translate_offline
+from nmt_core.onnx_backend import OnnxStepper
+from nmt_core.search import SearchOptions
+from nmt_core.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
 from tests.fixtures import toy_translation
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service.bundle import (
+from nmt_core.bundle import (
     DECODER_STEP_FILE,
     ENCODER_FILE,
     MANIFEST_FILE,

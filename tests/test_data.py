@@ -20,7 +20,7 @@ from model.data import MULTI30K_LANGS, MULTI30K_SPLITS, TATOEBA_ARCHIVE, TATOEBA
 from model.dataset import upsample
 from model.holdout import hold_out, normalized
 from model.langid import filter_by_language
-from service.bundle import DEFAULT_SPECIAL_IDS
+from nmt_core.bundle import DEFAULT_SPECIAL_IDS
 
 
 def test_reads_gzip_pairs_and_tsv(tmp_path: Path) -> None:

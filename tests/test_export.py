@@ -9,11 +9,11 @@ import pytest
 
 from model.checkpoint import load_checkpoint
 from model.export import PARITY_TOLERANCE, check_greedy, check_parity
-from service.bundle import load_bundle
-from service.offline import detokenize, translate_offline
-from service.onnx_backend import OnnxStepper
-from service.search import SearchOptions
-from service.vocabulary import Vocabulary
+from nmt_core.bundle import load_bundle
+from nmt_core.offline import detokenize, translate_offline
+from nmt_core.onnx_backend import OnnxStepper
+from nmt_core.search import SearchOptions
+from nmt_core.vocabulary import Vocabulary
 
 
 def test_bundle_parity_and_greedy(tiny_run: Path, tiny_bundle: Path) -> None:

@@ -11,8 +11,8 @@ import torch
 from model.checkpoint import load_checkpoint
 from model.config import ModelConfig
 from model.seq2seq import TorchStepper, Translator
-from service.bundle import DEFAULT_SPECIAL_IDS
-from service.search import BeamGroup, SearchOptions, coverage_penalty, decode_batch, gnmt_score, length_penalty
+from nmt_core.bundle import DEFAULT_SPECIAL_IDS
+from nmt_core.search import BeamGroup, SearchOptions, coverage_penalty, decode_batch, gnmt_score, length_penalty
 
 
 @pytest.mark.parametrize("attention", ["bahdanau", "luong"])
@@ -54,7 +54,7 @@ def _tiny_stepper(tiny_run: Path) -> TorchStepper:
 
 
 def _sources(tiny_run: Path) -> list[list[int]]:
-    from service.vocabulary import Vocabulary
+    from nmt_core.vocabulary import Vocabulary
 
     checkpoint = load_checkpoint(tiny_run)
     path = checkpoint.write_sentencepiece(tiny_run.parent / "check.model")

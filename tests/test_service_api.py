@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from nmt_core.search import SearchOptions, decode_batch
 from service.results import SegmentResult
-from service.search import SearchOptions, decode_batch
 from service.validation import TranslationOptions
 from tests.service_support import assert_error_shape, make_model_dir, metric_value, running_app, settings_for
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.bundle import load_bundle
+from nmt_core.bundle import load_bundle
+from nmt_core.offline import translate_offline
+from nmt_core.search import DecoderState, Hypothesis, SearchOptions, decode_batch
+from nmt_core.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
 from service.engine import Engine, LoadedModel
 from service.errors import ShuttingDown
-from service.offline import translate_offline
 from service.queue import WorkItem, WorkQueue, next_request_id
 from service.scheduler import Scheduler
-from service.search import DecoderState, Hypothesis, SearchOptions, decode_batch
-from service.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
 
 MODES = ("continuous", "static", "none")
 pytestmark = pytest.mark.asyncio

@@ -13,11 +13,11 @@ import pytest
 from lingua import Language, LanguageDetectorBuilder
 from sacrebleu.metrics import CHRF
 
-from service.bundle import discover_bundles, load_bundle
-from service.offline import detokenize, translate_offline
-from service.onnx_backend import OnnxStepper
-from service.search import SearchOptions
-from service.vocabulary import Vocabulary
+from nmt_core.bundle import discover_bundles, load_bundle
+from nmt_core.offline import detokenize, translate_offline
+from nmt_core.onnx_backend import OnnxStepper
+from nmt_core.search import SearchOptions
+from nmt_core.vocabulary import Vocabulary
 from tests.fixtures import ROOT
 from tests.shipped_samples import SAMPLES
 

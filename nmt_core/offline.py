@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from service.search import Hypothesis, SearchOptions, Stepper, decode_batch
-from service.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
+from nmt_core.search import Hypothesis, SearchOptions, Stepper, decode_batch
+from nmt_core.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
 
 
 def translate_offline(

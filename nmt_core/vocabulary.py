@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from service.bundle import DEFAULT_SPECIAL_IDS, BundleError, Manifest, SpecialIds, language_tag
+from nmt_core.bundle import DEFAULT_SPECIAL_IDS, BundleError, Manifest, SpecialIds, language_tag
 
 # Longest source (in pieces) we feed the encoder; the rest of a run-on sentence is cut. One value for
 # serving (MAX_SOURCE_PIECES), evaluation and the CLI, so figures measured offline hold online.

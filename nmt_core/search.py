@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from service.bundle import DEFAULT_SPECIAL_IDS, SpecialIds
+from nmt_core.bundle import DEFAULT_SPECIAL_IDS, SpecialIds
 
 NEG_INF = -1e9
 COVERAGE_FLOOR = 1e-10
