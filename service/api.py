@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.auth import KeyedRoute
+from service.auth import KeyedRoute, header_keys
 from service.errors import NotReady, ShuttingDown
 from service.formats import translate_texts
 from service.runtime import Runtime
@@ -35,6 +35,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (403, "forbidden", "The key sent is not one of API_KEYS"),
         (413, "too_many_segments", "Too many segments or too much text"),
         (422, "invalid_request", "Malformed request, empty text or options beyond server limits"),
+        (429, "rate_limited", "A requests or characters per minute limit is spent; see Retry-After"),
         (503, "overloaded", "Queue full or shutting down; see Retry-After"),
         (504, "deadline_exceeded", "Not translated within REQUEST_TIMEOUT_S"),
     ]
@@ -72,6 +73,8 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     translator = ready_translator(runtime)
     segments = body.segments
     check_segments(segments, runtime.settings, body.format)
+    if runtime.limiter.enabled:
+        await runtime.limiter.check(request, header_keys(request), sum(len(s) for s in segments))
     model = translator.engine.resolve(body.source, body.target)
     results = await translate_texts(translator, body.source, body.target, segments, body.format, body.options)
     html = body.format == "html"

@@ -66,6 +66,18 @@ class PayloadTooLarge(ApiError):
     code = "payload_too_large"
 
 
+class RateLimited(ApiError):
+    """A rate-limit budget is spent (service/ratelimit.py); Retry-After says when the request would pass."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int, **kwargs: Any):
+        kwargs.setdefault("headers", {"Retry-After": str(retry_after_s)})
+        super().__init__(message, **kwargs)
+        self.retry_after_s = retry_after_s
+
+
 class Overloaded(ApiError):
     status = 503
     code = "overloaded"

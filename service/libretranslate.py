@@ -51,11 +51,12 @@ class LibreError(Exception):
 
 
 def from_api_error(exc: ApiError) -> LibreError:
-    """The service's errors in LibreTranslate's vocabulary: limits and bad input are 400, a full queue is 429
-    ("Slowdown"), not ready / shutting down stay 503, anything the engine could not finish is 500."""
+    """The service's errors in LibreTranslate's vocabulary: limits and bad input are 400, a spent rate limit
+    and a full queue are 429 ("Slowdown", as LibreTranslate's own limiter says), not ready / shutting down stay
+    503, anything the engine could not finish is 500."""
     if exc.status in (400, 413, 422):
         return LibreError(400, f"Invalid request: {exc.message}" if exc.status != 400 else exc.message)
-    if exc.status == 503 and type(exc) is Overloaded:
+    if exc.status == 429 or (exc.status == 503 and type(exc) is Overloaded):
         return LibreError(429, f"Slowdown: {exc.message}", exc.headers)
     if exc.status == 503:
         return LibreError(503, exc.message, exc.headers)
@@ -211,6 +212,14 @@ def _detected(detection: Detection) -> dict[str, Any]:
     return {"confidence": detection.confidence, "language": detection.language}
 
 
+async def _rate_limit(request: Request, runtime: Runtime, params: dict[str, Any], texts: list[str]) -> None:
+    """Charged with the key authorized_params checked: the query/header one if sent, else the body's."""
+    if runtime.limiter.enabled:
+        outside = request.query_params.get("api_key") or header_key(request)
+        key = outside or params.get("api_key")
+        await runtime.limiter.check(request, [key] if isinstance(key, str) else [], sum(len(t) for t in texts))
+
+
 @router.post("/translate")
 async def translate(
     request: Request,
@@ -234,6 +243,7 @@ async def translate(
     if text_format not in FORMATS:
         raise LibreError(400, f"{text_format} format is not supported")
     texts = _texts(q, settings, text_format)
+    await _rate_limit(request, runtime, params, texts)
     detection: Detection | None = None
     if source == AUTO:
         detection = (await _detect(detector, "\n".join(texts)))[0]
@@ -271,7 +281,9 @@ async def detect(
     """Candidate languages for `q`, best first: `[{"confidence": 0-100, "language": code}]`, restricted to
     the source languages of the loaded models."""
     params = await authorized_params(request, runtime.settings)
-    text = "\n".join(_texts(_required(params, "q"), runtime.settings, "text"))
+    texts = _texts(_required(params, "q"), runtime.settings, "text")
+    await _rate_limit(request, runtime, params, texts)
+    text = "\n".join(texts)
     return JSONResponse([_detected(d) for d in await _detect(detector, text)])
 
 

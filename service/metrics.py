@@ -19,6 +19,12 @@ TOKENS = Counter("nmt_tokens", "SentencePiece tokens decoded, by kind=source|tar
 CACHE_HITS = Counter("nmt_cache_hits", "Cache hits by tier=memory|redis", ["tier"])
 CACHE_MISSES = Counter("nmt_cache_misses", "Cache misses by tier=memory|redis", ["tier"])
 REDIS_ERRORS = Counter("nmt_redis_errors", "Redis operations that failed or timed out (cache bypassed)")
+RATE_LIMITED = Counter(
+    "nmt_rate_limited", "Requests refused with 429 by the budget that refused them", ["scope", "limit"]
+)
+RATE_LIMIT_FALLBACKS = Counter(
+    "nmt_rate_limit_fallbacks", "Rate-limit decisions made in-process because Redis failed or is backed off"
+)
 QUEUE_DEPTH = Gauge("nmt_queue_depth", "Sentences waiting for admission into a decoder batch")
 QUEUE_WAIT = Histogram("nmt_queue_wait_seconds", "Time a sentence waited before admission", buckets=LATENCY_BUCKETS)
 BATCH_ROWS = Histogram("nmt_batch_rows", "Decoder rows per decoder step", buckets=ROW_BUCKETS)

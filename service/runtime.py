@@ -14,6 +14,7 @@ from service.cache import TranslationCache
 from service.engine import Engine
 from service.errors import NotReady
 from service.queue import WorkQueue
+from service.ratelimit import RateLimiter
 from service.scheduler import Scheduler
 from service.settings import Settings
 from service.translator import Translator
@@ -42,6 +43,7 @@ class Runtime:
             settings.cache_ttl_seconds,
             settings.redis_timeout_s,
         )
+        self.limiter = RateLimiter(settings)
         self._translator: Translator | None = None
         self.warm = False
         self.draining = False
@@ -102,4 +104,5 @@ class Runtime:
             await self.drain(self.settings.drain_timeout_s if not self.draining else 1.0)
         await asyncio.to_thread(self.scheduler.stop)
         await self.cache.close()
+        await self.limiter.close()
         log.info("stopped")

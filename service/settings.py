@@ -52,6 +52,13 @@ class Settings(BaseSettings):
 
     cors_origins: str = ""
     api_keys: str = ""
+    # Rate limits (service/ratelimit.py, docs/security.md); 0 turns a limit off.
+    rate_limit_client_requests_per_minute: int = Field(default=0, ge=0)
+    rate_limit_client_chars_per_minute: int = Field(default=0, ge=0)
+    rate_limit_key_requests_per_minute: int = Field(default=0, ge=0)
+    rate_limit_key_chars_per_minute: int = Field(default=0, ge=0)
+    trusted_proxy_header: str = ""
+    trusted_proxies: str = ""
     frontend_language_source: str = "auto"
     frontend_language_target: str = ""
     frontend_timeout_ms: int = Field(default=500, ge=0)
