@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
         lifespan="on",
         http=header_deadline_protocol(settings.header_timeout_s),
         limit_concurrency=settings.max_connections,  # 503 beyond it
+        # The client address is the service's decision (TRUSTED_PROXY_HEADER / TRUSTED_PROXIES, rate limits);
+        # uvicorn's own proxy handling would believe X-Forwarded-For from any loopback peer.
+        proxy_headers=False,
     )
     install_redaction()  # after uvicorn.Config, which (re)configures its loggers
     server = DrainingServer(config, app.state.runtime)
