@@ -296,7 +296,8 @@ def scenario_cached(args: argparse.Namespace, sentences: list[str]) -> dict[str,
 
 def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from nmt_core.search import SearchOptions, decode_batch
+    from nmt_core.offline import decode_batch
+    from nmt_core.search import SearchOptions
     from service.engine import Engine
 
     sentence = min(sentences[:200], key=len)
@@ -317,7 +318,7 @@ def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, A
         # Alternate the two so that machine noise hits both alike.
         for _ in range(args.requests):
             start = time.perf_counter()
-            decode_batch(model.stepper, [source], options, model.vocab.specials)
+            decode_batch(model.backend, [source], options, model.vocab.specials)
             engine_times.append(time.perf_counter() - start)
             start = time.perf_counter()
             connection.request("POST", "/v1/translate", body, {"Content-Type": "application/json"})

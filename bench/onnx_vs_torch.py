@@ -48,7 +48,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, loaded in backends.items():
             started = time.perf_counter()
-            hyps = translate_offline(loaded.stepper, loaded.vocab, texts, args.target, options, args.batch_size)
+            hyps = translate_offline(loaded.backend, loaded.vocab, texts, args.target, options, args.batch_size)
             timings[name].append(time.perf_counter() - started)
             outputs[name] = [h.tokens for h in hyps]
     medians = {name: statistics.median(values) for name, values in timings.items()}

@@ -1,4 +1,4 @@
-"""Open either a training checkpoint (PyTorch) or an exported bundle (ONNX Runtime) as a stepper."""
+"""Open either a training checkpoint (PyTorch) or an exported bundle (ONNX Runtime) as a backend."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.checkpoint import load_checkpoint
-from model.seq2seq import TorchStepper
+from model.seq2seq import TorchBackend
+from nmt_core.backend import Backend
 from nmt_core.bundle import MANIFEST_FILE, SENTENCEPIECE_FILE, DecodingDefaults, load_bundle
-from nmt_core.onnx_backend import OnnxStepper
-from nmt_core.search import SearchOptions, Stepper
+from nmt_core.onnx_backend import OnnxBackend
+from nmt_core.search import SearchOptions
 from nmt_core.vocabulary import Vocabulary
 
 
 @dataclass
 class OfflineModel:
-    stepper: Stepper
+    backend: Backend
     vocab: Vocabulary
     decoding: DecodingDefaults
     kind: str  # "pytorch" or "onnx"
@@ -40,7 +41,7 @@ def open_model(path: str | Path, device: str = "cpu") -> OfflineModel:
     if (path / MANIFEST_FILE).is_file():
         bundle = load_bundle(path)
         return OfflineModel(
-            OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device=device),
+            OnnxBackend(bundle.encoder_path, bundle.decoder_step_path, device=device),
             Vocabulary(bundle.sentencepiece_path),
             bundle.manifest.decoding,
             "onnx",
@@ -49,4 +50,4 @@ def open_model(path: str | Path, device: str = "cpu") -> OfflineModel:
     with tempfile.TemporaryDirectory(prefix="spm-") as spm_dir:  # SentencePiece reads the file once, at load
         vocab = Vocabulary(checkpoint.write_sentencepiece(Path(spm_dir) / SENTENCEPIECE_FILE))
     model = checkpoint.build_model().to(device)
-    return OfflineModel(TorchStepper(model, device), vocab, DecodingDefaults(), "pytorch")
+    return OfflineModel(TorchBackend(model, device), vocab, DecodingDefaults(), "pytorch")

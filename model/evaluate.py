@@ -58,7 +58,7 @@ def translate_and_score(
     with tqdm(total=len(sources), desc=f"translate ({loaded.kind}, beam {options.beam_size})", unit="sent") as bar:
         hyps = detokenize(
             loaded.vocab,
-            translate_offline(loaded.stepper, loaded.vocab, sources, target, options, batch_size, on_batch=bar.update),
+            translate_offline(loaded.backend, loaded.vocab, sources, target, options, batch_size, on_batch=bar.update),
         )
     seconds = time.perf_counter() - started
     if hypotheses_out:

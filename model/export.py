@@ -16,22 +16,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
 
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.export_graphs import DecoderStepGraph, EncoderGraph
-from model.seq2seq import TorchStepper, Translator
+from model.graph_surgery import batched_decoder_graph
+from model.seq2seq import TorchBackend, Translator
 from model.tune_decoding import defaults_from_file
 from model.weights import round_to_fp16, store_initializers_fp16
+from nmt_core.backend import SourceMemory, StepInputs, next_version
 from nmt_core.bundle import (
-    DECODER_INPUTS,
-    DECODER_OUTPUTS,
     DECODER_STEP_FILE,
     DEFAULT_SPECIAL_IDS,
     ENCODER_FILE,
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
     FORMAT_VERSION,
+    LEGACY_DECODER_INPUTS,
+    LEGACY_DECODER_OUTPUTS,
     MANIFEST_FILE,
     REQUIRED_FILES,
     SENTENCEPIECE_FILE,
@@ -42,8 +45,9 @@ from nmt_core.bundle import (
     load_bundle,
     write_manifest,
 )
-from nmt_core.onnx_backend import OnnxStepper
-from nmt_core.search import SearchOptions, decode_batch
+from nmt_core.offline import decode_batch
+from nmt_core.onnx_backend import OnnxBackend
+from nmt_core.search import SearchOptions
 from nmt_core.vocabulary import Vocabulary
 
 OPSET = 17
@@ -92,15 +96,20 @@ def export_graphs(model: Translator, out_dir: Path) -> None:
         )
         memory, keys, mask, h, c, feed = model.encode(src_ids, src_lengths)
         prev = torch.full((3,), DEFAULT_SPECIAL_IDS.bos, dtype=torch.long)
+        legacy = out_dir / f"legacy-{DECODER_STEP_FILE}"
         _export_graph(
             DecoderStepGraph(model),
             (prev, h, c, feed, memory, keys, mask),
-            out_dir / DECODER_STEP_FILE,
-            DECODER_INPUTS,
-            DECODER_OUTPUTS,
+            legacy,
+            LEGACY_DECODER_INPUTS,
+            LEGACY_DECODER_OUTPUTS,
             DECODER_AXES,
         )
     model.eval()  # the exporter restores the wrappers' training flag, which reaches the model
+    # The network is exported one row per hypothesis; the batched decoder's edges are added by surgery,
+    # the same that upgrades format-1 bundles (model/graph_surgery.py).
+    onnx.save(batched_decoder_graph(onnx.load(str(legacy))), str(out_dir / DECODER_STEP_FILE))
+    legacy.unlink()
 
 
 def _export_graph(
@@ -123,28 +132,46 @@ def _export_graph(
     )
 
 
-def check_parity(model: Translator, stepper: OnnxStepper, steps: int = 4) -> float:
-    """Max |log p_onnx - log p_torch| over several batch sizes, source lengths and decoder steps."""
+def check_parity(model: Translator, backend: OnnxBackend, steps: int = 4, beam: int = 2) -> float:
+    """Max |top-k log p_onnx - top-k log p_torch| and attention difference over several batch sizes, source
+    lengths and decoder steps, through the batched step (fresh rows, per-sentence memory, beam reordering)."""
     model = model.eval()
-    reference = TorchStepper(model)
+    reference = TorchBackend(model)
+    k = min(8, model.vocab_size)
     worst = 0.0
     for seed, (batch, length) in enumerate(PARITY_SHAPES):
         src_ids, src_lengths = (t.numpy() for t in _sample_source(model.vocab_size, batch, length, seed + 1))
-        ours, theirs = stepper.encode(src_ids, src_lengths), reference.encode(src_ids, src_lengths)
-        prev = np.full(batch, DEFAULT_SPECIAL_IDS.bos, dtype=np.int64)
-        for _ in range(steps):
-            log_ours, ours, attn_ours = stepper.step(prev, ours)
-            log_theirs, theirs, attn_theirs = reference.step(prev, theirs)
-            worst = max(worst, float(np.abs(log_ours - log_theirs).max()), float(np.abs(attn_ours - attn_theirs).max()))
-            prev = log_theirs.argmax(-1).astype(np.int64)
+        encoded = {"onnx": backend.encode(src_ids, src_lengths), "torch": reference.encode(src_ids, src_lengths)}
+        sources = {name: SourceMemory(e.memory, e.keys, e.src_mask, next_version()) for name, e in encoded.items()}
+        sentence_of_row = np.repeat(np.arange(batch), beam)
+        parents = sentence_of_row.copy()  # every beam starts from its sentence's fresh row
+        prev = np.full(batch * beam, DEFAULT_SPECIAL_IDS.bos, dtype=np.int64)
+        states: dict[str, Any] = {"onnx": None, "torch": None}
+        for step in range(steps):
+            outputs = {}
+            runners: tuple[tuple[str, Any], ...] = (("onnx", backend), ("torch", reference))
+            for name, runner in runners:
+                inputs = StepInputs(
+                    prev, parents, sentence_of_row, k, encoded[name] if step == 0 else None, sources[name]
+                )
+                states[name], outputs[name] = runner.step(states[name], inputs)
+            ours, theirs = outputs["onnx"], outputs["torch"]
+            worst = max(
+                worst,
+                float(np.abs(ours.topk_log_probs - theirs.topk_log_probs).max()),
+                float(np.abs(ours.attention - theirs.attention).max()),
+            )
+            prev = theirs.topk_ids[:, 0].astype(np.int64)
+            # reorder the beams inside each sentence (reversed), as a beam search would
+            parents = (sentence_of_row * beam + (beam - 1 - np.arange(batch * beam) % beam)).astype(np.int64)
     return worst
 
 
-def check_greedy(model: Translator, stepper: OnnxStepper, sources: list[list[int]]) -> int:
+def check_greedy(model: Translator, backend: OnnxBackend, sources: list[list[int]]) -> int:
     """Number of sentences whose greedy output differs between the two backends."""
     options = SearchOptions(beam_size=1)
-    ours = decode_batch(stepper, sources, options)
-    theirs = decode_batch(TorchStepper(model), sources, options)
+    ours = decode_batch(backend, sources, options)
+    theirs = decode_batch(TorchBackend(model), sources, options)
     return sum(a.tokens != b.tokens for a, b in zip(ours, theirs))
 
 
@@ -219,14 +246,14 @@ def export_bundle(
         if weights == "fp16":
             for name in (ENCODER_FILE, DECODER_STEP_FILE):
                 store_initializers_fp16(staging / name)
-        stepper = OnnxStepper(staging / ENCODER_FILE, staging / DECODER_STEP_FILE)
-        worst = check_parity(model, stepper)
+        backend = OnnxBackend(staging / ENCODER_FILE, staging / DECODER_STEP_FILE, device="cpu")
+        worst = check_parity(model, backend)
         if worst > PARITY_TOLERANCE:
             raise ExportCheckError(f"ONNX/PyTorch log-prob mismatch {worst:.2e} > {PARITY_TOLERANCE}")
         target = validation_target or checkpoint.directions[0].split("-")[1]
         texts = validation_sources or ["a small test sentence", "another one , longer than the first ."]
         sources = [vocab.source(t, target) for t in texts]
-        differing = check_greedy(model, stepper, sources)
+        differing = check_greedy(model, backend, sources)
         if differing:
             raise ExportCheckError(f"greedy outputs differ on {differing} of {len(sources)} validation sentences")
         manifest = build_manifest(checkpoint, vocab, staging, metrics or checkpoint.metrics, decoding)

@@ -1,4 +1,4 @@
-"""The translator: shared embedding, GNMT encoder and decoder, plus the PyTorch stepper."""
+"""The translator: shared embedding, GNMT encoder and decoder, plus its PyTorch decoding backend."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from torch import nn
 from model.config import ModelConfig
 from model.decoders import GNMTDecoder
 from model.encoders import GNMTEncoder
+from nmt_core.backend import Encoded, StepInputs, StepOutput
 from nmt_core.bundle import DEFAULT_SPECIAL_IDS
-from nmt_core.search import DecoderState
 
 EncoderOutputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -60,40 +60,51 @@ class Translator(nn.Module):
         return log_probs, h, c, feed, attention
 
 
-class TorchStepper:
-    """Drives the shared NumPy search with the PyTorch model (the reference backend)."""
+class TorchBackend:
+    """The batched decoder's backend in PyTorch eager: the reference that ONNX exports are checked against,
+    and what training's validation decodes with. Same step semantics as the format-2 graph."""
 
     def __init__(self, model: Translator, device: torch.device | str = "cpu"):
         self.model = model.eval()
         self.device = torch.device(device)
+        self.vocab_size = model.vocab_size
 
     def _t(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
-    @torch.inference_mode()
-    def encode(self, src_ids: np.ndarray, src_lengths: np.ndarray) -> DecoderState:
-        outputs = self.model.encode(self._t(src_ids), self._t(src_lengths))
-        memory, keys, mask, h, c, feed = (
-            t.float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy() for t in outputs
-        )
-        return DecoderState(h, c, feed, memory, keys, mask)
+    @staticmethod
+    def _host(tensor: torch.Tensor) -> np.ndarray:
+        return (tensor.float() if tensor.is_floating_point() else tensor).cpu().numpy()
 
     @torch.inference_mode()
-    def step(self, prev_tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState, np.ndarray]:
+    def encode(self, src_ids: np.ndarray, src_lengths: np.ndarray) -> Encoded:
+        memory, keys, mask, h, c, feed = (
+            self._host(t) for t in self.model.encode(self._t(src_ids), self._t(src_lengths))
+        )
+        return Encoded(memory, keys, mask, h, c, feed)
+
+    @torch.inference_mode()
+    def step(
+        self, state: tuple[torch.Tensor, ...] | None, inputs: StepInputs
+    ) -> tuple[tuple[torch.Tensor, ...], StepOutput]:
+        fresh = inputs.fresh
+        parts = []
+        for index, name in enumerate(("h", "c", "feed")):
+            pieces = [] if state is None else [state[index]]
+            if fresh is not None:
+                pieces.append(self._t(getattr(fresh, name)))
+            parts.append(torch.cat(pieces).index_select(0, self._t(inputs.parents)))
+        rows = self._t(inputs.row_sentence)
+        sources = inputs.sources
+        memory, keys, mask = (
+            self._t(a).index_select(0, rows) for a in (sources.memory, sources.keys, sources.src_mask)
+        )
+        h, c, feed = parts
         log_probs, h, c, feed, attention = self.model.step_log_probs(
-            self._t(prev_tokens),
-            self._t(state.h),
-            self._t(state.c),
-            self._t(state.feed),
-            self._t(state.memory),
-            self._t(state.keys),
-            self._t(state.src_mask),
+            self._t(inputs.prev_tokens), h, c, feed, memory, keys, mask
         )
-        return (
-            log_probs.cpu().numpy(),
-            state.with_recurrent(h.cpu().numpy(), c.cpu().numpy(), feed.cpu().numpy()),
-            attention.cpu().numpy(),
-        )
+        values, ids = log_probs.topk(inputs.k, dim=-1)
+        return (h, c, feed), StepOutput(self._host(values), self._host(ids), self._host(attention))
 
 
 def count_parameters(model: nn.Module) -> int:

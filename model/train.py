@@ -26,7 +26,7 @@ from model.config import ExperimentConfig, load_config
 from model.dataset import PreparedData, prepare_data
 from model.metrics import score
 from model.plot import plot_curves
-from model.seq2seq import TorchStepper, Translator, count_parameters
+from model.seq2seq import TorchBackend, Translator, count_parameters
 from nmt_core.bundle import DEFAULT_SPECIAL_IDS
 from nmt_core.offline import detokenize, translate_offline
 from nmt_core.search import SearchOptions
@@ -85,13 +85,13 @@ def validate(model: Translator, data: PreparedData, config: ExperimentConfig, de
     for indices in make_batches(data.valid_examples, config.train.max_tokens, seed=None):
         loss, count = batch_loss(model, collate(data.valid_examples, indices), device, 0.0)
         total, tokens = total + float(loss), tokens + count
-    stepper = TorchStepper(model, device)
+    backend = TorchBackend(model, device)
     options = SearchOptions(beam_size=config.train.valid_beam_size)
     bleu: dict[str, Any] = {}
     for label, pairs in sorted(data.valid.items()):
         target_lang = pairs[0].target_lang
         hyps = detokenize(
-            data.vocab, translate_offline(stepper, data.vocab, [p.source for p in pairs], target_lang, options)
+            data.vocab, translate_offline(backend, data.vocab, [p.source for p in pairs], target_lang, options)
         )
         bleu[label] = score(hyps, [p.target for p in pairs], target_lang)
     model.train()

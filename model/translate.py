@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = (args.input.read_text(encoding="utf-8") if args.input else sys.stdin.read()).splitlines()
     options = loaded.options(args.beam_size, args.length_penalty, args.coverage_penalty)
     outputs = detokenize(
-        loaded.vocab, translate_offline(loaded.stepper, loaded.vocab, lines, args.target, options, args.batch_size)
+        loaded.vocab, translate_offline(loaded.backend, loaded.vocab, lines, args.target, options, args.batch_size)
     )
     text = "\n".join(outputs) + ("\n" if outputs else "")
     if args.output:

@@ -13,20 +13,46 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 1
-SUPPORTED_FORMAT_VERSIONS = frozenset({1})
+FORMAT_VERSION = 2
+SUPPORTED_FORMAT_VERSIONS = frozenset({FORMAT_VERSION})
+LEGACY_FORMAT_VERSION = 1  # a decoder step that returned full log-probs; `python -m model.upgrade_bundle` converts it
+UPGRADE_COMMAND = "python -m model.upgrade_bundle"
 
 MANIFEST_FILE = "manifest.json"
 ENCODER_FILE = "encoder.onnx"
 DECODER_STEP_FILE = "decoder_step.onnx"
 SENTENCEPIECE_FILE = "sentencepiece.model"
 
-# Graph signatures. Every state tensor is batch-first so that a scheduler can
-# add, drop and reorder rows with a single `take` along axis 0.
+# Graph signatures. Every state tensor is batch-first.
 ENCODER_INPUTS = ("src_ids", "src_lengths")
 ENCODER_OUTPUTS = ("memory", "keys", "src_mask", "h", "c", "feed")
-DECODER_INPUTS = ("prev_tokens", "h", "c", "feed", "memory", "keys", "src_mask")
-DECODER_OUTPUTS = ("log_probs", "h_out", "c_out", "feed_out", "attention")
+# Format 2: one step of the batched decoder (docs/bundle.md).
+# - The recurrent state of the previous step (h, c, feed; all its rows) and the initial state of rows
+#   admitted since (h_fresh, ...) are concatenated and gathered by `parents` inside the graph, so beam
+#   reordering, admission and retirement never copy state outside it.
+# - memory, keys and src_mask hold one row per *sentence*; `row_sentence` maps each decoder row to its
+#   sentence inside the graph, so encoder outputs are written once per sentence, never per step.
+# - The step ends in TopK(log_probs, k): no [rows, vocab] tensor leaves the graph.
+DECODER_INPUTS = (
+    "prev_tokens",
+    "parents",
+    "h",
+    "c",
+    "feed",
+    "h_fresh",
+    "c_fresh",
+    "feed_fresh",
+    "memory",
+    "keys",
+    "src_mask",
+    "row_sentence",
+    "k",
+)
+DECODER_OUTPUTS = ("topk_log_probs", "topk_ids", "h_out", "c_out", "feed_out", "attention")
+VOCAB_SIZE_KEY = "vocab_size"  # decoder-step metadata: top-k never shows the vocabulary's width
+# Format 1: one row per hypothesis for every input, full log-probs out.
+LEGACY_DECODER_INPUTS = ("prev_tokens", "h", "c", "feed", "memory", "keys", "src_mask")
+LEGACY_DECODER_OUTPUTS = ("log_probs", "h_out", "c_out", "feed_out", "attention")
 
 
 @dataclass(frozen=True)
@@ -115,6 +141,11 @@ class Manifest:
     @classmethod
     def from_json(cls, data: dict[str, Any], source: Path) -> Manifest:
         version = data.get("format_version")
+        if version == LEGACY_FORMAT_VERSION:
+            raise BundleError(
+                f"{source}: bundle format 1 predates the batched decoder (top-k inside the graph); "
+                f"upgrade it in place with `{UPGRADE_COMMAND} {source.parent}` (needs the train extras)"
+            )
         if version not in SUPPORTED_FORMAT_VERSIONS:
             raise BundleError(
                 f"{source}: unknown bundle format_version {version!r}; "

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from nmt_core.bundle import Bundle, BundleError, discover_bundles, load_bundle
-from nmt_core.onnx_backend import OnnxStepper
-from nmt_core.search import SearchOptions, decode_batch
+from nmt_core.offline import decode_batch
+from nmt_core.onnx_backend import OnnxBackend
+from nmt_core.search import SearchOptions
 from nmt_core.vocabulary import Vocabulary
 from service.errors import UnknownDirection
 from service.metrics import MODEL_INFO
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class LoadedModel:
     bundle: Bundle
-    stepper: OnnxStepper
+    backend: OnnxBackend
     vocab: Vocabulary
 
     @property
@@ -39,7 +40,7 @@ class LoadedModel:
 
     @property
     def provider(self) -> str:
-        return self.stepper.provider
+        return self.backend.provider
 
     @property
     def directions(self) -> list[str]:
@@ -61,7 +62,7 @@ class LoadedModel:
         sources = [self.vocab.source("warm up", d.target) for d in self.bundle.manifest.directions[:1]]
         for beam in (1, 2):
             decode_batch(
-                self.stepper,
+                self.backend,
                 sources * 2,
                 SearchOptions(beam_size=beam, max_length_ratio=0.0, max_length_offset=4),
                 self.vocab.specials,
@@ -96,17 +97,17 @@ class Engine:
         models = []
         for path in paths:
             bundle = load_bundle(path)
-            stepper = OnnxStepper(
+            backend = OnnxBackend(
                 bundle.encoder_path,
                 bundle.decoder_step_path,
                 device="cpu" if device == "cpu" else "auto",
                 intra_threads=intra_threads,
             )
-            if device == "cuda" and stepper.provider != "CUDAExecutionProvider":
-                raise BundleError(f"{path}: DEVICE=cuda but ONNX Runtime gave {stepper.provider}")
+            if device == "cuda" and backend.provider != "CUDAExecutionProvider":
+                raise BundleError(f"{path}: DEVICE=cuda but ONNX Runtime gave {backend.provider}")
             vocab = Vocabulary(bundle.sentencepiece_path, bundle.manifest.special_ids)
             vocab.verify(bundle.manifest, str(bundle.sentencepiece_path))
-            model = LoadedModel(bundle, stepper, vocab)
+            model = LoadedModel(bundle, backend, vocab)
             log.info(
                 "loaded %s %s from %s (directions %s, provider %s)",
                 model.model_id,

@@ -10,7 +10,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 STEP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
-ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+COUNT_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64, 128)
 
 REQUESTS = Counter("nmt_requests", "HTTP requests by route template and status code", ["route", "status"])
 REQUEST_DURATION = Histogram("nmt_request_duration_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS)
@@ -30,4 +31,20 @@ QUEUE_WAIT = Histogram("nmt_queue_wait_seconds", "Time a sentence waited before 
 BATCH_ROWS = Histogram("nmt_batch_rows", "Decoder rows per decoder step", buckets=ROW_BUCKETS)
 ENCODER_SECONDS = Histogram("nmt_encoder_seconds", "Encoder call duration", buckets=STEP_BUCKETS)
 DECODER_STEP_SECONDS = Histogram("nmt_decoder_step_seconds", "Decoder step duration", buckets=STEP_BUCKETS)
+ADMITTED_PER_STEP = Histogram(
+    "nmt_admitted_sentences_per_step",
+    "Sentences admitted into the running batch per decoder step",
+    buckets=COUNT_BUCKETS,
+)
+RETIRED_PER_STEP = Histogram(
+    "nmt_retired_sentences_per_step", "Sentences that finished per decoder step", buckets=COUNT_BUCKETS
+)
+SCHEDULER_BUSY_SECONDS = Counter("nmt_scheduler_busy_seconds", "Scheduler thread time spent working, not waiting")
+SCHEDULER_ONNX_SECONDS = Counter(
+    "nmt_scheduler_onnx_seconds", "Of the scheduler's busy time, the part inside ONNX Runtime (encoder and decoder)"
+)
+DECODE_EFFICIENCY = Gauge(
+    "nmt_decode_efficiency",
+    "Share of the scheduler's busy time spent inside ONNX Runtime, over the last second of work",
+)
 MODEL_INFO = Gauge("nmt_model_info", "Loaded model bundles (value 1)", ["model_id", "model_version", "provider"])

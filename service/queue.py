@@ -29,6 +29,19 @@ def next_request_id() -> int:
     return next(_request_ids)
 
 
+@dataclass(frozen=True)
+class Budget:
+    """What the scheduler decided a batch may still take: rows and source tokens beyond those in use,
+    optionally at most `max_requests` requests or only the request `request_id`."""
+
+    max_rows: int
+    max_tokens: int
+    used_rows: int = 0
+    used_tokens: int = 0
+    max_requests: int | None = None
+    request_id: int | None = None
+
+
 @dataclass(eq=False)
 class WorkItem:
     """One sentence to decode, answered through an asyncio future owned by `loop`."""
@@ -139,13 +152,26 @@ class WorkQueue:
         with self._lock:
             return len({item.request_id for item in self._waiting.get(model_id, ())})
 
-    def take(self, model_id: str, accept: Callable[[WorkItem], bool]) -> list[WorkItem]:
-        """Pop items from the head while `accept` agrees; stops at the first refusal (strict FIFO)."""
+    def take_batch(self, model_id: str, budget: Budget) -> list[WorkItem]:
+        """Hand out the longest-waiting items that fit `budget`, in arrival order (strict FIFO: the first that
+        does not fit ends the batch). An empty running batch always gets at least one item."""
         taken: list[WorkItem] = []
+        rows, tokens, requests = budget.used_rows, budget.used_tokens, set[int]()
         with self._lock:
             items = self._waiting.get(model_id)
-            while items and accept(items[0]):
+            while items:
+                item = items[0]
+                if budget.request_id is not None and item.request_id != budget.request_id:
+                    break
+                new_request = item.request_id not in requests
+                if budget.max_requests is not None and new_request and len(requests) >= budget.max_requests:
+                    break
+                fits = rows + item.rows <= budget.max_rows and tokens + item.tokens <= budget.max_tokens
+                if not fits and rows:
+                    break
                 taken.append(items.popleft())
+                rows, tokens = rows + item.rows, tokens + item.tokens
+                requests.add(item.request_id)
             self._count -= len(taken)
             QUEUE_DEPTH.set(self._count)
         return taken

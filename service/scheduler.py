@@ -1,13 +1,13 @@
 """One thread owns the ONNX sessions and runs iteration-level ("continuous") batching.
 
-Every loop iteration, per model: (a) admit waiting sentences into the running batch, encoding
-the newly admitted ones together in one encoder call; (b) run ONE decoder step for all active
-rows; (c) retire finished rows at once and answer their futures. Rows of different bundles never
-share a decoder batch: each model has its own running batch and they take turns.
+Every loop iteration, per model: (a) decide what the running batch may still take and let the queue
+hand it out; the decoder encodes the newcomers in length-sorted groups; (b) run ONE decoder step for
+all rows (`nmt_core.decoder.BatchedDecoder`); (c) answer the sentences that finished. Rows of different
+bundles never share a decoder batch: each model has its own decoder and they take turns.
 
 Two other policies exist for comparison (bench/load.py): `none` decodes one request at a time and
-`static` collects up to N requests or T ms and decodes that batch to completion. The search
-groups are the same in every mode, so greedy output does not depend on the mode or the batch.
+`static` collects up to N requests or T ms and decodes that batch to completion. The decoder is the
+same in every mode, so a sentence's output does not depend on the mode or the batch.
 ONNX Runtime releases the GIL while it runs, so the event loop stays responsive.
 """
 
@@ -16,51 +16,30 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
-
-from nmt_core.search import DecoderState, SearchGroup, make_group, pad_batch
+from nmt_core.decoder import BatchedDecoder
+from nmt_core.selection import Sentence
 from service.errors import DeadlineExceeded, EngineFailure, ShuttingDown
-from service.metrics import BATCH_ROWS, DECODER_STEP_SECONDS, ENCODER_SECONDS, QUEUE_WAIT
-from service.queue import WorkItem, WorkQueue
+from service.metrics import (
+    ADMITTED_PER_STEP,
+    BATCH_ROWS,
+    DECODE_EFFICIENCY,
+    DECODER_STEP_SECONDS,
+    ENCODER_SECONDS,
+    QUEUE_WAIT,
+    RETIRED_PER_STEP,
+    SCHEDULER_BUSY_SECONDS,
+    SCHEDULER_ONNX_SECONDS,
+)
+from service.queue import Budget, WorkItem, WorkQueue
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["continuous", "static", "none"]
 _IDLE_POLL_S = 0.1  # how often an idle scheduler re-checks deadlines and its stop flag
 _EXPIRY_SCAN_S = 0.02
-
-
-@dataclass(eq=False)
-class _Active:
-    item: WorkItem
-    group: SearchGroup
-
-
-@dataclass
-class RunningBatch:
-    """The decoder rows of one model that are mid-decode, with their state and last tokens."""
-
-    entries: list[_Active] = field(default_factory=list)
-    steps_since_admission: int = 0
-    state: DecoderState | None = None
-    prev: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-    @property
-    def rows(self) -> int:
-        return sum(e.group.rows for e in self.entries)
-
-    @property
-    def tokens(self) -> int:
-        return sum(e.item.tokens for e in self.entries)
-
-    def clear(self) -> list[_Active]:
-        entries, self.entries, self.state = self.entries, [], None
-        self.prev = np.zeros(0, dtype=np.int64)
-        return entries
+_EFFICIENCY_WINDOW_S = 1.0  # decode efficiency is reported over windows of about this much busy time
 
 
 class Scheduler:
@@ -83,11 +62,15 @@ class Scheduler:
         self.static_max_wait_s = static_max_wait_s
         self.admit_waiting_ratio = admit_waiting_ratio
         self.admit_max_steps = admit_max_steps
-        self.batches: dict[str, RunningBatch] = {}
+        self.decoders: dict[str, BatchedDecoder] = {}
+        self._steps_since_admission: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_expiry_scan = 0.0
         self.steps = 0
+        self.busy_seconds = 0.0  # scheduler thread time spent working (not waiting)
+        self.onnx_seconds = 0.0  # of which inside ONNX Runtime (encoder and decoder calls)
+        self._window = (0.0, 0.0)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -100,7 +83,7 @@ class Scheduler:
         return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
     def active_rows(self) -> int:
-        return sum(b.rows for b in list(self.batches.values()))
+        return sum(d.rows for d in list(self.decoders.values()))
 
     def idle(self) -> bool:
         return len(self.queue) == 0 and self.active_rows() == 0
@@ -116,38 +99,51 @@ class Scheduler:
                 return
         for item in self.queue.drop(lambda _: True):
             item.fail(ShuttingDown("the server stopped before this sentence was translated"))
-        for batch in list(self.batches.values()):
-            for entry in batch.clear():
-                entry.item.fail(ShuttingDown("the server stopped mid-translation"))
+        for decoder in list(self.decoders.values()):
+            for item in decoder.clear():
+                item.fail(ShuttingDown("the server stopped mid-translation"))
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            started = time.perf_counter()
             self._expire_waiting()
             worked = False
             wait: float | None = _IDLE_POLL_S
             for model_id in self._models_in_turn():
-                batch = self.batches.setdefault(model_id, RunningBatch())
                 try:
-                    did, pending = self._tick(model_id, batch)
+                    did, pending = self._tick(model_id)
                 except Exception as exc:  # an ORT failure must not kill the loop or strand requests
                     log.exception("decoder failure on %s", model_id)
-                    for entry in batch.clear():
-                        entry.item.fail(EngineFailure(f"decoding failed: {type(exc).__name__}"))
+                    for item in self.decoders[model_id].clear():
+                        item.fail(EngineFailure(f"decoding failed: {type(exc).__name__}"))
                     did, pending = True, None
                 worked |= did
                 if pending is not None:
                     wait = min(wait or pending, pending)
-            if not worked:
-                if wait is not None and len(self.queue):
-                    self.queue.wait_for_more(wait)
-                else:
-                    self.queue.wait(wait)
+            if worked:
+                self._account(time.perf_counter() - started)
+            elif wait is not None and len(self.queue):
+                self.queue.wait_for_more(wait)
+            else:
+                self.queue.wait(wait)
+
+    def _account(self, busy: float) -> None:
+        self.busy_seconds += busy
+        SCHEDULER_BUSY_SECONDS.inc(busy)
+        window_busy, window_onnx = self._window
+        if self.busy_seconds - window_busy >= _EFFICIENCY_WINDOW_S:
+            DECODE_EFFICIENCY.set((self.onnx_seconds - window_onnx) / (self.busy_seconds - window_busy))
+            self._window = (self.busy_seconds, self.onnx_seconds)
+
+    def _onnx(self, seconds: float) -> None:
+        self.onnx_seconds += seconds
+        SCHEDULER_ONNX_SECONDS.inc(seconds)
 
     def _models_in_turn(self) -> list[str]:
         """Models with running rows or waiting sentences; the one with the oldest waiting sentence first."""
-        ids = {key for key, batch in self.batches.items() if batch.entries} | set(self.queue.models_waiting())
+        ids = {key for key, decoder in self.decoders.items() if decoder.sentences} | set(self.queue.models_waiting())
 
         def age(model_id: str) -> float:
             head = self.queue.peek_oldest(model_id)
@@ -163,78 +159,62 @@ class Scheduler:
         for item in self.queue.drop(lambda i: i.abandoned or i.expired(now)):
             item.fail(DeadlineExceeded("the request deadline passed while it was queued"))
 
-    def _tick(self, model_id: str, batch: RunningBatch) -> tuple[bool, float | None]:
+    def _tick(self, model_id: str) -> tuple[bool, float | None]:
         """One scheduling iteration for one model: admit, step once, retire. Returns (did work, wait hint)."""
-        admitted, pending = self._admit(model_id, batch)
+        decoder = self.decoders.get(model_id)
+        admitted, pending = self._admit(model_id, decoder)
         if admitted:
-            self._encode_into(batch, admitted)
-        self._drop_dead_rows(batch)
-        if not batch.entries:
+            decoder = self._admit_into(model_id, admitted)
+        if decoder is None:
+            return False, pending
+        self._drop_dead(decoder)
+        if not decoder.sentences:
             return bool(admitted), pending
-        self._step(batch)
+        self._step(model_id, decoder)
+        ADMITTED_PER_STEP.observe(len(admitted))
         return True, pending
 
-    # -- (a) admission -----------------------------------------------------------------------------------------
+    # -- (a) admission: the scheduler decides the budget, the queue hands out the batch -------------------------
 
-    def _admit(self, model_id: str, batch: RunningBatch) -> tuple[list[WorkItem], float | None]:
+    def _admit(self, model_id: str, decoder: BatchedDecoder | None) -> tuple[list[WorkItem], float | None]:
+        rows, tokens = (decoder.rows, decoder.tokens) if decoder is not None else (0, 0)
+        budget = Budget(self.max_rows, self.max_tokens, rows, tokens)
         if self.mode == "continuous":
-            if batch.entries and not self._admission_due(model_id, batch):
+            if rows and not self._admission_due(model_id, rows, decoder.sentences if decoder else 0):
                 return [], None
-            batch.steps_since_admission = 0
-            return self._take_within_budget(model_id, batch, lambda _item: True), None
+            self._steps_since_admission[model_id] = 0
+            return self._take(model_id, budget), None
         if self.active_rows():  # none/static: a batch runs to completion before the next is formed
             return [], None
         head = self.queue.peek_oldest(model_id)
         if head is None:
             return [], None
         if self.mode == "none":
-            return self._take_within_budget(model_id, batch, lambda item: item.request_id == head.request_id), None
+            return self._take(model_id, Budget(self.max_rows, self.max_tokens, request_id=head.request_id)), None
         waited = time.monotonic() - head.enqueued_at
         if self.queue.request_count(model_id) < self.static_max_batch and waited < self.static_max_wait_s:
             return [], self.static_max_wait_s - waited
-        requests: set[int] = set()
+        return self._take(model_id, Budget(self.max_rows, self.max_tokens, max_requests=self.static_max_batch)), None
 
-        def within_n_requests(item: WorkItem) -> bool:
-            if item.request_id not in requests and len(requests) >= self.static_max_batch:
-                return False
-            requests.add(item.request_id)
-            return True
-
-        return self._take_within_budget(model_id, batch, within_n_requests), None
-
-    def _admission_due(self, model_id: str, batch: RunningBatch) -> bool:
+    def _admission_due(self, model_id: str, rows: int, sentences: int) -> bool:
         """Join a running batch in groups, not one sentence per step (as TGI's router does).
 
-        Every admission costs an encoder call and a copy of the batch state; admitting each
+        Every admission costs an encoder call and a rewrite of the sentence slots; admitting each
         arrival at the next step made encoding a third of the scheduler's time under load.
         New sentences join once enough are waiting relative to the running ones, once they
         would fill the free rows, or after `admit_max_steps` steps at the latest.
         """
         waiting = self.queue.waiting_count(model_id)
-        if not waiting or batch.rows >= self.max_rows:
+        if not waiting or rows >= self.max_rows:
             return False
         return (
-            waiting >= max(1.0, self.admit_waiting_ratio * len(batch.entries))
-            or waiting >= self.max_rows - batch.rows
-            or batch.steps_since_admission >= self.admit_max_steps
+            waiting >= max(1.0, self.admit_waiting_ratio * sentences)
+            or waiting >= self.max_rows - rows
+            or self._steps_since_admission.get(model_id, 0) >= self.admit_max_steps
         )
 
-    def _take_within_budget(
-        self, model_id: str, batch: RunningBatch, policy: Callable[[WorkItem], bool]
-    ) -> list[WorkItem]:
-        """Longest-waiting first, while the row and token budgets allow (an empty batch takes at least one)."""
-        rows, tokens = batch.rows, batch.tokens
-
-        def accept(item: WorkItem) -> bool:
-            nonlocal rows, tokens
-            fits = (rows + item.rows <= self.max_rows and tokens + item.tokens <= self.max_tokens) or rows == 0
-            if not fits or not policy(item):
-                return False
-            rows += item.rows
-            tokens += item.tokens
-            return True
-
-        admitted = self.queue.take(model_id, accept)
+    def _take(self, model_id: str, budget: Budget) -> list[WorkItem]:
+        admitted = self.queue.take_batch(model_id, budget)
         now = time.monotonic()
         for item in admitted:
             QUEUE_WAIT.observe(now - item.enqueued_at)
@@ -248,88 +228,53 @@ class Scheduler:
             return True
         return False
 
-    def _encode_into(self, batch: RunningBatch, items: list[WorkItem]) -> None:
-        """Encode all newly admitted sentences in one call and append their rows to the running batch."""
+    def _admit_into(self, model_id: str, items: list[WorkItem]) -> BatchedDecoder | None:
+        """Encode the newly admitted sentences (length-sorted groups) into the model's running batch."""
         model = items[0].model
-        specials = model.vocab.specials
+        decoder = self.decoders.get(model_id)
+        if decoder is None:
+            decoder = self.decoders[model_id] = BatchedDecoder(model.backend, model.vocab.specials)
+        sentences = [
+            Sentence(
+                item.source_ids,
+                item.options,
+                min(item.options.max_length(len(item.source_ids)), item.max_length),
+                item,
+            )
+            for item in items
+        ]
         try:
-            src_ids, src_lengths = pad_batch([item.source_ids for item in items], specials.pad)
-            start = time.perf_counter()
-            state = model.stepper.encode(src_ids, src_lengths)
-            ENCODER_SECONDS.observe(time.perf_counter() - start)
-            entries = [
-                _Active(item, make_group(len(item.source_ids), item.options, specials, item.max_length))
-                for item in items
-            ]
-            rows = np.repeat(np.arange(len(items)), [e.group.rows for e in entries])
-            new_state = state.take(rows)
-            joined = new_state if batch.state is None else DecoderState.concat([batch.state, new_state])
+            seconds = decoder.admit(sentences)
         except Exception as exc:
             # These items already left the queue: answer them here, or they would wait for their deadline.
             log.exception("encoder failure")
             for item in items:
                 item.fail(EngineFailure(f"encoding failed: {type(exc).__name__}"))
-            return
-        batch.state = joined
-        batch.prev = np.concatenate([batch.prev, np.full(len(rows), specials.bos, dtype=np.int64)])
-        batch.entries.extend(entries)
+            decoder.drop(lambda tag: tag in items)
+            return decoder
+        ENCODER_SECONDS.observe(seconds)
+        self._onnx(seconds)
+        return decoder
 
     # -- (b) one decoder step and (c) retirement ---------------------------------------------------------------
 
-    def _drop_dead_rows(self, batch: RunningBatch) -> None:
+    def _drop_dead(self, decoder: BatchedDecoder) -> None:
         now = time.monotonic()
-        if not any(e.item.abandoned or e.item.expired(now) for e in batch.entries):
-            return
-        keep_rows: list[np.ndarray] = []
-        kept: list[_Active] = []
-        offset = 0
-        for entry in batch.entries:
-            if entry.item.abandoned:
-                pass
-            elif entry.item.expired(now):
-                entry.item.fail(DeadlineExceeded("the request deadline passed during decoding"))
-            else:
-                kept.append(entry)
-                keep_rows.append(np.arange(offset, offset + entry.group.rows))
-            offset += entry.group.rows
-        if not kept:
-            batch.clear()
-            return
-        index = np.concatenate(keep_rows)
-        assert batch.state is not None
-        batch.state = batch.state.take(index).trim_source()
-        batch.prev = batch.prev[index]
-        batch.entries = kept
 
-    def _step(self, batch: RunningBatch) -> None:
-        assert batch.state is not None
-        model = batch.entries[0].item.model
-        BATCH_ROWS.observe(batch.state.rows)
-        batch.steps_since_admission += 1
-        start = time.perf_counter()
-        log_probs, state, attention = model.stepper.step(batch.prev, batch.state)
-        DECODER_STEP_SECONDS.observe(time.perf_counter() - start)
+        def dead(item: WorkItem) -> bool:
+            return item.abandoned or item.expired(now)
+
+        for item in decoder.drop(dead):
+            if not item.abandoned:
+                item.fail(DeadlineExceeded("the request deadline passed during decoding"))
+
+    def _step(self, model_id: str, decoder: BatchedDecoder) -> None:
+        self._steps_since_admission[model_id] = self._steps_since_admission.get(model_id, 0) + 1
+        report = decoder.step()
+        BATCH_ROWS.observe(report.rows)
+        DECODER_STEP_SECONDS.observe(report.backend_seconds)
+        self._onnx(report.backend_seconds)
+        RETIRED_PER_STEP.observe(len(report.finished))
         self.steps += 1
-        next_tokens: list[np.ndarray] = []
-        gather: list[np.ndarray] = []
-        alive: list[_Active] = []
-        finished: list[_Active] = []
-        offset = 0
-        for entry in batch.entries:
-            rows = slice(offset, offset + entry.group.rows)
-            tokens, parents = entry.group.advance(log_probs[rows], attention[rows])
-            if entry.group.done:
-                finished.append(entry)
-            else:
-                alive.append(entry)
-                next_tokens.append(tokens)
-                gather.append(parents + offset)
-            offset += entry.group.rows
-        if alive:
-            batch.state = state.take(np.concatenate(gather)).trim_source()
-            batch.prev = np.concatenate(next_tokens)
-            batch.entries = alive
-        else:
-            batch.clear()
-        for entry in finished:
-            entry.item.resolve(entry.group.best())
+        for item, hypothesis in report.finished:
+            item.resolve(hypothesis)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from nmt_core.bundle import load_bundle
 from nmt_core.offline import translate_offline
-from nmt_core.onnx_backend import OnnxStepper
+from nmt_core.onnx_backend import OnnxBackend
 from nmt_core.search import SearchOptions
 from nmt_core.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
 from tests.fixtures import toy_translation
@@ -31,11 +31,11 @@ class TinyTranslator:
 
     def __post_init__(self) -> None:
         bundle = load_bundle(self.bundle_dir)
-        self.stepper = OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device="cpu")
+        self.backend = OnnxBackend(bundle.encoder_path, bundle.decoder_step_path, device="cpu")
         self.vocab = Vocabulary(bundle.sentencepiece_path)
 
     async def __call__(self, segments: list[str]) -> list[Aligned]:
-        hypotheses = translate_offline(self.stepper, self.vocab, segments, self.target, SearchOptions(beam_size=1))
+        hypotheses = translate_offline(self.backend, self.vocab, segments, self.target, SearchOptions(beam_size=1))
         results = []
         for segment, hyp in zip(segments, hypotheses, strict=True):
             # without the language tag and EOS

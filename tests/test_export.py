@@ -11,7 +11,7 @@ from model.checkpoint import load_checkpoint
 from model.export import PARITY_TOLERANCE, check_greedy, check_parity
 from nmt_core.bundle import load_bundle
 from nmt_core.offline import detokenize, translate_offline
-from nmt_core.onnx_backend import OnnxStepper
+from nmt_core.onnx_backend import OnnxBackend
 from nmt_core.search import SearchOptions
 from nmt_core.vocabulary import Vocabulary
 
@@ -19,11 +19,11 @@ from nmt_core.vocabulary import Vocabulary
 def test_bundle_parity_and_greedy(tiny_run: Path, tiny_bundle: Path) -> None:
     bundle = load_bundle(tiny_bundle)
     model = load_checkpoint(tiny_run).build_model()
-    stepper = OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device="cpu")
-    assert check_parity(model, stepper) <= PARITY_TOLERANCE
+    backend = OnnxBackend(bundle.encoder_path, bundle.decoder_step_path, device="cpu")
+    assert check_parity(model, backend) <= PARITY_TOLERANCE
     vocab = Vocabulary(bundle.sentencepiece_path)
     sources = [vocab.source(t, "de") for t in ["the dog runs", "a small red car near the house", "cat"]]
-    assert check_greedy(model, stepper, sources) == 0
+    assert check_greedy(model, backend, sources) == 0
 
 
 def test_manifest_describes_the_model(tiny_bundle: Path) -> None:
@@ -37,10 +37,10 @@ def test_manifest_describes_the_model(tiny_bundle: Path) -> None:
 
 def test_onnx_translation_runs_end_to_end(tiny_bundle: Path) -> None:
     bundle = load_bundle(tiny_bundle)
-    stepper = OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device="cpu")
+    backend = OnnxBackend(bundle.encoder_path, bundle.decoder_step_path, device="cpu")
     vocab = Vocabulary(bundle.sentencepiece_path)
     texts = ["the dog runs", "a big tree"]
-    hyps = translate_offline(stepper, vocab, texts, "de", SearchOptions(beam_size=1))
+    hyps = translate_offline(backend, vocab, texts, "de", SearchOptions(beam_size=1))
     assert len(hyps) == 2
     for hyp, text in zip(hyps, texts):
         assert hyp.attention.shape[1] == len(vocab.source(text, "de"))
@@ -71,7 +71,7 @@ def test_int8_copy_is_a_quantized_bundle(tiny_run: Path, tmp_path: Path, weights
     ops = {node.op_type for name in ("encoder.onnx", "decoder_step.onnx") for node in onnx.load(out / name).graph.node}
     assert ops & {"DynamicQuantizeLSTM", "MatMulInteger", "DynamicQuantizeMatMul"}, ops
     assert bundle.manifest.model_version.endswith("+int8")
-    stepper = OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device="cpu")
+    backend = OnnxBackend(bundle.encoder_path, bundle.decoder_step_path, device="cpu")
     vocab = Vocabulary(bundle.sentencepiece_path)
-    hyps = translate_offline(stepper, vocab, ["the dog runs"], "de", SearchOptions())
+    hyps = translate_offline(backend, vocab, ["the dog runs"], "de", SearchOptions())
     assert hyps[0].attention.shape[1] == len(vocab.source("the dog runs", "de"))

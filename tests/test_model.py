@@ -10,9 +10,10 @@ import torch
 
 from model.checkpoint import load_checkpoint
 from model.config import ModelConfig
-from model.seq2seq import TorchStepper, Translator
+from model.seq2seq import TorchBackend, Translator
 from nmt_core.bundle import DEFAULT_SPECIAL_IDS
-from nmt_core.search import BeamGroup, SearchOptions, coverage_penalty, decode_batch, gnmt_score, length_penalty
+from nmt_core.offline import decode_batch
+from nmt_core.search import SearchOptions, coverage_penalty, gnmt_score, length_penalty
 
 
 @pytest.mark.parametrize("attention", ["bahdanau", "luong"])
@@ -49,8 +50,8 @@ def test_padding_does_not_leak(attention: str) -> None:
             assert float(padded_step[4][row, n:].abs().sum()) < 1e-6  # no attention on padding
 
 
-def _tiny_stepper(tiny_run: Path) -> TorchStepper:
-    return TorchStepper(load_checkpoint(tiny_run).build_model())
+def _tiny_backend(tiny_run: Path) -> TorchBackend:
+    return TorchBackend(load_checkpoint(tiny_run).build_model())
 
 
 def _sources(tiny_run: Path) -> list[list[int]]:
@@ -63,40 +64,28 @@ def _sources(tiny_run: Path) -> list[list[int]]:
     return [vocab.source(t, "de") for t in texts]
 
 
-def test_beam_of_one_is_greedy(tiny_run: Path) -> None:
-    stepper, sources = _tiny_stepper(tiny_run), _sources(tiny_run)
-    greedy = decode_batch(stepper, sources, SearchOptions(beam_size=1))
-    assert any(len(h.tokens) > 1 for h in greedy)  # a real multi-step comparison
-    for alpha, beta in [(0.6, 0.0), (1.0, 0.4)]:
-        # make_group would pick GreedyGroup for beam_size=1: force the beam implementation.
-        beam = decode_batch(
-            stepper,
-            sources,
-            SearchOptions(beam_size=1, length_penalty=alpha, coverage_penalty=beta),
-            group_factory=BeamGroup,
-        )
-        assert [h.tokens for h in greedy] == [h.tokens for h in beam]
-        assert [h.log_prob for h in greedy] == pytest.approx([h.log_prob for h in beam], abs=1e-5)
-
-
-def _force(stepper: TorchStepper, source: list[int], tokens: list[int]) -> tuple[float, np.ndarray]:
+def _force(backend: TorchBackend, source: list[int], tokens: list[int]) -> tuple[float, np.ndarray]:
     """log P(tokens + EOS | source) and the summed attention, by teacher forcing the same model."""
-    state = stepper.encode(np.array([source]), np.array([len(source)]))
-    prev, total, attention_sum = DEFAULT_SPECIAL_IDS.bos, 0.0, np.zeros(len(source))
-    for token in [*tokens, DEFAULT_SPECIAL_IDS.eos]:
-        log_probs, state, attention = stepper.step(np.array([prev]), state)
-        total += float(log_probs[0, token])
-        attention_sum += attention[0]
-        prev = token
+    model = backend.model
+    with torch.inference_mode():
+        memory, keys, mask, h, c, feed = model.encode(torch.tensor([source]), torch.tensor([len(source)]))
+        prev, total, attention_sum = DEFAULT_SPECIAL_IDS.bos, 0.0, np.zeros(len(source))
+        for token in [*tokens, DEFAULT_SPECIAL_IDS.eos]:
+            log_probs, h, c, feed, attention = model.step_log_probs(
+                torch.tensor([prev]), h, c, feed, memory, keys, mask
+            )
+            total += float(log_probs[0, token])
+            attention_sum += attention[0].numpy()
+            prev = token
     return total, attention_sum
 
 
 @pytest.mark.parametrize("alpha,beta", [(0.6, 0.0), (1.0, 0.2), (0.0, 0.0)])
 def test_beam_scores_follow_the_gnmt_formula(tiny_run: Path, alpha: float, beta: float) -> None:
-    stepper, sources = _tiny_stepper(tiny_run), _sources(tiny_run)
+    backend, sources = _tiny_backend(tiny_run), _sources(tiny_run)
     options = SearchOptions(beam_size=4, length_penalty=alpha, coverage_penalty=beta, max_length_offset=30)
-    for source, hyp in zip(sources, decode_batch(stepper, sources, options)):
-        log_prob, attention_sum = _force(stepper, source, hyp.tokens)
+    for source, hyp in zip(sources, decode_batch(backend, sources, options)):
+        log_prob, attention_sum = _force(backend, source, hyp.tokens)
         assert hyp.log_prob == pytest.approx(log_prob, abs=1e-4)
         length = len(hyp.tokens) + 1  # EOS counts as an output token
         expected = log_prob / (((5 + length) / 6) ** alpha) + beta * np.log(np.minimum(attention_sum, 1.0)).sum()
@@ -111,28 +100,28 @@ def test_penalty_helpers() -> None:
 
 
 def test_beam_search_is_no_worse_than_greedy_under_its_own_score(tiny_run: Path) -> None:
-    stepper, sources = _tiny_stepper(tiny_run), _sources(tiny_run)
+    backend, sources = _tiny_backend(tiny_run), _sources(tiny_run)
     options = SearchOptions(beam_size=5, length_penalty=0.6, max_length_offset=30)
     for source, greedy, beam in zip(
         sources,
-        decode_batch(stepper, sources, SearchOptions(max_length_offset=30)),
-        decode_batch(stepper, sources, options),
+        decode_batch(backend, sources, SearchOptions(max_length_offset=30)),
+        decode_batch(backend, sources, options),
     ):
-        log_prob, attention_sum = _force(stepper, source, greedy.tokens)
+        log_prob, attention_sum = _force(backend, source, greedy.tokens)
         greedy_score = gnmt_score(log_prob, len(greedy.tokens) + 1, attention_sum, 0.6, 0.0)
         assert beam.score >= greedy_score - 1e-6
 
 
 def test_runners_up_are_the_beams_other_hypotheses_ranked_by_score(tiny_run: Path) -> None:
-    stepper, sources = _tiny_stepper(tiny_run), _sources(tiny_run)
+    backend, sources = _tiny_backend(tiny_run), _sources(tiny_run)
     alpha = 0.6
     options = SearchOptions(beam_size=4, length_penalty=alpha, max_length_offset=30)
 
     def score(source: list[int], tokens: list[int]) -> float:
-        log_prob, attention_sum = _force(stepper, source, tokens)
+        log_prob, attention_sum = _force(backend, source, tokens)
         return gnmt_score(log_prob, len(tokens) + 1, attention_sum, alpha, 0.0)
 
-    hypotheses = decode_batch(stepper, sources, options)
+    hypotheses = decode_batch(backend, sources, options)
     assert any(hyp.runners_up for hyp in hypotheses)
     for source, hyp in zip(sources, hypotheses):
         assert len(hyp.runners_up) <= options.beam_size - 1 and hyp.tokens not in hyp.runners_up

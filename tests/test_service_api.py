@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from nmt_core.search import SearchOptions, decode_batch
+from nmt_core.offline import decode_batch
+from nmt_core.search import SearchOptions
 from service.results import SegmentResult
 from service.validation import TranslationOptions
 from tests.service_support import assert_error_shape, make_model_dir, metric_value, running_app, settings_for
@@ -47,7 +48,7 @@ async def test_translate_and_languages(model_dir: Path) -> None:
         assert [t["cached"] for t in body["translations"]] == [False, False]
         model = app.state.runtime.engine.models[0]
         sentences = ["the dog runs.", text[0].split(". ")[1], text[1]]
-        hyps = decode_batch(model.stepper, [model.vocab.source(s, "de") for s in sentences], SearchOptions())
+        hyps = decode_batch(model.backend, [model.vocab.source(s, "de") for s in sentences], SearchOptions())
         expected = [model.vocab.decode(h.tokens) for h in hyps]
         assert body["translations"][0]["text"] == f"{expected[0]} {expected[1]}"
         assert body["translations"][1]["text"] == expected[2]
@@ -63,7 +64,7 @@ async def test_beam_search_through_the_api_equals_decode_batch(model_dir: Path) 
         model = app.state.runtime.engine.models[0]
         defaults = model.default_options()
         hyp = decode_batch(
-            model.stepper,
+            model.backend,
             [model.vocab.source(text, "de")],
             SearchOptions(
                 beam_size=3, length_penalty=defaults.length_penalty, coverage_penalty=defaults.coverage_penalty
@@ -83,7 +84,7 @@ async def test_alternatives_are_the_beams_runners_up_and_are_cached(model_dir: P
         )
 
         def best_and_runners_up(sentence: str) -> tuple[str, list[str]]:
-            hyp = decode_batch(model.stepper, [model.vocab.source(sentence, "de")], search)[0]
+            hyp = decode_batch(model.backend, [model.vocab.source(sentence, "de")], search)[0]
             best = model.vocab.decode(hyp.tokens)
             return best, list(
                 dict.fromkeys(t for t in map(model.vocab.decode, hyp.runners_up) if t.strip() and t != best)

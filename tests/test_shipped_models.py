@@ -15,7 +15,7 @@ from sacrebleu.metrics import CHRF
 
 from nmt_core.bundle import discover_bundles, load_bundle
 from nmt_core.offline import detokenize, translate_offline
-from nmt_core.onnx_backend import OnnxStepper
+from nmt_core.onnx_backend import OnnxBackend
 from nmt_core.search import SearchOptions
 from nmt_core.vocabulary import Vocabulary
 from tests.fixtures import ROOT
@@ -45,12 +45,12 @@ def test_models_are_shipped() -> None:
 @pytest.mark.parametrize("bundle_dir", BUNDLES, ids=lambda p: Path(p).name)
 def test_shipped_bundle_translates_every_direction(bundle_dir: Path) -> None:
     bundle = load_bundle(bundle_dir)  # verifies every checksum
-    stepper = OnnxStepper(bundle.encoder_path, bundle.decoder_step_path, device="cpu", intra_threads=1)
+    backend = OnnxBackend(bundle.encoder_path, bundle.decoder_step_path, device="cpu", intra_threads=1)
     vocab = Vocabulary(bundle.sentencepiece_path)
     for direction in bundle.manifest.directions:
         sources, references = SAMPLES[direction.source], SAMPLES[direction.target]
         outputs = detokenize(
-            vocab, translate_offline(stepper, vocab, sources, direction.target, SearchOptions(beam_size=1))
+            vocab, translate_offline(backend, vocab, sources, direction.target, SearchOptions(beam_size=1))
         )
         detected = _detector().detect_language_of(" ".join(outputs))
         assert detected == LINGUA[direction.target], (direction.key, outputs)

@@ -1,0 +1,100 @@
+"""Turn a format-1 decoder-step graph into the format-2 step of the batched decoder (nmt_core/bundle.py).
+
+The exporter writes every decoder step through here, and `model.upgrade_bundle` applies it to old
+bundles whose checkpoints are gone: the network is untouched, only its edges change.
+- h, c and feed become the previous step's state plus the rows admitted since, gathered by `parents`;
+- memory, keys and src_mask become one row per sentence, gathered by `row_sentence`;
+- the log-softmax output is replaced by TopK(log_probs, k), so no [rows, vocab] tensor leaves the graph.
+"""
+
+from __future__ import annotations
+
+import onnx
+from onnx import TensorProto, helper
+
+from nmt_core.bundle import (
+    DECODER_INPUTS,
+    DECODER_OUTPUTS,
+    LEGACY_DECODER_INPUTS,
+    LEGACY_DECODER_OUTPUTS,
+    VOCAB_SIZE_KEY,
+)
+
+_ROWS, _PREVIOUS, _FRESH, _SENTENCES, _SOURCE = "rows", "previous_rows", "fresh_rows", "sentences", "src_len"
+_PER_ROW_STATE = ("h", "c", "feed")
+_PER_SENTENCE = ("memory", "keys", "src_mask")
+
+
+def _value_info(name: str, like: onnx.ValueInfoProto, first_axes: list[str]) -> onnx.ValueInfoProto:
+    """`like`'s element type and trailing dimensions, with its leading axes renamed."""
+    tensor = like.type.tensor_type
+    dims: list[str | int] = list(first_axes)
+    for dim in list(tensor.shape.dim)[len(first_axes) :]:
+        dims.append(dim.dim_param or dim.dim_value)
+    return helper.make_tensor_value_info(name, tensor.elem_type, dims)
+
+
+def batched_decoder_graph(legacy: onnx.ModelProto) -> onnx.ModelProto:
+    """A new model: the legacy network with the format-2 signature (validated by the ONNX checker)."""
+    model = onnx.ModelProto()
+    model.CopyFrom(legacy)
+    graph = model.graph
+    inputs = {i.name: i for i in graph.input}
+    outputs = {o.name: o for o in graph.output}
+    if tuple(inputs) != LEGACY_DECODER_INPUTS or tuple(outputs) != LEGACY_DECODER_OUTPUTS:
+        raise ValueError(f"not a format-1 decoder step: inputs {list(inputs)}, outputs {list(outputs)}")
+    internal = {name: f"{name}_rows" for name in (*_PER_ROW_STATE, *_PER_SENTENCE)}
+    for node in graph.node:
+        node.input[:] = [internal.get(name, name) for name in node.input]
+
+    prologue: list[onnx.NodeProto] = []
+    for name in _PER_ROW_STATE:
+        prologue += [
+            helper.make_node("Concat", [name, f"{name}_fresh"], [f"{name}_all"], axis=0, name=f"admit_{name}"),
+            helper.make_node("Gather", [f"{name}_all", "parents"], [internal[name]], axis=0, name=f"reorder_{name}"),
+        ]
+    for name in _PER_SENTENCE:
+        prologue.append(
+            helper.make_node("Gather", [name, "row_sentence"], [internal[name]], axis=0, name=f"rows_of_{name}")
+        )
+    top_k = helper.make_node(
+        "TopK", ["log_probs", "k"], ["topk_log_probs", "topk_ids"], axis=-1, largest=1, sorted=1, name="top_k"
+    )
+    nodes = [*prologue, *graph.node, top_k]
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+    index = helper.make_tensor_value_info
+    new_inputs = {
+        "prev_tokens": _value_info("prev_tokens", inputs["prev_tokens"], [_ROWS]),
+        "parents": index("parents", TensorProto.INT64, [_ROWS]),
+        "row_sentence": index("row_sentence", TensorProto.INT64, [_ROWS]),
+        "k": index("k", TensorProto.INT64, [1]),
+    }
+    for name in _PER_ROW_STATE:
+        new_inputs[name] = _value_info(name, inputs[name], [_PREVIOUS])
+        new_inputs[f"{name}_fresh"] = _value_info(f"{name}_fresh", inputs[name], [_FRESH])
+    for name in _PER_SENTENCE:
+        new_inputs[name] = _value_info(name, inputs[name], [_SENTENCES, _SOURCE])
+    del graph.input[:]
+    graph.input.extend(new_inputs[name] for name in DECODER_INPUTS)
+
+    new_outputs = {
+        "topk_log_probs": helper.make_tensor_value_info("topk_log_probs", TensorProto.FLOAT, [_ROWS, "k"]),
+        "topk_ids": helper.make_tensor_value_info("topk_ids", TensorProto.INT64, [_ROWS, "k"]),
+        "h_out": _value_info("h_out", outputs["h_out"], [_ROWS]),
+        "c_out": _value_info("c_out", outputs["c_out"], [_ROWS]),
+        "feed_out": _value_info("feed_out", outputs["feed_out"], [_ROWS]),
+        "attention": _value_info("attention", outputs["attention"], [_ROWS, _SOURCE]),
+    }
+    del graph.output[:]
+    graph.output.extend(new_outputs[name] for name in DECODER_OUTPUTS)
+    del graph.value_info[:]  # shapes inferred for the old signature no longer hold
+    vocab_size = outputs["log_probs"].type.tensor_type.shape.dim[1].dim_value
+    helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, VOCAB_SIZE_KEY: str(vocab_size)})
+    onnx.checker.check_model(model)
+    return model
+
+
+def is_legacy_decoder(model: onnx.ModelProto) -> bool:
+    return tuple(i.name for i in model.graph.input) == LEGACY_DECODER_INPUTS

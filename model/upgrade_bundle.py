@@ -1,0 +1,66 @@
+"""Upgrade a format-1 bundle to format 2 in place (or into OUT): `python -m model.upgrade_bundle BUNDLE [--out OUT]`.
+
+Format 1's decoder step returned full log-probs for one row per hypothesis; format 2 is the batched
+decoder's step (nmt_core/bundle.py). The checkpoint is not needed: the graph is rewired by surgery
+(model/graph_surgery.py), its weights untouched, and the manifest's checksums and format are updated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import onnx
+
+from model.graph_surgery import batched_decoder_graph, is_legacy_decoder
+from nmt_core.bundle import (
+    DECODER_STEP_FILE,
+    FORMAT_VERSION,
+    LEGACY_FORMAT_VERSION,
+    MANIFEST_FILE,
+    BundleError,
+    load_bundle,
+    sha256_of,
+)
+
+
+def upgrade_bundle(source: Path, out: Path | None = None) -> Path:
+    """Write the format-2 bundle to `out` (default: over `source`); returns where it went."""
+    out = out or source
+    manifest = json.loads((source / MANIFEST_FILE).read_text())
+    if manifest.get("format_version") != LEGACY_FORMAT_VERSION:
+        raise BundleError(f"{source}: format_version {manifest.get('format_version')!r}, not 1: nothing to upgrade")
+    for name, entry in manifest["files"].items():
+        if sha256_of(source / name) != entry["sha256"]:
+            raise BundleError(f"{source / name}: checksum mismatch; refusing to upgrade a damaged bundle")
+    decoder = onnx.load(str(source / DECODER_STEP_FILE))
+    if not is_legacy_decoder(decoder):
+        raise BundleError(f"{source / DECODER_STEP_FILE}: not a format-1 decoder step")
+    with tempfile.TemporaryDirectory(prefix="upgrade-") as tmp:
+        staging = Path(tmp)
+        for name in manifest["files"]:
+            shutil.copy2(source / name, staging / name)
+        onnx.save(batched_decoder_graph(decoder), str(staging / DECODER_STEP_FILE))
+        manifest["format_version"] = FORMAT_VERSION
+        manifest["files"] = {name: {"sha256": sha256_of(staging / name)} for name in manifest["files"]}
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        load_bundle(staging)  # what we write must pass the service's own checks
+        out.mkdir(parents=True, exist_ok=True)
+        for path in staging.iterdir():
+            shutil.copy2(path, out / path.name)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bundle", type=Path)
+    parser.add_argument("--out", type=Path, help="write the upgraded bundle here instead of over BUNDLE")
+    args = parser.parse_args(argv)
+    print(json.dumps({"upgraded": str(upgrade_bundle(args.bundle, args.out))}))
+
+
+if __name__ == "__main__":
+    main()
