@@ -22,10 +22,11 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 serve-deps: $(VENV)/.serve-installed
 dev-deps: $(VENV)/.dev-installed
 
-# Redis, Chromium and kubectl (for kustomize) come from Debian's packages; installed only when missing.
+# Redis, Chromium, wrk (bench/) and kubectl (for kustomize) come from Debian's packages; installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v kustomize >/dev/null || command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
 	if [ -n "$$missing" ]; then \

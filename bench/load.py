@@ -51,7 +51,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(args: argparse.Namespace, env_overrides: dict[str, str], command: list[str] | None = None) -> Iterator[str]:
+def server(
+    args: argparse.Namespace, env_overrides: dict[str, str], command: list[str] | None = None, cwd: Path = ROOT
+) -> Iterator[str]:
     """A real HTTP server in a subprocess, ready before the context is entered; killed on exit."""
     port = free_port()
     # A developer's shell must not add a shared cache or API keys (every request would get a 401).
@@ -67,7 +69,7 @@ def server(args: argparse.Namespace, env_overrides: dict[str, str], command: lis
     }
     command = command or [sys.executable, "-m", "service"]
     command = [part.replace("{port}", str(port)) for part in command]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    process = subprocess.Popen(command, cwd=cwd, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300

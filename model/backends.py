@@ -9,7 +9,7 @@ from pathlib import Path
 from model.checkpoint import load_checkpoint
 from model.seq2seq import TorchBackend
 from nmt_core.backend import Backend
-from nmt_core.bundle import MANIFEST_FILE, SENTENCEPIECE_FILE, DecodingDefaults, load_bundle
+from nmt_core.bundle import FP32, MANIFEST_FILE, SENTENCEPIECE_FILE, DecodingDefaults, load_bundle
 from nmt_core.onnx_backend import OnnxBackend
 from nmt_core.search import SearchOptions
 from nmt_core.vocabulary import Vocabulary
@@ -35,13 +35,13 @@ class OfflineModel:
         )
 
 
-def open_model(path: str | Path, device: str = "cpu") -> OfflineModel:
-    """A folder with a manifest is a bundle; anything else is a checkpoint file."""
+def open_model(path: str | Path, device: str = "cpu", precision: str = FP32) -> OfflineModel:
+    """A folder with a manifest is a bundle (its fp32 or int8 graphs); anything else is a checkpoint file."""
     path = Path(path)
     if (path / MANIFEST_FILE).is_file():
         bundle = load_bundle(path)
         return OfflineModel(
-            OnnxBackend(bundle.encoder_path, bundle.decoder_step_path, device=device),
+            OnnxBackend(*bundle.graph_paths(precision), device=device),
             Vocabulary(bundle.sentencepiece_path),
             bundle.manifest.decoding,
             "onnx",

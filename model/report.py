@@ -18,6 +18,7 @@ from model.corpus import read_lines
 from model.dataset import resolve_path
 from model.evaluate import translate_and_score
 from model.tune_decoding import defaults_from_file
+from nmt_core.bundle import FP32, INT8
 
 TEST_SET = "$DATA_DIR/multi30k/test_2016_flickr.{lang}.gz"
 
@@ -28,9 +29,10 @@ def report(
     beam_size: int | None = None,
     test_set: str = TEST_SET,
     length_penalty: float | None = None,
+    precision: str = FP32,
 ) -> dict[str, Any]:
     """Greedy and beam figures per direction; beam size and length penalty default to the model's own."""
-    loaded = open_model(model)
+    loaded = open_model(model, precision=precision)
     figures: dict[str, Any] = {}
     for direction in directions:
         source, target = direction.split("-")
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--beam-size", type=int, help="default: the model's own (a checkpoint's is 4)")
     parser.add_argument("--length-penalty", type=float, help="default: the model's own (a checkpoint's is 0.6)")
     parser.add_argument("--decoding", type=Path, help="beam size and length penalty from `model.tune_decoding`")
+    parser.add_argument("--precision", choices=(FP32, INT8), default=FP32, help="a bundle's graphs to use")
     parser.add_argument("--out", type=Path)
     parser.add_argument(
         "--markdown", nargs="+", type=Path, metavar="REPORT", help="print the table of saved report(s) and exit"
@@ -91,7 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.decoding:
         tuned = defaults_from_file(args.decoding)
         beam_size, length_penalty = tuned.beam_size, tuned.length_penalty
-    figures = report(args.model, args.directions.split(","), beam_size, length_penalty=length_penalty)
+    figures = report(
+        args.model, args.directions.split(","), beam_size, length_penalty=length_penalty, precision=args.precision
+    )
     payload = {"test_set": "multi30k test_2016_flickr", **figures}
     if args.out:
         args.out.write_text(json.dumps(payload, indent=2) + "\n")

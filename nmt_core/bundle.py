@@ -22,6 +22,9 @@ MANIFEST_FILE = "manifest.json"
 ENCODER_FILE = "encoder.onnx"
 DECODER_STEP_FILE = "decoder_step.onnx"
 SENTENCEPIECE_FILE = "sentencepiece.model"
+# Precisions: fp32 graphs always; an int8 copy (dynamic quantization, CPU only) is an optional variant.
+FP32, INT8 = "fp32", "int8"
+VARIANT_FILES = {INT8: ("encoder.int8.onnx", "decoder_step.int8.onnx")}
 
 # Graph signatures. Every state tensor is batch-first.
 ENCODER_INPUTS = ("src_ids", "src_lengths")
@@ -117,6 +120,10 @@ class Manifest:
     decoding: DecodingDefaults = DecodingDefaults()
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # Precisions the bundle ships beyond fp32 ("int8"), and the one a CPU replica uses by default: int8
+    # only where its test BLEU stayed within tolerance of fp32 (docs/bundle.md).
+    variants: tuple[str, ...] = ()
+    cpu_precision: str = FP32
 
     @property
     def vocab_size(self) -> int:
@@ -136,6 +143,8 @@ class Manifest:
             "decoding": vars(self.decoding),
             "training": self.training,
             "metrics": self.metrics,
+            "variants": list(self.variants),
+            "cpu_precision": self.cpu_precision,
         }
 
     @classmethod
@@ -165,6 +174,8 @@ class Manifest:
                 decoding=DecodingDefaults(**data.get("decoding", {})),
                 training=dict(data.get("training", {})),
                 metrics=dict(data.get("metrics", {})),
+                variants=tuple(str(v) for v in data.get("variants", ())),
+                cpu_precision=str(data.get("cpu_precision", FP32)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"{source}: malformed manifest ({type(exc).__name__}: {exc})") from exc
@@ -211,6 +222,17 @@ class Bundle:
     def sentencepiece_path(self) -> Path:
         return self.file(SENTENCEPIECE_FILE)
 
+    def graph_paths(self, precision: str = FP32) -> tuple[Path, Path]:
+        """Encoder and decoder-step graphs of one precision."""
+        if precision == FP32:
+            return self.encoder_path, self.decoder_step_path
+        if precision not in self.manifest.variants:
+            raise BundleError(
+                f"{self.path}: no {precision} graphs (variants: {list(self.manifest.variants) or 'none'})"
+            )
+        encoder, decoder = VARIANT_FILES[precision]
+        return self.file(encoder), self.file(decoder)
+
 
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     """Read and verify a bundle; every failure is a BundleError naming the file at fault."""
@@ -225,9 +247,14 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     if not isinstance(data, dict):
         raise BundleError(f"{manifest_path}: manifest must be a JSON object")
     manifest = Manifest.from_json(data, manifest_path)
-    for name in REQUIRED_FILES:
+    for name in (*REQUIRED_FILES, *(f for v in manifest.variants for f in VARIANT_FILES.get(v, ()))):
         if name not in manifest.files:
             raise BundleError(f"{manifest_path}: manifest lists no checksum for {name}")
+    unknown = set(manifest.variants) - set(VARIANT_FILES)
+    if unknown or manifest.cpu_precision not in (FP32, *manifest.variants):
+        raise BundleError(
+            f"{manifest_path}: unknown variants {sorted(unknown)} or cpu_precision {manifest.cpu_precision!r}"
+        )
     for name, expected in manifest.files.items():
         file_path = bundle_dir / name
         if not file_path.is_file():

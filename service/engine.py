@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nmt_core.bundle import Bundle, BundleError, discover_bundles, load_bundle
+from nmt_core.bundle import FP32, INT8, Bundle, BundleError, discover_bundles, load_bundle
 from nmt_core.offline import decode_batch
-from nmt_core.onnx_backend import OnnxBackend
+from nmt_core.onnx_backend import CUDA, OnnxBackend, preferred_providers
 from nmt_core.search import SearchOptions
 from nmt_core.vocabulary import Vocabulary
 from service.errors import UnknownDirection
@@ -30,13 +30,17 @@ class LoadedModel:
     backend: OnnxBackend
     vocab: Vocabulary
 
+    precision: str = FP32
+
     @property
     def model_id(self) -> str:
         return self.bundle.manifest.model_id
 
     @property
     def model_version(self) -> str:
-        return self.bundle.manifest.model_version
+        """The manifest's version, marked for int8 graphs: their outputs differ, so must their cache entries."""
+        version = self.bundle.manifest.model_version
+        return version if self.precision == FP32 else f"{version}+{self.precision}"
 
     @property
     def provider(self) -> str:
@@ -89,7 +93,9 @@ class Engine:
                 self.by_direction[direction] = model
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str = "auto", intra_threads: int | None = None) -> Engine:
+    def load(
+        cls, model_dir: str | Path, device: str = "auto", intra_threads: int | None = None, precision: str = "auto"
+    ) -> Engine:
         """Load and verify every bundle; a bad bundle stops start-up rather than serving half a fleet."""
         paths = discover_bundles(model_dir)
         if not paths:
@@ -97,17 +103,17 @@ class Engine:
         models = []
         for path in paths:
             bundle = load_bundle(path)
+            on_cpu = device == "cpu" or CUDA not in preferred_providers(device)
+            chosen = choose_precision(bundle, precision, on_cpu)
+            encoder_path, decoder_path = bundle.graph_paths(chosen)
             backend = OnnxBackend(
-                bundle.encoder_path,
-                bundle.decoder_step_path,
-                device="cpu" if device == "cpu" else "auto",
-                intra_threads=intra_threads,
+                encoder_path, decoder_path, device="cpu" if on_cpu else "auto", intra_threads=intra_threads
             )
-            if device == "cuda" and backend.provider != "CUDAExecutionProvider":
+            if device == "cuda" and backend.provider != CUDA:
                 raise BundleError(f"{path}: DEVICE=cuda but ONNX Runtime gave {backend.provider}")
             vocab = Vocabulary(bundle.sentencepiece_path, bundle.manifest.special_ids)
             vocab.verify(bundle.manifest, str(bundle.sentencepiece_path))
-            model = LoadedModel(bundle, backend, vocab)
+            model = LoadedModel(bundle, backend, vocab, chosen)
             log.info(
                 "loaded %s %s from %s (directions %s, provider %s)",
                 model.model_id,
@@ -135,6 +141,19 @@ class Engine:
 
     def directions(self) -> list[tuple[str, str, LoadedModel]]:
         return [(key.split("-", 1)[0], key.split("-", 1)[1], model) for key, model in sorted(self.by_direction.items())]
+
+
+def choose_precision(bundle: Bundle, requested: str, on_cpu: bool) -> str:
+    """fp32 on CUDA always; on the CPU the request, or with `auto` the bundle's own CPU default."""
+    if not on_cpu:
+        if requested == INT8:
+            raise BundleError(f"{bundle.path}: PRECISION=int8 is for the CPU; CUDA runs the fp32 graphs")
+        return FP32
+    if requested == "auto":
+        return bundle.manifest.cpu_precision
+    if requested != FP32 and requested not in bundle.manifest.variants:
+        raise BundleError(f"{bundle.path}: PRECISION={requested} but the bundle has no {requested} graphs")
+    return requested
 
 
 def alignment_of(attention: np.ndarray, target_length: int, source_length: int) -> list[int]:

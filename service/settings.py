@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=1024, ge=1)
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # auto: the bundle's cpu_precision on the CPU (int8 where it held BLEU), fp32 on CUDA (never int8)
+    precision: Literal["auto", "fp32", "int8"] = "auto"
     ort_intra_threads: int | None = Field(default=None, ge=1)
 
     cors_origins: str = ""

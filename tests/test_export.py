@@ -59,19 +59,27 @@ def test_fp16_storage_halves_the_graphs_and_keeps_parity(tiny_run: Path, tiny_bu
 
 
 @pytest.mark.parametrize("weights", ["fp32", "fp16"])
-def test_int8_copy_is_a_quantized_bundle(tiny_run: Path, tmp_path: Path, weights: str) -> None:
+def test_int8_graphs_are_a_variant_of_the_bundle(tiny_run: Path, tmp_path: Path, weights: str) -> None:
     import onnx
 
     from model.export import export_bundle
     from model.quantize import quantize_bundle
+    from service.engine import Engine
 
     export_bundle(tiny_run, tmp_path / weights, weights=weights)
-    out = quantize_bundle(tmp_path / weights, tmp_path / "int8")
+    out = quantize_bundle(tmp_path / weights, tmp_path / "int8", cpu_default=True)
     bundle = load_bundle(out)
-    ops = {node.op_type for name in ("encoder.onnx", "decoder_step.onnx") for node in onnx.load(out / name).graph.node}
+    assert bundle.manifest.variants == ("int8",) and bundle.manifest.cpu_precision == "int8"
+    encoder, decoder = bundle.graph_paths("int8")
+    ops = {node.op_type for path in (encoder, decoder) for node in onnx.load(path).graph.node}
     assert ops & {"DynamicQuantizeLSTM", "MatMulInteger", "DynamicQuantizeMatMul"}, ops
-    assert bundle.manifest.model_version.endswith("+int8")
-    backend = OnnxBackend(bundle.encoder_path, bundle.decoder_step_path, device="cpu")
+    assert not {node.op_type for node in onnx.load(bundle.decoder_step_path).graph.node} & {"MatMulInteger"}
+    backend = OnnxBackend(encoder, decoder, device="cpu")
     vocab = Vocabulary(bundle.sentencepiece_path)
     hyps = translate_offline(backend, vocab, ["the dog runs"], "de", SearchOptions())
     assert hyps[0].attention.shape[1] == len(vocab.source("the dog runs", "de"))
+    # a CPU replica takes the bundle's default; fp32 stays selectable, and int8 answers under its own version
+    auto, fp32 = Engine.load(out, "cpu", 1).models[0], Engine.load(out, "cpu", 1, "fp32").models[0]
+    assert auto.precision == "int8" and auto.model_version.endswith("+int8")
+    assert fp32.precision == "fp32" and fp32.model_version == bundle.manifest.model_version
+    assert Engine.load(tmp_path / weights, "cpu", 1).models[0].precision == "fp32"  # no variant: fp32

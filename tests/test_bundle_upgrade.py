@@ -1,0 +1,130 @@
+"""Format-1 bundles: refused with the command that upgrades them, and upgraded by graph surgery into a
+format-2 bundle whose decoder gives the old search's exact outputs. Also: the IO-binding path on the CPU EP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from model.checkpoint import load_checkpoint
+from model.export import DECODER_AXES, _export_graph, _sample_source
+from model.export_graphs import DecoderStepGraph
+from model.upgrade_bundle import main as upgrade_main
+from model.upgrade_bundle import upgrade_bundle
+from nmt_core.bundle import (
+    DECODER_STEP_FILE,
+    DEFAULT_SPECIAL_IDS,
+    ENCODER_FILE,
+    LEGACY_DECODER_INPUTS,
+    LEGACY_DECODER_OUTPUTS,
+    MANIFEST_FILE,
+    BundleError,
+    load_bundle,
+    sha256_of,
+)
+from nmt_core.offline import decode_batch
+from nmt_core.onnx_backend import DeviceState, OnnxBackend
+from nmt_core.search import SearchOptions
+from nmt_core.vocabulary import Vocabulary
+from tests import legacy_search as legacy
+
+TEXTS = ["the dog runs", "a small red car near the house", "cat", "the man plays with a ball in the street"]
+
+
+@pytest.fixture(scope="module")
+def legacy_bundle(tiny_run: Path, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model as bundle format 1 wrote it: the decoder step one row per hypothesis, full log-probs."""
+    out = Path(shutil.copytree(tiny_bundle, tmp_path_factory.mktemp("legacy") / "tiny-v1"))
+    model = load_checkpoint(tiny_run).build_model().eval()
+    src_ids, src_lengths = _sample_source(model.vocab_size, 3, 7, seed=0)
+    with torch.no_grad():
+        memory, keys, mask, h, c, feed = model.encode(src_ids, src_lengths)
+    prev = torch.full((3,), DEFAULT_SPECIAL_IDS.bos, dtype=torch.long)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice, as in model.export
+        _export_graph(
+            DecoderStepGraph(model),
+            (prev, h, c, feed, memory, keys, mask),
+            out / DECODER_STEP_FILE,
+            LEGACY_DECODER_INPUTS,
+            LEGACY_DECODER_OUTPUTS,
+            DECODER_AXES,
+        )
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    manifest["format_version"] = 1
+    manifest["files"][DECODER_STEP_FILE] = {"sha256": sha256_of(out / DECODER_STEP_FILE)}
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+    return out
+
+
+def test_a_format_1_bundle_is_refused_with_the_upgrade_command(legacy_bundle: Path) -> None:
+    with pytest.raises(BundleError) as refused:
+        load_bundle(legacy_bundle)
+    message = str(refused.value)
+    assert "format 1" in message and f"python -m model.upgrade_bundle {legacy_bundle}" in message
+
+
+def test_upgrade_gives_the_old_searchs_outputs(legacy_bundle: Path, tmp_path: Path) -> None:
+    upgraded = upgrade_bundle(legacy_bundle, tmp_path / "v2")
+    bundle = load_bundle(upgraded)
+    assert bundle.manifest.format_version == 2
+    assert (upgraded / ENCODER_FILE).read_bytes() == (legacy_bundle / ENCODER_FILE).read_bytes()
+    vocab = Vocabulary(bundle.sentencepiece_path)
+    sources = [vocab.source(text, "de") for text in TEXTS * 3]
+    old = legacy.LegacyOnnxStepper(str(legacy_bundle / ENCODER_FILE), str(legacy_bundle / DECODER_STEP_FILE))
+    new = OnnxBackend(bundle.encoder_path, bundle.decoder_step_path, device="cpu", intra_threads=1)
+    for beam in (1, 3):
+        want = legacy.decode_batch(old, sources, legacy.SearchOptions(beam_size=beam, max_length_offset=20))
+        got = decode_batch(new, sources, SearchOptions(beam_size=beam, max_length_offset=20), max_sentences=5)
+        assert any(len(h.tokens) > 2 for h in want)
+        for actual, expected in zip(got, want, strict=True):
+            assert actual.tokens == expected.tokens
+            assert actual.runners_up == expected.runners_up
+            assert actual.score == pytest.approx(expected.score, abs=1e-4)
+            np.testing.assert_allclose(actual.attention, expected.attention, atol=1e-5)
+
+
+def test_upgrade_in_place_by_command_and_only_once(legacy_bundle: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(legacy_bundle, tmp_path / "copy"))
+    upgrade_main([str(copy)])
+    assert load_bundle(copy).manifest.format_version == 2
+    with pytest.raises(BundleError, match="nothing to upgrade"):
+        upgrade_bundle(copy)
+
+
+def test_a_damaged_format_1_bundle_is_not_upgraded(legacy_bundle: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(legacy_bundle, tmp_path / "damaged"))
+    data = bytearray((copy / DECODER_STEP_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / DECODER_STEP_FILE).write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="checksum mismatch"):
+        upgrade_bundle(copy)
+
+
+def test_io_binding_keeps_the_state_as_ortvalues_on_the_cpu_ep(tiny_bundle: Path) -> None:
+    bundle = load_bundle(tiny_bundle)
+    backend = OnnxBackend(bundle.encoder_path, bundle.decoder_step_path, device="cpu", intra_threads=1)
+    assert backend.provider == "CPUExecutionProvider" and backend.device_type == "cpu"
+    states: list[DeviceState] = []
+    original = backend.step
+
+    def recording_step(state: DeviceState | None, inputs):  # type: ignore[no-untyped-def]
+        if state is not None:
+            assert any(state is seen for seen in states)  # last step's outputs, bound as they are
+        new_state, output = original(state, inputs)
+        states.append(new_state)
+        return new_state, output
+
+    backend.step = recording_step  # type: ignore[method-assign]
+    vocab = Vocabulary(bundle.sentencepiece_path)
+    decode_batch(backend, [vocab.source(t, "de") for t in TEXTS], SearchOptions(beam_size=2))
+    assert len(states) > 2
+    for value in states[-1].values:
+        assert isinstance(value, ort.OrtValue) and value.device_name().lower() == "cpu"
