@@ -32,6 +32,7 @@ from nmt_core.offline import detokenize, translate_offline
 from nmt_core.search import SearchOptions
 
 CHECKPOINT_EVERY_MINUTES = 10.0
+PAUSE_GAP_S = 60.0  # no training step (or the validation pass) takes this long unless the process was paused
 
 
 def seed_everything(seed: int) -> None:
@@ -171,8 +172,17 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
         )
 
     autocast = mixed_precision(config.train.precision, device)
-    started = time.monotonic() - 60 * progress["elapsed_minutes"]
+    last_tick = time.monotonic()
     last_save = time.monotonic()
+
+    def tick() -> None:
+        """Advance the budget clock by the time since the last tick; a long gap is a pause (kill -STOP while
+        benchmarking, a suspended laptop) and counts as at most PAUSE_GAP_S, so pausing costs no budget."""
+        nonlocal last_tick
+        now = time.monotonic()
+        progress["elapsed_minutes"] += min(now - last_tick, PAUSE_GAP_S) / 60
+        last_tick = now
+
     out_of_time = False
     steps_per_epoch = len(make_batches(data.train, config.train.max_tokens, config.train.seed, 0))
     total_steps = config.train.epochs * steps_per_epoch
@@ -214,7 +224,7 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
             rate = window_tokens / max(1e-6, time.monotonic() - window_start)
             bar.set_postfix(loss=f"{smoothed:.3f}", tok_s=f"{rate:.0f}", lr=f"{group['lr']:.2e}", refresh=False)
             bar.update(1)
-            progress["elapsed_minutes"] = (time.monotonic() - started) / 60
+            tick()
             if time.monotonic() - last_save > 60 * CHECKPOINT_EVERY_MINUTES:
                 save_checkpoint(snapshot(True), run_dir / "last.pt")
                 last_save = time.monotonic()
@@ -225,7 +235,10 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
                 break
         bar.close()
         epoch_done = progress["batch"] >= len(batches)
-        metrics = validate(model, data, config, device)
+        tick()
+        metrics = validate(model, data, config, device)  # counted whole: it can outlast PAUSE_GAP_S
+        progress["elapsed_minutes"] += (time.monotonic() - last_tick) / 60
+        last_tick = time.monotonic()
         record = {
             "epoch": epoch + 1,
             "epoch_complete": epoch_done,
