@@ -21,7 +21,7 @@ from service.auth import document_keys
 from service.detection import LazyDetector
 from service.errors import error_body, install_error_handlers
 from service.limits import BodyLimit
-from service.metrics import REQUEST_DURATION, REQUESTS
+from service.metrics import REQUEST_DURATION, REQUESTS, LoopLagMonitor
 from service.runtime import Runtime
 from service.settings import Settings
 from service.web import install_web
@@ -61,14 +61,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = Runtime(settings)
     detector = LazyDetector()
 
+    loop_lag = LoopLagMonitor()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         # Built in a thread while the first requests are already served; `source: auto` waits for it.
         detector.start(sorted({source for source, _, _ in runtime.translator.engine.directions()}))
+        loop_lag.start()  # nmt_event_loop_lag_seconds
         try:
             yield
         finally:
+            await loop_lag.stop()
             await runtime.stop()
             await detector.stop()
 

@@ -3,15 +3,26 @@
 lingua (`lingua-language-detector`) ships its n-gram models inside the wheel, so nothing is downloaded.
 Loading those models takes a while, so the detector is built once, in a worker thread, as soon as the
 languages are known (at start-up); requests that arrive earlier wait for that one build.
+
+Detection itself (`detect_within`) is bounded three ways, so that no request can make it costly: only the
+first DETECT_MAX_CHARS characters are looked at (a few thousand tell the language as well as a whole page),
+it runs in a pool of DETECT_WORKERS threads (requests queue rather than spawn threads), and a request that
+cannot have its answer within DETECT_TIMEOUT_S gets 504 `deadline_exceeded` (if it was still queued, its
+work is dropped).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
+
+from service.errors import DeadlineExceeded
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -83,3 +94,40 @@ class LazyDetector:
                 await self._task  # a thread cannot be cancelled; let it finish
             except Exception:  # shutting down anyway
                 log.exception("language detector build failed")
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def detection_pool(workers: int) -> ThreadPoolExecutor:
+    """The process' detection threads (one pool per size: apps in one test process may differ)."""
+    with _pools_lock:
+        pool = _pools.get(workers)
+        if pool is None:
+            pool = _pools[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detect")
+        return pool
+
+
+def head(text: str, max_chars: int) -> str:
+    """The first `max_chars` characters, cut after a word when one ends in the second half."""
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    return cut[:space] if space > max_chars // 2 else cut
+
+
+async def detect_within(detector: LazyDetector, text: str, settings: Settings) -> list[Detection]:
+    """`Detector.detect` on the head of `text`, in the bounded pool, within DETECT_TIMEOUT_S (waiting for
+    the detector's start-up build included). Raises `DeadlineExceeded` past it."""
+    sample = head(text, settings.detect_max_chars)
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(settings.detect_timeout_s):
+            ready = await detector.get()
+            return await loop.run_in_executor(detection_pool(settings.detect_workers), ready.detect, sample)
+    except TimeoutError:
+        raise DeadlineExceeded(
+            f"language detection did not finish within {settings.detect_timeout_s:g} s; the server is busy"
+        ) from None

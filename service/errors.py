@@ -78,6 +78,12 @@ class RateLimited(ApiError):
         self.retry_after_s = retry_after_s
 
 
+class HtmlTooComplex(PayloadTooLarge):
+    """More elements in an HTML document, or inline elements in one of its text runs, than allowed."""
+
+    code = "html_too_complex"
+
+
 class Overloaded(ApiError):
     status = 503
     code = "overloaded"

@@ -9,7 +9,6 @@ cache, batching and HTML handling are the native API's.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
@@ -22,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api import get_runtime, get_translator
 from service.auth import header_key, key_matches
-from service.detection import Detection, LazyDetector, language_name
+from service.detection import Detection, LazyDetector, detect_within, language_name
 from service.errors import ApiError, Overloaded
 from service.formats import FORMATS, TextFormat, translate_texts
 from service.runtime import Runtime
@@ -200,9 +199,10 @@ def _pairs(translator: Translator) -> dict[str, list[str]]:
     return {code: sorted(targets) for code, targets in sorted(pairs.items())}
 
 
-async def _detect(detector: LazyDetector, text: str) -> list[Detection]:
-    """Candidates, best first (lingua runs in a worker thread: long pages take a few milliseconds)."""
-    detections = await asyncio.to_thread((await detector.get()).detect, text)
+async def _detect(detector: LazyDetector, text: str, settings: Settings) -> list[Detection]:
+    """Candidates, best first: lingua looks at the first DETECT_MAX_CHARS characters, in a bounded pool of
+    worker threads, within DETECT_TIMEOUT_S (past it DeadlineExceeded, a 500 in LibreTranslate's terms)."""
+    detections = await detect_within(detector, text, settings)
     if not detections:
         raise LibreError(400, "no language can be detected: no model is loaded")
     return detections
@@ -246,7 +246,7 @@ async def translate(
     await _rate_limit(request, runtime, params, texts)
     detection: Detection | None = None
     if source == AUTO:
-        detection = (await _detect(detector, "\n".join(texts)))[0]
+        detection = (await _detect(detector, "\n".join(texts), settings))[0]
         source = detection.language
     pairs = _pairs(translator)
     if source not in pairs:
@@ -284,7 +284,7 @@ async def detect(
     texts = _texts(_required(params, "q"), runtime.settings, "text")
     await _rate_limit(request, runtime, params, texts)
     text = "\n".join(texts)
-    return JSONResponse([_detected(d) for d in await _detect(detector, text)])
+    return JSONResponse([_detected(d) for d in await _detect(detector, text, runtime.settings)])
 
 
 @router.get("/languages")

@@ -6,6 +6,9 @@ instances in one process (tests) share them instead of failing on duplicate regi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -48,3 +51,38 @@ DECODE_EFFICIENCY = Gauge(
     "Share of the scheduler's busy time spent inside ONNX Runtime, over the last second of work",
 )
 MODEL_INFO = Gauge("nmt_model_info", "Loaded model bundles (value 1)", ["model_id", "model_version", "provider"])
+
+LOOP_LAG_INTERVAL_S = 0.025
+LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+EVENT_LOOP_LAG = Histogram(
+    "nmt_event_loop_lag_seconds",
+    "How late the event loop woke a task sleeping 25 ms at a time: how long other work held the loop",
+    buckets=LOOP_LAG_BUCKETS,
+)
+
+
+class LoopLagMonitor:
+    """Feeds EVENT_LOOP_LAG: anything that holds the event loop (CPU work on it, a blocking call) delays
+    every request in the process, and shows up here as lateness of a task that only sleeps."""
+
+    def __init__(self, interval_s: float = LOOP_LAG_INTERVAL_S):
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._watch(), name="event-loop-lag")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(self.interval_s)
+            EVENT_LOOP_LAG.observe(max(0.0, loop.time() - start - self.interval_s))

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=10.0, gt=0)
     header_timeout_s: float = Field(default=10.0, gt=0)
     max_connections: int = Field(default=1024, ge=1)
+    # HTML mode (docs/page-translation.md): markup caps, checked right after parsing (413 html_too_complex),
+    # and the worker threads that parse, project and write documents off the event loop.
+    max_html_elements: int = Field(default=20_000, ge=1)
+    max_inline_tags: int = Field(default=1_000, ge=1)
+    html_workers: int = Field(default=2, ge=1)
+    # Language detection (source auto, /detect): bounded threads, a deadline, and only the first characters.
+    detect_workers: int = Field(default=2, ge=1)
+    detect_timeout_s: float = Field(default=5.0, gt=0)
+    detect_max_chars: int = Field(default=4_000, ge=1)
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # auto: the bundle's cpu_precision on the CPU (int8 where it held BLEU), fp32 on CUDA (never int8)

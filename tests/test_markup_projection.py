@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
+from typing import Any
 
+import numpy as np
+import pytest
+
+from service.markup import projection
+from service.markup.monotone import assign_piece_major, assign_python, assign_state_major
 from service.markup.pieces import piece_offsets
-from service.markup.projection import Placed, SpanNode, project
+from service.markup.projection import NONEMPTY_BONUS, Placed, SpanNode, project
 
 
 def _spans(placed: Placed, text: str) -> dict[str, str]:
@@ -117,3 +124,63 @@ def test_piece_offsets_survive_pieces_that_do_not_match() -> None:
     text = "caf\u00e9 ok"
     offsets = piece_offsets(text, ["▁caf", "<0xC3>", "<0xA9>", "▁ok"])
     assert [text[a:b] for a, b in offsets] == ["caf", "\u00e9", "", "ok"]
+
+
+def _random_labels(rng: random.Random, n: int, k: int) -> list[int]:
+    shape = rng.random()
+    if shape < 0.3:
+        return [rng.randint(-1, k - 1) for _ in range(n)]
+    if shape < 0.6:
+        return sorted(rng.randint(-1, k - 1) for _ in range(n))
+    return [-1 if rng.random() < 0.4 else min(k - 1, j * k // n + rng.randint(-1, 1)) for j in range(n)]
+
+
+def test_the_three_alignment_programmes_agree_ties_included() -> None:
+    """Plain Python for small tables, numpy by state or by piece for large ones: the same sequence."""
+    rng = random.Random(5)
+    for _ in range(400):
+        k, n = rng.randint(1, 12), rng.randint(1, 50)
+        labels = _random_labels(rng, n, k)
+        expected = assign_python(labels, k, NONEMPTY_BONUS)
+        array = np.asarray(labels, dtype=np.int64)
+        assert assign_state_major(array, k, NONEMPTY_BONUS).tolist() == expected, labels
+        assert assign_piece_major(array, k, NONEMPTY_BONUS).tolist() == expected, labels
+
+
+def _random_children(rng: random.Random, start: int, end: int, depth: int) -> list[SpanNode]:
+    kids: list[SpanNode] = []
+    pos = start
+    while pos < end and rng.random() < 0.85:
+        a = rng.randint(pos, end)
+        if rng.random() < 0.3:
+            kids.append(SpanNode(a, a, ref=f"z{a}.{len(kids)}.{depth}"))
+        else:
+            b = rng.randint(a, min(end, a + 9))
+            kids.append(SpanNode(a, b, _random_children(rng, a, b, depth + 1) if depth < 2 else [], f"t{a}.{depth}"))
+        pos = kids[-1].end
+    return kids
+
+
+def _dump(placed: Placed) -> tuple[Any, ...]:
+    return (placed.node.ref, placed.start, placed.end, [_dump(c) for c in placed.children])
+
+
+def test_large_tags_are_placed_exactly_as_small_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The numpy paths for tags with many pieces or children (owner search, cut sweep) change no placement."""
+    rng = random.Random(11)
+    cases = []
+    for _ in range(150):
+        words = [rng.choice(["a", "bb", "ccc"]) for _ in range(rng.randint(1, 30))]
+        source = " ".join(words)
+        root = SpanNode(0, len(source), _random_children(rng, 0, len(source), 0))
+        m = rng.randint(0, 30)
+        target = " ".join(f"t{j}" for j in range(m))
+        alignment = [
+            rng.randint(-2, len(words) + 1) if rng.random() < 0.3 else rng.randrange(len(words)) for _ in range(m)
+        ]
+        cases.append((root, source, _words(source), target, _words(target), alignment))
+    expected = [_dump(project(*case)) for case in cases]
+    monkeypatch.setattr(projection, "SMALL_WORK", 0)
+    for few_cuts in (10**9, 0):  # one numpy pass per cut, then the sweep
+        monkeypatch.setattr(projection, "FEW_CUTS", few_cuts)
+        assert [_dump(project(*case)) for case in cases] == expected

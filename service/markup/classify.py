@@ -86,44 +86,65 @@ def is_skipped(element: Any) -> bool:
     return "notranslate" in (element.get("class") or "").split()
 
 
-def _phrasing_only(element: Any) -> bool:
-    """True when no descendant would start a new segment (a block, a line break)."""
-    for child in element:
-        if is_special(child) or child.tag in ATOM_TAGS:
-            continue
-        if child.tag in INLINE_TAGS and _phrasing_only(child):
-            continue
+class Roles:
+    """`role` with each element's subtree facts computed once per document.
+
+    Whether an element is phrasing only, and whether it has text of its own, depend on its whole subtree;
+    asked afresh for every element of a chain of nested tags, they would walk the same subtree again and
+    again (depth x size). Use one instance per tree, and only while the tree is not being changed.
+    """
+
+    def __init__(self) -> None:
+        self._phrasing: dict[Any, bool] = {}
+        self._texty: dict[Any, bool] = {}
+
+    def __call__(self, element: Any) -> str:
+        """'atom' (kept whole inside a sentence), 'inline' (its text is part of the sentence) or 'block'."""
+        if is_special(element):
+            return "atom"
+        phrasing = element.tag in ATOM_TAGS or (element.tag in INLINE_TAGS and self.phrasing_only(element))
+        if not phrasing:
+            return "block"
+        if element.tag in ATOM_TAGS or is_skipped(element) or not self.text_outside_skips(element):
+            return "atom"
+        return "inline"
+
+    def phrasing_only(self, element: Any) -> bool:
+        """True when no descendant would start a new segment (a block, a line break)."""
+        known = self._phrasing.get(element)
+        if known is None:
+            known = self._phrasing[element] = all(
+                is_special(child) or child.tag in ATOM_TAGS or (child.tag in INLINE_TAGS and self.phrasing_only(child))
+                for child in element
+            )
+        return known
+
+    def text_outside_skips(self, element: Any) -> bool:
+        """Whether the element has translatable text of its own (not only inside atoms or skipped parts)."""
+        known = self._texty.get(element)
+        if known is None:
+            known = self._texty[element] = self._has_text(element)
+        return known
+
+    def _has_text(self, element: Any) -> bool:
+        if (element.text or "").strip():
+            return True
+        for child in element:
+            if (
+                not is_special(child)
+                and child.tag not in ATOM_TAGS
+                and not is_skipped(child)
+                and self.text_outside_skips(child)
+            ):
+                return True
+            if (child.tail or "").strip():
+                return True
         return False
-    return True
 
 
 def role(element: Any) -> str:
     """'atom' (kept whole inside a sentence), 'inline' (its text is part of the sentence) or 'block'."""
-    if is_special(element):
-        return "atom"
-    phrasing = element.tag in ATOM_TAGS or (element.tag in INLINE_TAGS and _phrasing_only(element))
-    if not phrasing:
-        return "block"
-    if element.tag in ATOM_TAGS or is_skipped(element) or not _text_outside_skips(element):
-        return "atom"
-    return "inline"
-
-
-def _text_outside_skips(element: Any) -> bool:
-    """Whether the element has translatable text of its own (not only inside atoms or skipped parts)."""
-    if (element.text or "").strip():
-        return True
-    for child in element:
-        if (
-            not is_special(child)
-            and child.tag not in ATOM_TAGS
-            and not is_skipped(child)
-            and _text_outside_skips(child)
-        ):
-            return True
-        if (child.tail or "").strip():
-            return True
-    return False
+    return Roles()(element)
 
 
 def iter_translatable(root: Any) -> Any:

@@ -19,10 +19,12 @@ def piece_offsets(text: str, pieces: Sequence[str]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int] | None] = []
     pos = 0
     after_unknown = False  # an unmatched piece (<unk>, a byte) stands for text we must be allowed to skip
+    skipped_from, at = -1, 0  # whitespace after `pos` is skipped once, not again for every unmatched piece
     for surface in surfaces:
-        at = pos
-        while at < len(text) and text[at].isspace():
-            at += 1
+        if skipped_from != pos:
+            skipped_from, at = pos, pos
+            while at < len(text) and text[at].isspace():
+                at += 1
         found = -1
         if surface:
             if text.startswith(surface, at):

@@ -10,14 +10,24 @@ pieces aligned before them from those aligned after them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
+import numpy as np
+
+from service.markup.monotone import IntArray, assign
 from service.markup.pieces import piece_offsets
 
 NONEMPTY_BONUS = 1.5
 """Score for giving a tag with source text at least one target piece: worth one misaligned piece, not two."""
+SMALL_WORK = 2048
+"""Pieces x children (or x cut positions) up to which a tag is handled by direct scans in plain Python."""
+FEW_CUTS = 16
+"""Up to this many cut positions in a large tag are computed one numpy pass each; more use one sweep."""
 
 
 @dataclass
@@ -66,6 +76,15 @@ class _Projector:
         self.align = [a if 0 <= a < n_src else -1 for a in list(alignment)[: len(self.tgt)]]
         self.align += [-1] * (len(self.tgt) - len(self.align))
         self.probes = [_probe(span) for span in self.src]
+        self.sorted_probes = all(a <= b for a, b in pairwise(self.probes))
+        self._arrays: tuple[IntArray, IntArray] | None = None
+
+    @property
+    def arrays(self) -> tuple[IntArray, IntArray]:
+        """The alignment and the probes as numpy arrays, for tags with many pieces or many children."""
+        if self._arrays is None:
+            self._arrays = (np.asarray(self.align, dtype=np.int64), np.asarray(self.probes, dtype=np.int64))
+        return self._arrays
 
     def owner(self, node: SpanNode, j: int) -> bool:
         a = self.align[j]
@@ -73,6 +92,8 @@ class _Projector:
 
     def source_boundary(self, pos: int) -> int:
         """Number of source pieces before character `pos`."""
+        if self.sorted_probes:  # always, as piece offsets are monotonic
+            return bisect_left(self.probes, pos)
         return sum(1 for p in self.probes if p < pos)
 
     def cut(self, pos: int, lo: int, hi: int) -> int:
@@ -88,6 +109,35 @@ class _Projector:
                 best, best_t = score, t + 1
         return best_t
 
+    def cuts(self, positions: list[int], lo: int, hi: int) -> list[int]:
+        """`cut` for many positions in one range: one sweep over the boundaries instead of one pass each.
+
+        The score at boundary t, less the score at lo, is a prefix sum over the pieces in [lo, t): +1 for a
+        piece aligned before the boundary, -1 after, 0 unaligned; the cut is the first longest best prefix.
+        """
+        if len(positions) * (hi - lo) <= SMALL_WORK:
+            return [self.cut(pos, lo, hi) for pos in positions]
+        align = self.arrays[0][lo:hi]
+        boundaries = [self.source_boundary(pos) for pos in positions]
+        if len(positions) <= FEW_CUTS:
+            out = []
+            for boundary in boundaries:
+                prefix = np.cumsum(np.where(align < 0, 0, np.where(align < boundary, 1, -1)))
+                at = int(np.argmax(prefix))
+                out.append(lo + at + 1 if prefix[at] > 0 else lo)
+            return out
+        sums = _PrefixSums([-1 if a >= 0 else 0 for a in self.align[lo:hi]])  # boundary 0: all after
+        flips = sorted((a, j) for j, a in enumerate(self.align[lo:hi]) if a >= 0)
+        results = [lo] * len(positions)
+        flipped = 0
+        for q in sorted(range(len(positions)), key=boundaries.__getitem__):
+            while flipped < len(flips) and flips[flipped][0] < boundaries[q]:
+                sums.set(flips[flipped][1], 1)
+                flipped += 1
+            best, length = sums.best()
+            results[q] = lo + length if best > 0 else lo
+        return results
+
     def char_at(self, t: int, lo: int, hi: int, cs: int, ce: int) -> int:
         pos = self.tgt[t][0] if t < hi else (self.tgt[hi - 1][1] if hi > lo else cs)
         return min(max(pos, cs), ce)
@@ -98,12 +148,14 @@ class _Projector:
         empty_kids = [c for c in node.children if not c.has_text]
         intervals = self.split(text_kids, lo, hi)
         order = sorted(range(len(text_kids)), key=lambda i: (intervals[i][0], intervals[i][1], i))
-        pending = sorted(((self.snap(self.cut(c.start, lo, hi), intervals), i) for i, c in enumerate(empty_kids)))
+        snap = _snapper(intervals)
+        cuts = self.cuts([c.start for c in empty_kids], lo, hi)
+        pending = deque(sorted((snap(t), i) for i, t in enumerate(cuts)))
         children: list[Placed] = []
         for i in order:
             a, b = intervals[i]
             while pending and pending[0][0] <= a:
-                t, k = pending.pop(0)
+                t, k = pending.popleft()
                 children.append(self.zero(empty_kids[k], self.char_at(t, lo, hi, cs, ce)))
             if b > a:
                 children.append(self.place(text_kids[i], a, b, self.tgt[a][0], self.tgt[b - 1][1]))
@@ -117,18 +169,16 @@ class _Projector:
     def zero(self, node: SpanNode, pos: int) -> Placed:
         return Placed(node, pos, pos, [self.zero(c, pos) for c in node.children])
 
-    @staticmethod
-    def snap(t: int, intervals: list[tuple[int, int]]) -> int:
-        """Never put a zero-width sibling inside another sibling's interval: move it to the nearer edge."""
-        for a, b in intervals:
-            if a < t < b:
-                return a if t - a <= b - t else b
-        return t
-
     def split(self, kids: list[SpanNode], lo: int, hi: int) -> list[tuple[int, int]]:
         """Contiguous, disjoint target intervals for the children that have text, in their likely target order."""
         if not kids:
             return []
+        if len(kids) * (hi - lo) <= SMALL_WORK or not _disjoint(kids):
+            return self.split_small(kids, lo, hi)
+        return self.split_large(kids, lo, hi)
+
+    def split_small(self, kids: list[SpanNode], lo: int, hi: int) -> list[tuple[int, int]]:
+        """`split` by direct scans (pieces x children): the reference, and the fastest way for small tags."""
         keys = []
         for i, kid in enumerate(kids):
             owned = [j for j in range(lo, hi) if self.owner(kid, j)]
@@ -144,7 +194,7 @@ class _Projector:
                     label = rank[i]
                     break
             labels.append(label)
-        states = _assign(labels, len(kids))
+        states = assign(labels, len(kids), NONEMPTY_BONUS)
         intervals: list[tuple[int, int]] = []
         for i in range(len(kids)):
             state = 2 * rank[i] + 1
@@ -157,43 +207,117 @@ class _Projector:
                 intervals.append((t, t))
         return intervals
 
-
-def _assign(labels: list[int], k: int) -> list[int]:
-    """Best monotone state sequence gap0, kid0, gap1, kid1, ..., gap_k over the pieces.
-
-    A piece scores 1 in kid r's state if labelled r, and 1 in a gap if labelled -1 (parent text or
-    unaligned); entering a kid's state earns NONEMPTY_BONUS. Kids whose state is skipped stay empty.
-    """
-    n, states = len(labels), 2 * k + 1
-    if n == 0:
-        return []
-
-    def gain(j: int, s: int) -> float:
-        return 1.0 if labels[j] == ((s - 1) // 2 if s % 2 else -1) else 0.0
-
-    def enter(s: int) -> float:
-        return NONEMPTY_BONUS if s % 2 else 0.0
-
-    score = [gain(0, s) + enter(s) for s in range(states)]
-    back = [[-1] * states for _ in range(n)]
-    for j in range(1, n):
-        current = [0.0] * states
-        best_before, best_state = float("-inf"), -1
-        for s in range(states):
-            stay, entered = score[s], best_before + enter(s)
-            if stay >= entered:
-                current[s], back[j][s] = stay + gain(j, s), s
+    def split_large(self, kids: list[SpanNode], lo: int, hi: int) -> list[tuple[int, int]]:
+        """`split_small` in numpy for disjoint children (as the tree of a text always has): each piece finds
+        its owner by binary search over the children's starts, so nothing costs pieces x children but the
+        dynamic programme itself."""
+        n, k = hi - lo, len(kids)
+        align_all, probes = self.arrays
+        align = align_all[lo:hi]
+        starts = np.asarray([kid.start for kid in kids], dtype=np.int64)
+        ends = np.asarray([kid.end for kid in kids], dtype=np.int64)
+        owner = np.full(n, -1, dtype=np.int64)
+        if probes.size:
+            aligned = align >= 0
+            probe = np.where(aligned, probes[np.where(aligned, align, 0)], -1)
+            candidate = np.searchsorted(starts, probe, side="right") - 1
+            inside = aligned & (candidate >= 0) & (probe < ends[np.maximum(candidate, 0)])
+            owner = np.where(inside, candidate, -1)
+        owned_at = np.flatnonzero(owner >= 0)  # relative piece indices, ascending
+        owned_by = owner[owned_at]
+        counts = np.bincount(owned_by, minlength=k)
+        grouped = owned_at[np.argsort(owned_by, kind="stable")]
+        firsts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        unowned = [i for i in range(k) if counts[i] == 0]
+        cut_at = dict(zip(unowned, self.cuts([kids[i].start for i in unowned], lo, hi), strict=True))
+        keys = [
+            (float(lo + int(grouped[firsts[i] + counts[i] // 2])) if counts[i] else cut_at[i] - 0.5, i)
+            for i in range(k)
+        ]
+        order = [i for _, i in sorted(keys)]
+        rank = np.empty(k, dtype=np.int64)
+        rank[order] = np.arange(k)
+        labels = np.where(owner >= 0, rank[np.maximum(owner, 0)], -1)
+        states = np.asarray(assign(labels, k, NONEMPTY_BONUS), dtype=np.int64)
+        positions = np.arange(n)
+        first = np.full(2 * k + 2, n, dtype=np.int64)  # one spare state: "no later state"
+        last = np.full(2 * k + 1, -1, dtype=np.int64)
+        np.minimum.at(first, states, positions)
+        np.maximum.at(last, states, positions)
+        later = np.minimum.accumulate(first[::-1])[::-1][1:]  # later[s]: first piece in a state above s
+        intervals: list[tuple[int, int]] = []
+        for i in range(k):
+            state = 2 * int(rank[i]) + 1
+            if last[state] >= 0:
+                intervals.append((lo + int(first[state]), lo + int(last[state]) + 1))
             else:
-                current[s], back[j][s] = entered + gain(j, s), best_state
-            if score[s] > best_before:
-                best_before, best_state = score[s], s
-        score = current
-    s = max(range(states), key=lambda i: (score[i], -i))
-    path = [0] * n
-    for j in range(n - 1, -1, -1):
-        path[j] = s
-        s = back[j][s]
-    return path
+                t = lo + int(later[state]) if later[state] < n else hi
+                intervals.append((t, t))
+        return intervals
+
+
+def _disjoint(kids: list[SpanNode]) -> bool:
+    """Children in source order that do not overlap (each kid has text, so this also means sorted)."""
+    return all(a.end <= b.start for a, b in pairwise(kids))
+
+
+def _snapper(intervals: list[tuple[int, int]]) -> Callable[[int], int]:
+    """`t` moved out of any sibling's interval to its nearer edge (never inside another sibling)."""
+    spans = sorted((a, b) for a, b in intervals if b > a)
+    if any(b > a2 for (_, b), (a2, _) in pairwise(spans)):  # overlapping: scan them all
+        return lambda t: next((a if t - a <= b - t else b for a, b in intervals if a < t < b), t)
+    starts = [a for a, _ in spans]
+
+    def snap(t: int) -> int:
+        i = bisect_left(starts, t) - 1  # the last interval starting before t is the only one that can hold it
+        if i >= 0 and t < spans[i][1]:
+            a, b = spans[i]
+            return a if t - a <= b - t else b
+        return t
+
+    return snap
+
+
+class _PrefixSums:
+    """Point updates and the best prefix sum (the first, shortest one achieving it) of an int sequence."""
+
+    def __init__(self, values: list[int]):
+        self.size = 1
+        while self.size < max(len(values), 1):
+            self.size *= 2
+        self.total = [0] * (2 * self.size)
+        self.top = [float("-inf")] * (2 * self.size)  # best non-empty prefix in the node
+        self.length = [0] * (2 * self.size)
+        self.span = [0] * (2 * self.size)
+        for i in range(self.size):
+            self.span[self.size + i] = 1
+        for i, value in enumerate(values):
+            self.total[self.size + i] = value
+            self.top[self.size + i] = value
+            self.length[self.size + i] = 1
+        for node in range(self.size - 1, 0, -1):
+            self._pull(node)
+
+    def _pull(self, node: int) -> None:
+        left, right = 2 * node, 2 * node + 1
+        self.total[node] = self.total[left] + self.total[right]
+        self.span[node] = self.span[left] + self.span[right]
+        through = self.total[left] + self.top[right]
+        if self.top[left] >= through:
+            self.top[node], self.length[node] = self.top[left], self.length[left]
+        else:
+            self.top[node], self.length[node] = through, self.span[left] + self.length[right]
+
+    def set(self, index: int, value: int) -> None:
+        node = self.size + index
+        self.total[node] = self.top[node] = value
+        node //= 2
+        while node:
+            self._pull(node)
+            node //= 2
+
+    def best(self) -> tuple[float, int]:
+        return self.top[1], self.length[1]
 
 
 def project(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.markup.classify import is_skipped, is_special, role
+from service.markup.classify import Roles, is_skipped, is_special
 from service.markup.projection import Placed, SpanNode
 
 Node = str | Any  # text or an lxml element
@@ -21,46 +21,47 @@ class Run:
     items: list[Any] = field(default_factory=list)
 
 
-def collect_runs(container: Any) -> list[Run]:
+def collect_runs(container: Any, roles: Roles | None = None) -> list[Run]:
     """All runs below `container` (which must not be skipped), in document order."""
     runs: list[Run] = []
-    _collect(container, runs)
+    _collect(container, runs, roles or Roles())
     return runs
 
 
-def _collect(container: Any, runs: list[Run]) -> None:
+def _collect(container: Any, runs: list[Run], roles: Roles) -> None:
     run = Run(container, None)
     for child in list(container):
-        if role(child) != "block":
+        if roles(child) != "block":
             run.items.append(child)
             continue
         runs.append(run)
         if not is_skipped(child):
-            _collect(child, runs)
+            _collect(child, runs, roles)
         run = Run(container, child)
     runs.append(run)
 
 
-def run_source(run: Run) -> tuple[str, SpanNode]:
+def run_source(run: Run, roles: Roles | None = None) -> tuple[str, SpanNode]:
     """The run's plain text and its tag tree as character spans in that text."""
+    roles = roles or Roles()
     parts: list[str] = []
+    length = 0  # of the text so far, kept as we go: summing the parts at every tag is quadratic
 
     def add(text: str | None) -> None:
+        nonlocal length
         if text:
             parts.append(text)
-
-    def length() -> int:
-        return sum(len(p) for p in parts)
+            length += len(text)
 
     def build(element: Any) -> SpanNode:
-        if is_special(element) or role(element) == "atom":
-            return SpanNode(length(), length(), ref=element)
-        node = SpanNode(length(), 0, ref=element)
+        if is_special(element) or roles(element) == "atom":
+            return SpanNode(length, length, ref=element)
+        node = SpanNode(length, 0, ref=element)
         add(element.text)
         for child in element:
             node.children.append(build(child))
             add(child.tail)
-        node.end = length()
+        node.end = length
         return node
 
     add(run.anchor.tail if run.anchor is not None else run.container.text)
@@ -68,7 +69,7 @@ def run_source(run: Run) -> tuple[str, SpanNode]:
     for item in run.items:
         root.children.append(build(item))
         add(item.tail)
-    root.end = length()
+    root.end = length
     text = "".join(parts)
     _mark_spacing(root, text)
     return text, root
@@ -124,8 +125,11 @@ def _element(placed: Placed, text: str) -> Any:
 
 
 def fill(container: Any, anchor: Any | None, nodes: list[Node]) -> None:
-    """Insert `nodes` after `anchor` (or at the start of `container`), text going to .text/.tail."""
-    index = container.index(anchor) + 1 if anchor is not None else 0
+    """Insert `nodes` after `anchor` (or at the start of `container`), text going to .text/.tail.
+
+    Each node goes next to the previous one: inserting by index would make lxml walk the children from the
+    start every time (quadratic in a container with thousands of children).
+    """
     previous = anchor
     pending: list[str] = []
 
@@ -142,8 +146,10 @@ def fill(container: Any, anchor: Any | None, nodes: list[Node]) -> None:
             pending.append(node)
             continue
         flush()
-        container.insert(index, node)
-        index += 1
+        if previous is None:
+            container.insert(0, node)
+        else:
+            previous.addnext(node)
         previous = node
     flush()
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
-from service.markup.classify import TRANSLATED_ATTRIBUTES, iter_translatable
-from service.markup.document import EmptyDocument, parse_html, serialize
+from service.markup.classify import TRANSLATED_ATTRIBUTES, Roles, iter_translatable
+from service.markup.document import EmptyDocument, Parsed, parse_html, serialize
 from service.markup.projection import SpanNode, project
 from service.markup.protocol import AlignedTranslation, Translate
 from service.markup.runs import Run, collect_runs, pinned, replace_run, run_source, shifted
@@ -37,8 +39,10 @@ class _TextJob:
         self.core_start, self.core_end = len(lead), len(lead) + len(self.core)
         kids = self.tree.children
         self.head = [c for c in kids if not c.has_text and c.start <= self.core_start]
-        self.tail = [c for c in kids if not c.has_text and c.start >= self.core_end and c not in self.head]
-        middle = SpanNode(self.tree.start, self.tree.end, [c for c in kids if c not in self.head + self.tail])
+        pinned_ids = {id(c) for c in self.head}  # by identity: list membership would compare whole subtrees
+        self.tail = [c for c in kids if not c.has_text and c.start >= self.core_end and id(c) not in pinned_ids]
+        pinned_ids.update(id(c) for c in self.tail)
+        middle = SpanNode(self.tree.start, self.tree.end, [c for c in kids if id(c) not in pinned_ids])
         self.middle = shifted(middle, self.core_start, len(self.core))
 
     def apply(self, result: AlignedTranslation) -> None:
@@ -61,13 +65,42 @@ class _AttributeJob:
         self.element.set(self.name, self.lead + result.text.strip() + self.trail)
 
 
-def _text_jobs(root: Any) -> list[_TextJob]:
+@dataclass(frozen=True)
+class HtmlLimits:
+    """How much markup one document may carry (None: no limit). Checked right after parsing, before any
+    projection, so that a refused document costs one linear pass."""
+
+    max_elements: int | None = None
+    """Elements of the document, comments included."""
+    max_inline_tags: int | None = None
+    """Inline elements (tags, atoms, comments) in one text run: projection work grows with their number."""
+
+
+class TooComplex(ValueError):
+    """The document is beyond `HtmlLimits`."""
+
+
+def _text_jobs(root: Any, max_inline_tags: int | None = None) -> list[_TextJob]:
     jobs = []
-    for run in collect_runs(root):
-        text, tree = run_source(run)
+    roles = Roles()  # one for the whole (still unchanged) tree
+    for run in collect_runs(root, roles):
+        text, tree = run_source(run, roles)
+        if max_inline_tags is not None and (count := _count_tags(tree)) > max_inline_tags:
+            raise TooComplex(
+                f"a text run holds {count} inline elements; at most {max_inline_tags} are allowed in one run"
+            )
         if worth_translating(text):
             jobs.append(_TextJob(run, text, tree))
     return jobs
+
+
+def _count_tags(tree: SpanNode) -> int:
+    count, stack = 0, list(tree.children)
+    while stack:
+        node = stack.pop()
+        count += 1
+        stack.extend(node.children)
+    return count
 
 
 def _attribute_jobs(root: Any) -> list[_AttributeJob]:
@@ -80,26 +113,78 @@ def _attribute_jobs(root: Any) -> list[_AttributeJob]:
     return jobs
 
 
-async def translate_html(html: str, translate: Translate) -> str:
-    """Translate a fragment or whole document; tags, skipped regions and comments stay, text is translated.
+@dataclass
+class Prepared:
+    """A parsed document and what it sends to the translator; `output` is set when nothing needs sending."""
 
-    All segments go to `translate` in one call: block texts in document order, then attribute values.
-    """
+    parsed: Parsed | None
+    text_jobs: list[_TextJob]
+    attribute_jobs: list[_AttributeJob]
+    output: str | None = None
+
+    @property
+    def segments(self) -> list[str]:
+        """Block texts in document order, then attribute values."""
+        return [job.core for job in self.text_jobs] + [job.core for job in self.attribute_jobs]
+
+
+def prepare(html: str, limits: HtmlLimits | None = None) -> Prepared:
+    """Parse, check the limits and collect the segments (CPU only: safe to run in a worker thread)."""
+    limits = limits or HtmlLimits()
     try:
         parsed = parse_html(html)
-    except EmptyDocument:
-        return html  # a doctype or declaration alone: nothing to translate, and nothing to rewrite
-    text_jobs = _text_jobs(parsed.root)
-    attribute_jobs = _attribute_jobs(parsed.root)
-    segments = [job.core for job in text_jobs] + [job.core for job in attribute_jobs]
-    if not segments:
-        return serialize(parsed)
-    results = list(await translate(segments))
-    if len(results) != len(segments):
-        raise ValueError(f"translator returned {len(results)} results for {len(segments)} segments")
+    except EmptyDocument:  # a doctype or declaration alone: nothing to translate, and nothing to rewrite
+        return Prepared(None, [], [], output=html)
+    if limits.max_elements is not None:
+        count = sum(1 for _ in parsed.root.iter()) - (0 if parsed.is_document else 1)  # not our wrapper
+        if count > limits.max_elements:
+            raise TooComplex(f"the document has {count} elements; at most {limits.max_elements} are allowed")
+    prepared = Prepared(parsed, _text_jobs(parsed.root, limits.max_inline_tags), _attribute_jobs(parsed.root))
+    if not prepared.text_jobs and not prepared.attribute_jobs:
+        prepared.output = serialize(parsed)
+    return prepared
+
+
+def finish(prepared: Prepared, results: Sequence[AlignedTranslation]) -> str:
+    """Put the translations in (projecting inline tags) and write the document (CPU only, like `prepare`)."""
+    if prepared.output is not None or prepared.parsed is None:
+        return prepared.output or ""
+    text_jobs, attribute_jobs = prepared.text_jobs, prepared.attribute_jobs
+    if len(results) != len(text_jobs) + len(attribute_jobs):
+        raise ValueError(f"translator returned {len(results)} results for {len(prepared.segments)} segments")
     # attributes first: inline tags are rebuilt as copies and must copy the translated values
     for attribute_job, result in zip(attribute_jobs, results[len(text_jobs) :], strict=True):
         attribute_job.apply(result)
     for text_job, result in zip(text_jobs, results[: len(text_jobs)], strict=True):
         text_job.apply(result)
-    return serialize(parsed)
+    return serialize(prepared.parsed)
+
+
+T = TypeVar("T")
+
+
+class Offload(Protocol):
+    """Runs blocking work somewhere (a bounded thread pool in the service) and awaits its result."""
+
+    def __call__(self, work: Callable[[], T], /) -> Awaitable[T]: ...
+
+
+async def _here(work: Callable[[], T]) -> T:
+    return work()
+
+
+async def translate_html(
+    html: str, translate: Translate, *, limits: HtmlLimits | None = None, offload: Offload = _here
+) -> str:
+    """Translate a fragment or whole document; tags, skipped regions and comments stay, text is translated.
+
+    All segments go to `translate` in one call: block texts in document order, then attribute values.
+    Parsing with collecting, and projecting with writing, are CPU work that `offload` may move off the event
+    loop (the default runs them in place); only the awaiting of `translate` happens here. Raises
+    `TooComplex` beyond `limits`.
+    """
+    prepared = await offload(partial(prepare, html, limits))
+    if prepared.output is not None:
+        return prepared.output
+    results = list(await translate(prepared.segments))
+    return await offload(partial(finish, prepared, results))
