@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(default=0.25, gt=0)
 
     batching_mode: Literal["continuous", "static", "none"] = "continuous"
-    max_batch_rows: int = Field(default=64, ge=1)
-    max_batch_tokens: int = Field(default=8192, ge=1)
+    max_batch_rows: int = Field(default=512, ge=1)  # from the sweep in docs/benchmarks.md
+    max_batch_tokens: int = Field(default=16384, ge=1)
     static_max_batch: int = Field(default=16, ge=1)
     static_max_wait_ms: float = Field(default=10.0, ge=0)
     admit_waiting_ratio: float = Field(default=0.25, ge=0)
