@@ -23,14 +23,13 @@ sys.path.insert(0, str(ROOT))
 
 from model.corpus import read_lines  # noqa: E402
 from model.dataset import resolve_path  # noqa: E402
+from model.eval_sets import MULTI30K_TEST  # noqa: E402
 from nmt_core.bundle import DECODER_STEP_FILE, ENCODER_FILE, load_bundle  # noqa: E402
 from nmt_core.offline import decode_batch  # noqa: E402
 from nmt_core.onnx_backend import OnnxBackend  # noqa: E402
 from nmt_core.search import SearchOptions  # noqa: E402
 from nmt_core.vocabulary import Vocabulary  # noqa: E402
 from tests import legacy_search as legacy  # noqa: E402
-
-TEST_SET = "$DATA_DIR/multi30k/test_2016_flickr.{lang}.gz"
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
@@ -42,7 +41,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for direction in args.directions.split(","):
         source_lang, target = direction.split("-")
-        texts = read_lines(resolve_path(TEST_SET.format(lang=source_lang)))[: args.sentences]
+        texts = read_lines(resolve_path(MULTI30K_TEST.format(lang=source_lang)))[: args.sentences]
         sources = [vocab.source(text, target) for text in texts]
         for beam in (1, decoding.beam_size):
             shared = dict(

@@ -14,37 +14,38 @@ from pathlib import Path
 from typing import Any
 
 from model.backends import open_model
-from model.corpus import read_lines
-from model.dataset import resolve_path
+from model.eval_sets import MULTI30K_TEST, heldout_slices, multi30k_slices
 from model.evaluate import translate_and_score
 from model.tune_decoding import defaults_from_file
 from nmt_core.bundle import FP32, INT8
-
-TEST_SET = "$DATA_DIR/multi30k/test_2016_flickr.{lang}.gz"
 
 
 def report(
     model: Path,
     directions: list[str],
     beam_size: int | None = None,
-    test_set: str = TEST_SET,
+    test_set: str = MULTI30K_TEST,
     length_penalty: float | None = None,
     precision: str = FP32,
+    heldout: Path | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    """Greedy and beam figures per direction; beam size and length penalty default to the model's own."""
+    """Greedy and beam figures per slice: Multi30k test per direction, plus a run's held-out test slices
+    (per domain and direction) when `heldout` is given. Beam size and length penalty default to the model's."""
     loaded = open_model(model, precision=precision)
+    slices = multi30k_slices(directions, test_set, limit)
+    if heldout is not None:
+        slices += heldout_slices(heldout, directions, limit)
     figures: dict[str, Any] = {}
-    for direction in directions:
-        source, target = direction.split("-")
-        sources, references = (read_lines(resolve_path(test_set.format(lang=lang))) for lang in (source, target))
-        figures[direction] = {}
+    for piece in slices:
+        figures[piece.label] = {}
         for beam in (1, beam_size):
             options = loaded.options(beam, length_penalty)
-            result = translate_and_score(loaded, sources, references, target, options)
+            result = translate_and_score(loaded, piece.sources, piece.references, piece.target_lang, options)
             name = "greedy" if options.beam_size == 1 else f"beam{options.beam_size}"
-            keep = ("sacrebleu", "bleu_lc_tok", "chrf", "length_penalty", "seconds")
-            figures[direction][name] = {k: result[k] for k in keep}
-            print(json.dumps({"direction": direction, "search": name, **figures[direction][name]}), flush=True)
+            keep = ("sacrebleu", "bleu_lc_tok", "chrf", "length_penalty", "seconds", "sentences")
+            figures[piece.label][name] = {k: result[k] for k in keep}
+            print(json.dumps({"slice": piece.label, "search": name, **figures[piece.label][name]}), flush=True)
     return figures
 
 
@@ -62,7 +63,7 @@ def markdown_table(figures: dict[str, Any], reference: dict[str, Any] | None = N
         for search, result in searches.items():
             label = "greedy" if search == "greedy" else search.replace("beam", "beam ")
             lc_tok = f"**{result['bleu_lc_tok']:.2f}**" if search != "greedy" else f"{result['bleu_lc_tok']:.2f}"
-            arrow = direction.replace("-", "→")
+            arrow = direction.replace("-", "→")  # a slice label: "en-de" or "news en-de"
             row = f"| {arrow} | {label} | {result['sacrebleu']:.2f} | {lc_tok} | {result['chrf']:.2f} |"
             if reference:
                 other = reference[direction][search]
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--length-penalty", type=float, help="default: the model's own (a checkpoint's is 0.6)")
     parser.add_argument("--decoding", type=Path, help="beam size and length penalty from `model.tune_decoding`")
     parser.add_argument("--precision", choices=(FP32, INT8), default=FP32, help="a bundle's graphs to use")
+    parser.add_argument("--heldout", type=Path, help="also every DOMAIN.SRC-TGT.tsv slice here (RUN/heldout/test)")
+    parser.add_argument("--limit", type=int, help="at most this many sentences per slice")
     parser.add_argument("--out", type=Path)
     parser.add_argument(
         "--markdown", nargs="+", type=Path, metavar="REPORT", help="print the table of saved report(s) and exit"
@@ -95,9 +98,16 @@ def main(argv: list[str] | None = None) -> None:
         tuned = defaults_from_file(args.decoding)
         beam_size, length_penalty = tuned.beam_size, tuned.length_penalty
     figures = report(
-        args.model, args.directions.split(","), beam_size, length_penalty=length_penalty, precision=args.precision
+        args.model,
+        args.directions.split(","),
+        beam_size,
+        length_penalty=length_penalty,
+        precision=args.precision,
+        heldout=args.heldout,
+        limit=args.limit,
     )
-    payload = {"test_set": "multi30k test_2016_flickr", **figures}
+    test_sets = "multi30k test_2016_flickr" + (f" + held-out slices of {args.heldout}" if args.heldout else "")
+    payload = {"test_set": test_sets, **figures}
     if args.out:
         args.out.write_text(json.dumps(payload, indent=2) + "\n")
     print(json.dumps(payload))

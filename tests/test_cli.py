@@ -91,3 +91,21 @@ def test_report_scores_each_direction_and_renders_the_model_card_table(tiny_bund
     assert len(table) == 2 + 4 and all(line.count("|") == 8 for line in table)
     beam_row = next(line for line in table if line.startswith("| en→de | beam 2 |"))
     assert f"**{figures['en-de']['beam2']['bleu_lc_tok']:.2f}**" in beam_row
+
+
+def test_report_and_tuning_take_a_runs_held_out_slices(tiny_bundle: Path, tmp_path: Path) -> None:
+    """Per-domain figures: each DOMAIN.SRC-TGT.tsv is its own slice, after the Multi30k ones."""
+    sentences = ["the dog runs", "a small cat sits", "the red car"]
+    (tmp_path / "test.en").write_text("\n".join(sentences) + "\n")
+    (tmp_path / "test.de").write_text("\n".join(toy_translation(s) for s in sentences) + "\n")
+    heldout = tmp_path / "heldout"
+    heldout.mkdir()
+    for domain, rows in {"news": sentences[:2], "chat": sentences[1:]}.items():
+        (heldout / f"{domain}.en-de.tsv").write_text("".join(f"{s}\t{toy_translation(s)}\n" for s in rows))
+    (heldout / "news.en-fr.tsv").write_text("the dog runs\tle chien court\n")  # not asked for: skipped
+    figures = report(tiny_bundle, ["en-de"], 2, test_set=str(tmp_path / "test.{lang}"), heldout=heldout)
+    assert list(figures) == ["en-de", "chat en-de", "news en-de"]
+    assert figures["news en-de"]["greedy"]["sentences"] == 2 and figures["chat en-de"]["beam2"]["sentences"] == 2
+    tuned = grid_search(tiny_bundle, ["en-de"], [1, 2], [0.6], heldout=heldout)
+    assert {k for k in tuned["grid"][0] if " " in k} == {"chat en-de", "news en-de"}
+    assert "held-out" in tuned["selected_on"]
