@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ CPU = "CPUExecutionProvider"
 _STATE = ("h", "c", "feed")
 _STATE_OUTPUTS = ("h_out", "c_out", "feed_out")
 _HOST_OUTPUTS = ("topk_log_probs", "topk_ids", "attention")
+_MIN_CAPACITY = 64  # rows the state buffers start with
 
 
 def session_options(intra_threads: int | None = None) -> ort.SessionOptions:
@@ -50,11 +50,52 @@ def preferred_providers(device: str = "auto") -> list[str]:
     return [CPU]
 
 
-@dataclass(frozen=True)
 class DeviceState:
-    """The previous step's h, c and feed, where the step left them."""
+    """The recurrent state in preallocated buffers: two of each (h, c, feed), used in turn.
 
-    values: tuple[Any, ...]  # OrtValues for h_out, c_out, feed_out
+    A step reads the previous state from one buffer and writes the next into the other, bound by
+    pointer (no allocation per step; on CUDA nothing leaves the device). Buffers grow by doubling when
+    the batch outgrows them, which copies the current state once.
+    """
+
+    def __init__(self, shapes: dict[str, tuple[int, ...]], device_type: str, capacity: int):
+        self.shapes = shapes  # per-row shape of h, c, feed
+        self.device_type = device_type
+        self.capacity = 0
+        self.buffers: list[dict[str, Any]] = []
+        self.current = 0  # which of the two buffers holds the state
+        self.rows = 0
+        self._allocate(capacity)
+
+    def _new(self, name: str, rows: int) -> Any:
+        shape = (rows, *self.shapes[name])
+        if self.device_type == "cpu":
+            return np.empty(shape, np.float32)
+        return ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, self.device_type, 0)
+
+    def _allocate(self, capacity: int) -> None:
+        fresh = [{name: self._new(name, capacity) for name in _STATE} for _ in range(2)]
+        if self.buffers and self.rows:
+            for name in _STATE:  # keep the live state
+                old = self.buffers[self.current][name]
+                if self.device_type == "cpu":
+                    fresh[self.current][name][: self.rows] = old[: self.rows]
+                else:
+                    host = old.numpy()[: self.rows]
+                    fresh[self.current][name] = ort.OrtValue.ortvalue_from_numpy(
+                        np.concatenate([host, np.empty((capacity - self.rows, *self.shapes[name]), np.float32)]),
+                        self.device_type,
+                        0,
+                    )
+        self.buffers, self.capacity = fresh, capacity
+
+    def reserve(self, rows: int) -> None:
+        if rows > self.capacity:
+            self._allocate(max(rows, 2 * self.capacity))
+
+    def pointer(self, which: int, name: str) -> int:
+        buffer = self.buffers[which][name]
+        return int(buffer.ctypes.data) if isinstance(buffer, np.ndarray) else int(buffer.data_ptr())
 
 
 class OnnxBackend:
@@ -71,9 +112,8 @@ class OnnxBackend:
         if names != DECODER_INPUTS:
             raise ValueError(f"{decoder_path}: not a format-2 decoder step (inputs {list(names)})")
         shapes = {i.name: i.shape for i in self.decoder.get_inputs()}
-        self._empty_state = {
-            name: np.zeros((0, *(int(d) for d in shapes[name][1:])), dtype=np.float32) for name in _STATE
-        }
+        self._row_shapes = {name: tuple(int(d) for d in shapes[name][1:]) for name in _STATE}
+        self._empty_state = {name: np.zeros((0, *self._row_shapes[name]), dtype=np.float32) for name in _STATE}
         self.vocab_size = int(self.decoder.get_modelmeta().custom_metadata_map[VOCAB_SIZE_KEY])
         self._binding = self.decoder.io_binding()
         self._sources_version = -1
@@ -100,6 +140,10 @@ class OnnxBackend:
         self._sources_version = sources.version
 
     def step(self, state: DeviceState | None, inputs: StepInputs) -> tuple[DeviceState, StepOutput]:
+        rows = len(inputs.prev_tokens)
+        if state is None:
+            state = DeviceState(self._row_shapes, self.device_type, max(_MIN_CAPACITY, rows))
+        state.reserve(rows)
         binding = self._binding
         binding.clear_binding_inputs()
         binding.clear_binding_outputs()
@@ -107,13 +151,14 @@ class OnnxBackend:
         binding.bind_cpu_input("parents", inputs.parents)
         binding.bind_cpu_input("row_sentence", inputs.row_sentence)
         binding.bind_cpu_input("k", np.array([inputs.k], dtype=np.int64))
-        for index, name in enumerate(_STATE):
-            if state is None:
-                binding.bind_cpu_input(name, self._empty_state[name])
-            else:
-                binding.bind_ortvalue_input(name, state.values[index])
+        source, target = state.current, 1 - state.current
+        for name in _STATE:
+            shape = (state.rows, *self._row_shapes[name])
+            binding.bind_input(name, self.device_type, 0, np.float32, shape, state.pointer(source, name))
             fresh = getattr(inputs.fresh, name) if inputs.fresh is not None else self._empty_state[name]
             binding.bind_cpu_input(f"{name}_fresh", np.ascontiguousarray(fresh))
+            out_shape = (rows, *self._row_shapes[name])
+            binding.bind_output(f"{name}_out", self.device_type, 0, np.float32, out_shape, state.pointer(target, name))
         self._bind_sources(inputs.sources)
         for name, value in self._sources.items():
             if isinstance(value, np.ndarray):
@@ -122,12 +167,12 @@ class OnnxBackend:
                 binding.bind_ortvalue_input(name, value)
         for name in _HOST_OUTPUTS:
             binding.bind_output(name, "cpu")
-        for name in _STATE_OUTPUTS:
-            binding.bind_output(name, self.device_type)
         self.decoder.run_with_iobinding(binding)
-        values = dict(zip((*_HOST_OUTPUTS, *_STATE_OUTPUTS), binding.get_outputs()))
-        output = StepOutput(values["topk_log_probs"].numpy(), values["topk_ids"].numpy(), values["attention"].numpy())
-        return DeviceState(tuple(values[name] for name in _STATE_OUTPUTS)), output
+        values = binding.get_outputs()
+        host = dict(zip(_HOST_OUTPUTS, values[-len(_HOST_OUTPUTS) :]))
+        state.current, state.rows = target, rows
+        output = StepOutput(host["topk_log_probs"].numpy(), host["topk_ids"].numpy(), host["attention"].numpy())
+        return state, output
 
 
 assert set(_HOST_OUTPUTS) | set(_STATE_OUTPUTS) == set(DECODER_OUTPUTS)
