@@ -14,10 +14,12 @@ inside ONNX Runtime (decode efficiency) and the rows per decoder step.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,29 @@ def worktree(ref: str) -> Path:
     return path
 
 
+def idle_p50(base: str, sentence: str, args: argparse.Namespace, requests: int = 200) -> dict[str, Any]:
+    """One short sentence at a time on an otherwise idle server, at the bundle's default beam: p50 latency."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    body = json.dumps({"text": sentence, "source": args.source, "target": args.target})
+    times = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        connection.request("POST", "/v1/translate", body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        times.append(time.perf_counter() - start)
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}")
+    connection.close()
+    return {
+        "idle_p50_ms": round(statistics.median(times) * 1e3, 2),
+        "sentence": sentence,
+        "beam": "default",
+        "concurrency": "idle",
+    }
+
+
 def run_system(
     args: argparse.Namespace, name: str, cwd: Path, env: dict[str, str], sentences: list[str]
 ) -> list[dict[str, Any]]:
@@ -58,6 +83,10 @@ def run_system(
     ]
     with server(settings, {"CACHE_MEMORY_MB": "0", "BATCHING_MODE": "continuous", **env}, command, cwd=cwd) as base:
         wrk_closed_loop(base, sentences, 8, 2, None, args.source, args.target)  # warm-up
+        idle = idle_p50(base, min(sentences[:200], key=len), args)
+        idle.update(system=name)
+        print(json.dumps(idle), file=sys.stderr, flush=True)
+        rows.append(idle)
         for beam in args.beams:
             for concurrency in args.concurrency:
                 before = scrape(base)
@@ -76,8 +105,13 @@ def run_system(
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     table: dict[str, dict[str, Any]] = {}
-    for key in sorted({(r["system"], str(r["beam"]), r["concurrency"]) for r in results}):
-        runs = [r for r in results if (r["system"], str(r["beam"]), r["concurrency"]) == key]
+    for system in sorted({r["system"] for r in results}):
+        idle = [r["idle_p50_ms"] for r in results if r["system"] == system and "idle_p50_ms" in r]
+        if idle:
+            table[f"{system} idle"] = {"idle_p50_ms": statistics.median(idle), "runs": len(idle)}
+    loaded = [r for r in results if "sentences_per_s" in r]
+    for key in sorted({(r["system"], str(r["beam"]), r["concurrency"]) for r in loaded}):
+        runs = [r for r in loaded if (r["system"], str(r["beam"]), r["concurrency"]) == key]
         cell: dict[str, Any] = {
             "sentences_per_s": statistics.median(r["sentences_per_s"] for r in runs),
             "p50_ms": statistics.median(r["p50_ms"] for r in runs),

@@ -44,7 +44,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         texts = read_lines(resolve_path(MULTI30K_TEST.format(lang=source_lang)))[: args.sentences]
         sources = [vocab.source(text, target) for text in texts]
         for beam in (1, decoding.beam_size):
-            shared = dict(
+            shared: dict[str, Any] = dict(
                 beam_size=beam,
                 length_penalty=decoding.length_penalty,
                 coverage_penalty=decoding.coverage_penalty,
