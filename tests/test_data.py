@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import gzip
+import html
 import http.server
 import io
+import tarfile
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from model.batching import Example, collate, make_batches
 from model.config import CorpusSpec
 from model.corpus import Pair, clean_pairs, pairs_of, whitespace_length
-from model.data import MULTI30K_LANGS, MULTI30K_SPLITS, TATOEBA_ARCHIVE, TATOEBA_MEMBER, download_all
+from model.data import (
+    MULTI30K_LANGS,
+    MULTI30K_SPLITS,
+    TATOEBA_ARCHIVE,
+    TATOEBA_MEMBER,
+    CorpusError,
+    download_all,
+    main,
+)
 from model.dataset import upsample
 from model.holdout import hold_out, normalized
 from model.langid import filter_by_language
@@ -85,12 +96,118 @@ def test_batches_respect_the_token_budget_and_bucket_by_length() -> None:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *args: Any, requested: list[str], **kwargs: Any) -> None:
+        self.requested = requested  # set first: the base class answers the request in __init__
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:
+        self.requested.append(self.path)
+        super().do_GET()
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
+# The WMT news sets as the fixture archive holds them: multi-way plain text shared by both pairs
+# (as the real dev.tgz has for 2008-2013), SGML per pair code for the rest, both forms for some.
+NEWS_DE = ["newstest2008", "newssyscomb2009", *(f"newstest{year}" for year in range(2009, 2019))]
+NEWS_FR = ["newstest2008", "newssyscomb2009", *(f"newstest{year}" for year in range(2009, 2015)), "newsdiscusstest2015"]
+PLAIN_SETS = {"newstest2008", "newssyscomb2009", "newstest2009", "newstest2010", "newstest2012", "newstest2013"}
+BOTH_FORMS = {"newstest2009"}  # plain text wins; its SGML copy says so in every sentence
+NO_PAIR_CODE = {"newstest2011"}  # old-style SGML names: newstest2011-src.en.sgm
+
+
+def _news_count(name: str) -> int:
+    return 1 + int(name[-1]) % 3  # 1 to 3 sentences, different from one set to the next
+
+
+def _news_sentence(name: str, pair: str, lang: str, i: int) -> str:
+    if name in PLAIN_SETS | NO_PAIR_CODE:  # one file per language, shared by both pairs
+        return f"{name} {lang} {i}: R&D <raw>"
+    return f'{name} {pair} {lang} {i}: Tom & "Jerry" <3 l\'été'
+
+
+def _sgm(name: str, lang: str, sentences: list[str]) -> str:
+    """WMT SGML: segments escaped, spread over two documents, some with more attributes or padding."""
+    segs = []
+    for i, text in enumerate(sentences, 1):
+        attrs = f'id="{i}"' + (' origlang="de" class="x"' if i % 2 == 0 else "")
+        pad = " " if i == 3 else ""
+        segs.append(f"<seg {attrs}>{pad}{html.escape(text)}{pad}</seg>")
+    docs = [segs[:1], segs[1:]]
+    body = "".join(
+        f'<doc sysid="ref" docid="d{n}" origlang="en">\n<p>\n' + "\n".join(d) + "\n</p>\n</doc>\n"
+        for n, d in enumerate(docs)
+    )
+    return f'<refset setid="{name}" srclang="any" trglang="{lang}">\n{body}</refset>\n'
+
+
+def _dev_members() -> dict[str, str]:
+    members: dict[str, str] = {}
+    for lang, sets in (("de", NEWS_DE), ("fr", NEWS_FR)):
+        for name in sets:
+            count = _news_count(name)
+            if name in PLAIN_SETS:
+                file_name = "news-test2008" if name == "newstest2008" else name
+                for side in ("en", lang):
+                    lines = [_news_sentence(name, "", side, i) for i in range(count)]
+                    members[f"dev/{file_name}.{side}"] = "".join(f"{line}\n" for line in lines)
+            if name in PLAIN_SETS and name not in BOTH_FORMS:
+                continue
+            pair = f"en{lang}" if name.endswith(("2015", "2017")) else f"{lang}en"
+            roles = {"en": "src", lang: "ref"} if pair.startswith("en") else {"en": "ref", lang: "src"}
+            for side, role in roles.items():
+                lines = [_news_sentence(name, f"en-{lang}", side, i) for i in range(count)]
+                if name in BOTH_FORMS:
+                    lines = [f"sgml copy {line}" for line in lines]
+                code = "" if name in NO_PAIR_CODE else f"-{pair}"
+                members[f"dev/{name}{code}-{role}.{side}.sgm"] = _sgm(name, side, lines)
+    # members to pass over: other language pairs, look-alike names, a README
+    members["dev/newstest2016-csen-src.cs.sgm"] = _sgm("newstest2016", "cs", ["jiný"])
+    members["dev/newstestB2016-enfi-ref.en.sgm"] = _sgm("newstestB2016", "en", ["not this one"])
+    members["dev/newstest2012.ru"] = "другой\n"
+    members["dev/README"] = "WMT development sets\n"
+    return members
+
+
+def _expected_news(lang: str, side: str) -> list[str]:
+    sets = NEWS_DE if lang == "de" else NEWS_FR
+    return [_news_sentence(name, f"en-{lang}", side, i) for name in sets for i in range(_news_count(name))]
+
+
+def write_dev_tgz(path: Path, drop: Collection[str] = (), extra_line: Collection[str] = ()) -> None:
+    """A small stand-in for the WMT19 dev.tgz; drop leaves members out, extra_line adds a sentence."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        folder = tarfile.TarInfo("dev")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        for name, text in _dev_members().items():
+            if name in drop:
+                continue
+            if name in extra_line:
+                text += "one sentence too many\n"
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def _anki_zip(path: Path, member: str, text: str) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(member, text)
+    path.write_bytes(buffer.getvalue())
+
+
 @pytest.fixture()
-def mirror(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def requested() -> list[str]:
+    """Paths the mirror was asked for, in order."""
+    return []
+
+
+@pytest.fixture()
+def mirror(tmp_path: Path, requested: list[str]) -> Iterator[tuple[str, Path]]:
     """A local HTTP server laid out like the public hosts."""
     root = tmp_path / "mirror"
     (root / "multi30k").mkdir(parents=True)
@@ -103,7 +220,10 @@ def mirror(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(TATOEBA_MEMBER, "Go.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org\nRun!\tCours !\tx\n")
     (root / "tatoeba" / TATOEBA_ARCHIVE).write_bytes(buffer.getvalue())
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
+    _anki_zip(root / "tatoeba" / "deu-eng.zip", "deu.txt", "Go.\tGeh.\tCC-BY 2.0 (France)\nHi.\tHallo!\tx\n")
+    write_dev_tgz(root / "wmt" / "dev.tgz")
+    handler = partial(_QuietHandler, requested=requested, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -130,6 +250,119 @@ def test_download_reports_a_missing_file(mirror: tuple[str, Path], tmp_path: Pat
     with pytest.raises(Exception, match="404"):
         download_all(tmp_path / "data", f"{base}/multi30k", None)
     assert not list((tmp_path / "data").rglob("*.part"))
+
+
+def _read_gz(path: Path) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return f.read().split("\n")[:-1]
+
+
+GENERAL_FILES = [
+    "news-en-de.de.gz",
+    "news-en-de.en.gz",
+    "news-en-fr.en.gz",
+    "news-en-fr.fr.gz",
+    "tatoeba-eng-deu.tsv.gz",
+    "tatoeba-eng-fra.tsv.gz",
+]
+
+
+def test_download_command_fetches_the_general_corpora(
+    mirror: tuple[str, Path], requested: list[str], tmp_path: Path
+) -> None:
+    base, _ = mirror
+    dest = tmp_path / "data"
+    urls = (f"{base}/multi30k", f"{base}/tatoeba", f"{base}/wmt/dev.tgz")
+    written = download_all(dest, *urls, corpora=["general"])
+    assert sorted(p.name for p in written) == GENERAL_FILES
+    assert sorted(p.name for p in dest.rglob("*")) == ["general", *GENERAL_FILES]  # archives deleted
+    assert sorted(requested) == ["/tatoeba/deu-eng.zip", "/tatoeba/fra-eng.zip", "/wmt/dev.tgz"]
+    assert _read_gz(dest / "general" / "tatoeba-eng-deu.tsv.gz") == ["Go.\tGeh.", "Hi.\tHallo!"]
+    assert _read_gz(dest / "general" / "tatoeba-eng-fra.tsv.gz") == ["Go.\tVa !", "Run!\tCours !"]
+    for lang in ("de", "fr"):
+        english = _read_gz(dest / "general" / f"news-en-{lang}.en.gz")
+        other = _read_gz(dest / "general" / f"news-en-{lang}.{lang}.gz")
+        assert len(english) == len(other)
+        # sets in order, line-aligned, SGML unescaped, plain text taken as it is and preferred
+        assert english == _expected_news(lang, "en")
+        assert other == _expected_news(lang, lang)
+    assert english[0] == "newstest2008 en 0: R&D <raw>"
+    assert english[-1] == 'newsdiscusstest2015 en-fr en 2: Tom & "Jerry" <3 l\'été'
+    assert not any("sgml copy" in line for line in english + other)
+
+    # present files are kept: only the missing one is written, from one more download of the archive
+    (dest / "general" / "news-en-fr.fr.gz").unlink()
+    with gzip.open(dest / "general" / "news-en-de.en.gz", "wt") as f:
+        f.write("kept\n")
+    requested.clear()
+    assert download_all(dest, *urls, corpora=["general"]) == [dest / "general" / "news-en-fr.fr.gz"]
+    assert requested == ["/wmt/dev.tgz"]
+    assert _read_gz(dest / "general" / "news-en-fr.fr.gz") == _expected_news("fr", "fr")
+    assert _read_gz(dest / "general" / "news-en-de.en.gz") == ["kept"]
+    requested.clear()
+    assert download_all(dest, *urls, corpora=["general"]) == []
+    assert requested == []
+
+
+def test_tatoeba_and_general_share_one_download_of_the_french_export(
+    mirror: tuple[str, Path], requested: list[str], tmp_path: Path
+) -> None:
+    base, _ = mirror
+    dest = tmp_path / "data"
+    urls = (f"{base}/multi30k", f"{base}/tatoeba", f"{base}/wmt/dev.tgz")
+    written = download_all(dest, *urls, corpora=["tatoeba", "general"])
+    assert dest / "tatoeba" / "eng-fra.tsv.gz" in written
+    assert _read_gz(dest / "tatoeba" / "eng-fra.tsv.gz") == _read_gz(dest / "general" / "tatoeba-eng-fra.tsv.gz")
+    assert requested.count("/tatoeba/fra-eng.zip") == 1
+    assert sorted(p.name for p in dest.iterdir()) == ["general", "tatoeba"]
+
+
+@pytest.mark.parametrize(
+    ("drop", "extra_line", "message"),
+    [
+        (["dev/newstest2017-ende-ref.de.sgm"], [], r"lacks newstest2017 for en-de.*newstest2017-ende-src\.en\.sgm"),
+        (["dev/news-test2008.fr"], [], r"lacks newstest2008 for en-fr.*news-test2008"),
+        ([], ["dev/newstest2012.de"], r"newstest2012 \(en-de\) is not line-aligned: newstest2012\.en has 3"),
+    ],
+)
+def test_a_missing_or_misaligned_news_set_is_named(
+    mirror: tuple[str, Path], tmp_path: Path, drop: list[str], extra_line: list[str], message: str
+) -> None:
+    base, root = mirror
+    write_dev_tgz(root / "wmt" / "dev.tgz", drop=drop, extra_line=extra_line)
+    dest = tmp_path / "data"
+    with pytest.raises(CorpusError, match=message):
+        download_all(dest, f"{base}/multi30k", f"{base}/tatoeba", f"{base}/wmt/dev.tgz", ["general"])
+    # nothing half-done: no news file, no archive, no .part left behind
+    assert sorted(p.name for p in (dest / "general").iterdir()) == ["tatoeba-eng-deu.tsv.gz", "tatoeba-eng-fra.tsv.gz"]
+
+
+def test_command_line_chooses_corpora(
+    mirror: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, root = mirror
+    dest = tmp_path / "data"
+    urls = [
+        "--multi30k-url",
+        f"{base}/multi30k",
+        "--tatoeba-url",
+        f"{base}/tatoeba",
+        "--wmt-url",
+        f"{base}/wmt/dev.tgz",
+    ]
+    main(["--dest", str(dest), *urls, "--skip-tatoeba", "--skip-general"])  # the older flag still works
+    assert sorted(p.name for p in dest.iterdir()) == ["multi30k"]
+    assert "12 files written" in capsys.readouterr().out
+    main(["--dest", str(dest), *urls, "--corpora", "tatoeba,general"])
+    assert sorted(p.name for p in dest.iterdir()) == ["general", "multi30k", "tatoeba"]
+    assert "7 files written" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--dest", str(dest), *urls, "--corpora", "multi30k,wmt"])
+    assert "choose from multi30k,tatoeba,general" in capsys.readouterr().err
+    (dest / "general" / "news-en-de.de.gz").unlink()
+    write_dev_tgz(root / "wmt" / "dev.tgz", drop=["dev/newstest2014-deen-src.de.sgm"])
+    with pytest.raises(SystemExit, match="error: the WMT archive lacks newstest2014 for en-de"):
+        main(["--dest", str(dest), *urls, "--corpora", "general"])
 
 
 def test_hold_out_keeps_every_translation_of_a_sentence_on_one_side() -> None:
