@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service import api, libretranslate
 from service.auth import document_keys
 from service.detection import LazyDetector
-from service.errors import error_body, install_error_handlers
+from service.http_errors import error_body, install_error_handlers
 from service.limits import BodyLimit
 from service.metrics import REQUEST_DURATION, REQUESTS, LoopLagMonitor
 from service.runtime import Runtime

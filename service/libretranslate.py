@@ -22,8 +22,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.api import get_runtime, get_translator
 from service.auth import header_key, key_matches
 from service.detection import Detection, LazyDetector, detect_within, language_name
-from service.errors import ApiError, Overloaded
+from service.errors import (
+    Forbidden,
+    InvalidRequest,
+    Overloaded,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceError,
+    Unauthorized,
+    UnknownDirection,
+)
 from service.formats import FORMATS, TextFormat, translate_texts
+from service.http_errors import http_headers
 from service.runtime import Runtime
 from service.settings import Settings
 from service.translator import Translator
@@ -49,16 +59,23 @@ class LibreError(Exception):
         return JSONResponse({"error": self.message}, status_code=self.status, headers=self.headers)
 
 
-def from_api_error(exc: ApiError) -> LibreError:
+def from_service_error(exc: ServiceError) -> LibreError:
     """The service's errors in LibreTranslate's vocabulary: limits and bad input are 400, a spent rate limit
     and a full queue are 429 ("Slowdown", as LibreTranslate's own limiter says), not ready / shutting down stay
     503, anything the engine could not finish is 500."""
-    if exc.status in (400, 413, 422):
-        return LibreError(400, f"Invalid request: {exc.message}" if exc.status != 400 else exc.message)
-    if exc.status == 429 or (exc.status == 503 and type(exc) is Overloaded):
-        return LibreError(429, f"Slowdown: {exc.message}", exc.headers)
-    if exc.status == 503:
-        return LibreError(503, exc.message, exc.headers)
+    headers = http_headers(exc)
+    if isinstance(exc, UnknownDirection):
+        return LibreError(400, exc.message)
+    if isinstance(exc, InvalidRequest | PayloadTooLarge):
+        return LibreError(400, f"Invalid request: {exc.message}")
+    if isinstance(exc, Unauthorized):
+        return LibreError(400, exc.message, headers)
+    if isinstance(exc, Forbidden):
+        return LibreError(403, exc.message)
+    if isinstance(exc, RateLimited) or type(exc) is Overloaded:
+        return LibreError(429, f"Slowdown: {exc.message}", headers)
+    if isinstance(exc, Overloaded):  # not ready, shutting down
+        return LibreError(503, exc.message, headers)
     return LibreError(500, f"Cannot translate text: {exc.message}")
 
 
@@ -73,8 +90,8 @@ class LibreRoute(APIRoute):
                 return await handler(request)
             except LibreError as exc:
                 return exc.response()
-            except ApiError as exc:
-                return from_api_error(exc).response()
+            except ServiceError as exc:
+                return from_service_error(exc).response()
             except RequestValidationError as exc:
                 return LibreError(400, f"Invalid request: {exc.errors()}").response()
             except StarletteHTTPException as exc:

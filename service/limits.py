@@ -17,7 +17,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import error_body
+from service.http_errors import error_body
 
 ErrorShape = Callable[[str, str, str, int], dict[str, Any]]  # (path, code, message, status) -> JSON body
 

@@ -107,7 +107,7 @@ class Translator:
     ) -> list[SegmentResult]:
         """Translate segments (each split into sentences, cached and batched per sentence), in order.
 
-        Raises ApiError subclasses only: UnknownDirection (400), InvalidRequest (422),
+        Raises ServiceError subclasses only: UnknownDirection (400), InvalidRequest (422),
         Overloaded/ShuttingDown (503), DeadlineExceeded (504).
         """
         if not self.accepting:

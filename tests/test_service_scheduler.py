@@ -22,6 +22,7 @@ from nmt_core.search import Hypothesis, SearchOptions
 from nmt_core.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
 from service.engine import Engine, LoadedModel
 from service.errors import ShuttingDown
+from service.http_errors import http_headers, http_status
 from service.queue import WorkItem, WorkQueue, next_request_id
 from service.scheduler import Scheduler
 from tests import legacy_search as legacy
@@ -220,8 +221,8 @@ async def test_stopping_fails_waiting_sentences_as_retryable(toy_model: LoadedMo
     scheduler.stop()
     with pytest.raises(ShuttingDown) as refused:
         await asyncio.wait_for(item.future, 5)
-    assert refused.value.status == 503 and refused.value.code == "shutting_down"
-    assert "Retry-After" in refused.value.headers
+    assert http_status(refused.value) == 503 and refused.value.code == "shutting_down"
+    assert "Retry-After" in http_headers(refused.value)
 
 
 @pytest.mark.parametrize("beam_size", [1, 2, 3, 6])
