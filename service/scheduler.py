@@ -67,6 +67,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_expiry_scan = 0.0
+        self._last_running_scan: dict[str, float] = {}
         self.steps = 0
         self.busy_seconds = 0.0  # scheduler thread time spent working (not waiting)
         self.onnx_seconds = 0.0  # of which inside ONNX Runtime (encoder and decoder calls)
@@ -167,7 +168,7 @@ class Scheduler:
             decoder = self._admit_into(model_id, admitted)
         if decoder is None:
             return False, pending
-        self._drop_dead(decoder)
+        self._drop_dead(model_id, decoder)
         if not decoder.sentences:
             return bool(admitted), pending
         self._step(model_id, decoder)
@@ -258,8 +259,13 @@ class Scheduler:
 
     # -- (b) one decoder step and (c) retirement ---------------------------------------------------------------
 
-    def _drop_dead(self, decoder: BatchedDecoder) -> None:
+    def _drop_dead(self, model_id: str, decoder: BatchedDecoder) -> None:
+        """Drop abandoned and expired sentences; scanned every _EXPIRY_SCAN_S, not every step, so that a step
+        touches no sentence in Python unless it finishes."""
         now = time.monotonic()
+        if now - self._last_running_scan.get(model_id, 0.0) < _EXPIRY_SCAN_S:
+            return
+        self._last_running_scan[model_id] = now
 
         def dead(item: WorkItem) -> bool:
             return item.abandoned or item.expired(now)
