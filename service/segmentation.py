@@ -7,10 +7,14 @@ translated sentences with the original separators preserves paragraph breaks.
 
 from __future__ import annotations
 
-import functools
 import re
+import sys
+import threading
 import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 _BOUNDARY = re.compile(r"(?<=[.!?…。！？])[\"'»”)\]]*(\s+)(?=[\"'«“(\[¿¡]*[\w])", re.UNICODE)
 _NEWLINE_RUN = re.compile(r"\n\s*")
@@ -57,16 +61,82 @@ class Split:
         return self.leading + "".join(t + sep for t, sep in zip(translated, self.separators, strict=True))
 
 
-_MEMO_MAX_CHARS = 1000  # memoise short, repeated segments only, so the caches stay a few MB
+_MEMO_MAX_CHARS = 1000  # memoise short, repeated segments only
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+# Per entry besides the key and value objects: the OrderedDict slot and link node (up to 168 bytes
+# under churn, measured with tracemalloc) and the (value, cost) pair kept for each entry.
+_MEMO_SLOT_OVERHEAD = 168 + 56 + 32
+
+
+class _Memo(Generic[K, V]):
+    """An LRU bounded by the bytes its entries take as well as by their number.
+
+    `functools.lru_cache` counts entries only: 4,096 distinct texts just under `_MEMO_MAX_CHARS`,
+    each split into hundreds of tiny sentences, held about 100 MB. Each entry is charged an upper
+    bound of its objects' sizes (`cost`), so adversarial input only shortens what is memoised.
+    """
+
+    def __init__(self, max_bytes: int, max_entries: int, cost: Callable[[K, V], int]):
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self._cost = cost
+        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is None:
+                return None
+            self._items.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: K, value: V) -> None:
+        cost = self._cost(key, value) + _MEMO_SLOT_OVERHEAD
+        if cost > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._items[key] = (value, cost)
+            self._bytes += cost
+            while self._bytes > self.max_bytes or len(self._items) > self.max_entries:
+                _, (_, evicted) = self._items.popitem(last=False)
+                self._bytes -= evicted
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+def _normalize_cost(text: str, normalized: str) -> int:
+    return sys.getsizeof(text) + (0 if normalized is text else sys.getsizeof(normalized))
+
+
+_NORMALIZE_MEMO: _Memo[str, str] = _Memo(2 << 20, 8192, _normalize_cost)
 
 
 def normalize(text: str) -> str:
-    return _normalize_memo(text) if len(text) <= _MEMO_MAX_CHARS else _normalize(text)
-
-
-@functools.lru_cache(maxsize=8192)
-def _normalize_memo(text: str) -> str:
-    return _normalize(text)
+    if len(text) > _MEMO_MAX_CHARS:
+        return _normalize(text)
+    normalized = _NORMALIZE_MEMO.get(text)
+    if normalized is None:
+        normalized = _normalize(text)
+        _NORMALIZE_MEMO.put(text, normalized)
+    return normalized
 
 
 def _normalize(text: str) -> str:
@@ -115,14 +185,33 @@ def _wrap(sentence: str, max_chars: int) -> list[tuple[str, str]]:
 
 def split_sentences(text: str, max_chars: int = 400) -> Split:
     """Sentences of `text`; see `_split_sentences`. Short texts are memoised (see `_MEMO_MAX_CHARS`)."""
-    if len(text) <= _MEMO_MAX_CHARS:
-        return _split_sentences_memo(text, max_chars)
-    return _split_sentences(text, max_chars)
+    if len(text) > _MEMO_MAX_CHARS:
+        return _split_sentences(text, max_chars)
+    key = (text, max_chars)
+    split = _SPLIT_MEMO.get(key)
+    if split is None:
+        split = _split_sentences(text, max_chars)
+        _SPLIT_MEMO.put(key, split)
+    return split
 
 
-@functools.lru_cache(maxsize=4096)
-def _split_sentences_memo(text: str, max_chars: int) -> Split:
-    return _split_sentences(text, max_chars)
+def _split_cost(key: tuple[str, int], split: Split) -> int:
+    """An upper bound of what the entry holds: shared one-character separators are counted too,
+    the text only once where it is also its own single sentence."""
+    text = key[0]
+    strings = sum(sys.getsizeof(s) for s in (split.leading, *split.sentences, *split.separators) if s is not text)
+    return (
+        sys.getsizeof(key)
+        + sys.getsizeof(text)
+        + sys.getsizeof(split)
+        + sys.getsizeof(split.__dict__)
+        + sys.getsizeof(split.sentences)
+        + sys.getsizeof(split.separators)
+        + strings
+    )
+
+
+_SPLIT_MEMO: _Memo[tuple[str, int], Split] = _Memo(4 << 20, 4096, _split_cost)
 
 
 def _split_sentences(text: str, max_chars: int) -> Split:
