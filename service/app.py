@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.detector = detector
-    install_error_handlers(app)
+    install_error_handlers(app, shape)
     app.include_router(api.router)
     app.include_router(libretranslate.router)
     install_web(app)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -80,7 +81,17 @@ _HTTP_CODES = {
 }
 
 
-def install_error_handlers(app: FastAPI) -> None:
+ErrorShape = Callable[[str, str, str, int], dict[str, Any]]  # (path, code, message, status) -> JSON body
+
+
+def native_shape(path: str, code: str, message: str, status: int) -> dict[str, Any]:
+    return error_body(code, message, status)
+
+
+def install_error_handlers(app: FastAPI, shape: ErrorShape = native_shape) -> None:
+    """`shape` picks the body of errors raised before a route's own handler runs (404, 405, body parsing),
+    so that a path of the LibreTranslate API answers in its shape even then."""
+
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
         return error_response(exc)
@@ -96,10 +107,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_request", f"{where}: {first['msg']}", 422, details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = getattr(exc, "code", None) or _HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(
-            error_body(code, str(exc.detail), exc.status_code),
+            shape(request.url.path, code, str(exc.detail), exc.status_code),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

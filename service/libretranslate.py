@@ -106,6 +106,28 @@ class LibreRoute(APIRoute):
 router = APIRouter(route_class=LibreRoute, tags=["libretranslate"])
 
 
+def _libre_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI for LibreTranslate's error answers: `{"error": "message"}`."""
+    schema = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+    meaning = {
+        400: "Invalid request, unsupported language or format, or a key required",
+        403: "Wrong API key",
+        408: "Request body not received in time",
+        413: "Request body over the limit",
+        429: "Rate limit spent or queue full (Slowdown); see Retry-After",
+        500: "The text could not be translated",
+        503: "Models loading or the server shutting down; see Retry-After",
+    }
+    return {
+        status: {"description": meaning[status], "content": {"application/json": {"schema": schema}}}
+        for status in statuses
+    }
+
+
+_POST_ERRORS = _libre_errors(400, 403, 408, 413, 429, 500, 503)
+_GET_ERRORS = _libre_errors(503)
+
+
 def libre_shape(path: str, code: str, message: str, status: int) -> dict[str, Any] | None:
     """LibreTranslate's error body for its own paths (None elsewhere), for errors raised before routing."""
     return {"error": message} if path in LIBRE_PATHS else None
@@ -237,7 +259,7 @@ async def _rate_limit(request: Request, runtime: Runtime, params: dict[str, Any]
         await runtime.limiter.check(request, [key] if isinstance(key, str) else [], sum(len(t) for t in texts))
 
 
-@router.post("/translate")
+@router.post("/translate", responses=_POST_ERRORS)
 async def translate(
     request: Request,
     runtime: Runtime = Depends(get_runtime),
@@ -289,7 +311,7 @@ async def translate(
     return JSONResponse(body)
 
 
-@router.post("/detect")
+@router.post("/detect", responses=_POST_ERRORS)
 async def detect(
     request: Request,
     runtime: Runtime = Depends(get_runtime),
@@ -304,7 +326,7 @@ async def detect(
     return JSONResponse([_detected(d) for d in await _detect(detector, text, runtime.settings)])
 
 
-@router.get("/languages")
+@router.get("/languages", responses=_GET_ERRORS)
 async def languages(translator: Translator = Depends(get_translator)) -> JSONResponse:
     """`[{"code", "name", "targets"}]` for every language of the loaded models."""
     return JSONResponse(
@@ -315,7 +337,7 @@ async def languages(translator: Translator = Depends(get_translator)) -> JSONRes
     )
 
 
-@router.get("/frontend/settings")
+@router.get("/frontend/settings", responses=_GET_ERRORS)
 async def frontend_settings(
     runtime: Runtime = Depends(get_runtime),
     translator: Translator = Depends(get_translator),

@@ -11,19 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.http_errors import error_body
-
-ErrorShape = Callable[[str, str, str, int], dict[str, Any]]  # (path, code, message, status) -> JSON body
-
-
-def native_shape(path: str, code: str, message: str, status: int) -> dict[str, Any]:
-    return error_body(code, message, status)
+from service.http_errors import ErrorShape, native_shape
 
 
 class BodyRefused(HTTPException):

@@ -16,13 +16,15 @@ class TranslationOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    beam_size: int | None = Field(default=None, ge=1, description="1 = greedy; at most MAX_BEAM_SIZE")
+    # strict: the schema says integer, so true or "2" are refused, not converted
+    beam_size: int | None = Field(default=None, ge=1, strict=True, description="1 = greedy; at most MAX_BEAM_SIZE")
     max_length: int | None = Field(
-        default=None, ge=1, description="cap on target pieces per sentence; at most MAX_OUTPUT_LENGTH"
+        default=None, ge=1, strict=True, description="cap on target pieces per sentence; at most MAX_OUTPUT_LENGTH"
     )
     alternatives: int | None = Field(
         default=None,
         ge=0,
+        strict=True,
         description="runner-up translations per text from the beam (beam_size must exceed it); text format only",
     )
 

@@ -17,28 +17,25 @@ LIBRE_API operations have inputs to vary (the other operations take no parameter
 machine the file runs in about 45 s: the open pass about 16 s, the keyed one 5 s, the LibreTranslate one 7 s,
 the rest the tiny model's training (shared with the session) and the servers' start.
 
-What the fuzzer found is not papered over: each mismatch is skipped in the fuzz run for exactly its operations
-and check (KnownIssue, only_lax_integers, the 405 in documented_error_shape) and reproduced by a strict xfail,
-so that its fix fails the suite until the exception is removed.
+What the fuzzer found was fixed, and each finding is pinned by a test below: /metrics documents its text
+content type, the LibreTranslate routes document their error statuses, a method a LibreTranslate route does not
+serve is refused in LibreTranslate's shape, and options take integers only (no true, no "2").
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema
-import pydantic
 import pytest
 import requests
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import AcceptedNegativeData, FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     ignored_auth,
@@ -92,7 +89,6 @@ KEYED = schemathesis.openapi.from_dict(
     ),
 )
 
-LAX_INT = pydantic.TypeAdapter(int)
 DIRECTIONS = [None, ("en", "de"), ("de", "en"), ("en", "de")]  # None keeps the generated pair
 
 
@@ -130,86 +126,11 @@ def libre_directions(context: schemathesis.HookContext, body: Any) -> st.SearchS
     )
 
 
-# --- what the fuzzer found ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KnownIssue:
-    operations: frozenset[str]  # "METHOD /path"
-    check: Callable[..., Any]
-    reason: str
-
-
-METRICS_CONTENT_TYPE = KnownIssue(
-    frozenset({"GET /metrics"}),
-    content_type_conformance,
-    "service/api.py: /metrics answers Prometheus text (text/plain; version=1.0.0) but its schema documents"
-    " application/json (FastAPI's default for a route without response_class)",
-)
-LIBRE_UNDOCUMENTED_STATUSES = KnownIssue(
-    frozenset({"POST /translate", "POST /detect"}),
-    status_code_conformance,
-    "service/libretranslate.py: the routes read q/source/target/... from the raw request, so their schema"
-    " declares no parameters and only a 200; the 400 (e.g. missing q), 403, 429 and 503 they answer are"
-    " undocumented",
-)
-KNOWN_ISSUES = [METRICS_CONTENT_TYPE, LIBRE_UNDOCUMENTED_STATUSES]
-LAX_INTEGERS = (
-    "service/validation.py: TranslationOptions validates in pydantic's lax mode, so beam_size, max_length and"
-    ' alternatives accept booleans (true -> 1) and numeric strings ("2", " 2 ", "0_2", "2.0") although'
-    " the schema documents integers"
-)
-TRANSLATE_REQUEST = {
-    "$ref": "#/components/schemas/TranslateRequest",
-    "components": OPEN.raw_schema["components"],
-}
-
-
-def only_lax_integers(body: Any) -> bool:
-    """Whether `body` is schema-invalid only through option values pydantic's lax mode turns into integers
-    (LAX_INTEGERS): with those converted as the server converts them, it validates."""
-    options = body.get("options") if isinstance(body, dict) else None
-    if not isinstance(options, dict):
-        return False
-    lax = {name: value for name, value in options.items() if isinstance(value, bool | str)}
-    if not lax:
-        return False
-    try:
-        converted = {name: LAX_INT.validate_python(value) for name, value in lax.items()}
-    except pydantic.ValidationError:
-        return False
-    validator = jsonschema.Draft202012Validator(TRANSLATE_REQUEST)
-    return validator.is_valid({**body, "options": {**options, **converted}})
-
-
-def negative_data_rejection_but_lax_integers(
-    ctx: Any, response: schemathesis.Response, case: schemathesis.Case
-) -> None:
-    """negative_data_rejection, except for bodies invalid only by LAX_INTEGERS (reproduced by
-    test_options_take_only_integers)."""
-    try:
-        negative_data_rejection(ctx, response, case)
-    except AcceptedNegativeData:
-        if not only_lax_integers(case.body):
-            raise
-
-
-LIBRE_405_SHAPE = (
-    "service/http_errors.py: a method a LibreTranslate route does not serve (PUT /translate, GET /detect, ...)"
-    " is refused by the router before LibreRoute's handler, and the app-wide HTTPException handler answers"
-    " the native shape, not LibreTranslate's {'error': message}"
-)
-
-
-def excluded_checks(label: str) -> list[Callable[..., Any]]:
-    """The checks skipped for an operation of the served schema (the KnownIssues)."""
-    return [issue.check for issue in KNOWN_ISSUES if label in issue.operations]
+# --- checks ------------------------------------------------------------------------------------------------
 
 
 def documented_error_shape(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
     """A schemathesis check: no 5xx, and a 4xx carries the documented error shape of its route."""
-    if response.status_code == 405 and case.path in LIBRE_PATHS:
-        return  # LIBRE_405_SHAPE, reproduced by test_libretranslate_routes_refuse_methods_in_their_shape
     content_type = (response.headers.get("content-type") or [""])[0]
     problem = error_problem(case.path, response.status_code, content_type, response.content)
     assert problem is None, f"{response.request.method} {case.path}: {problem}"
@@ -222,7 +143,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
     response_headers_conformance,
-    negative_data_rejection_but_lax_integers,  # schema-invalid input is refused with a 4xx
+    negative_data_rejection,  # schema-invalid input is refused with a 4xx
     missing_required_header,
     unsupported_method,  # methods the schema does not list answer 405 with Allow
     # positive_data_acceptance is left out on purpose: schema-valid input beyond the server's runtime limits
@@ -234,7 +155,7 @@ CHECKS = [
 # negative_data_rejection is left out for the LibreTranslate pass: these routes are as lenient as LibreTranslate
 # itself (an empty format means text, alternatives is read with int(), unknown parameters are ignored), so
 # input outside the hand-written description in LIBRE_API is rightly accepted.
-LIBRE_CHECKS = [check for check in CHECKS if check is not negative_data_rejection_but_lax_integers]
+LIBRE_CHECKS = [check for check in CHECKS if check is not negative_data_rejection]
 
 
 # --- servers, watches, recorded traffic --------------------------------------------------------------------
@@ -355,14 +276,14 @@ def test_the_fuzzed_schemas_are_the_served_ones(open_server: ServiceProcess, key
 def test_the_open_server_survives_the_fuzzer(
     case: schemathesis.Case, open_run: Fuzzed, session: requests.Session
 ) -> None:
-    call(case, open_run, session, CHECKS, excluded_checks(f"{case.method} {case.path}"))
+    call(case, open_run, session, CHECKS, [])
 
 
 @KEYED.parametrize()
 def test_the_keyed_server_survives_the_fuzzer(
     case: schemathesis.Case, keyed_run: Fuzzed, session: requests.Session
 ) -> None:
-    sent = call(case, keyed_run, session, [*CHECKS, ignored_auth], excluded_checks(f"{case.method} {case.path}"))
+    sent = call(case, keyed_run, session, [*CHECKS, ignored_auth], [])
     if f"{case.method} {case.path}" in KEYED_OPERATIONS and sent.method == case.method:
         # The key is checked before the body is read: these answers do not depend on what was generated.
         without = sent.with_headers(**{"X-API-Key": None, "Authorization": None})
@@ -379,28 +300,9 @@ def test_the_libretranslate_routes_survive_the_fuzzer(
     call(case, open_run, session, LIBRE_CHECKS, [])
 
 
-# --- the mismatches, reproduced ----------------------------------------------------------------------------
+# --- what the fuzzer found, pinned ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("issue", "label"),
-    [
-        pytest.param(
-            issue, label, id=label, marks=pytest.mark.xfail(strict=True, raises=FailureGroup, reason=issue.reason)
-        )
-        for issue in KNOWN_ISSUES
-        for label in sorted(issue.operations)
-    ],
-)
-def test_known_schema_mismatch(
-    issue: KnownIssue, label: str, open_server: ServiceProcess, session: requests.Session
-) -> None:
-    method, path = label.split(" ", 1)
-    case = OPEN[path][method].Case()
-    case.call_and_validate(base_url=open_server.base, session=session, checks=[issue.check], timeout=30)
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=LIBRE_405_SHAPE)
 def test_libretranslate_routes_refuse_methods_in_their_shape(open_server: ServiceProcess) -> None:
     for path in sorted(LIBRE_PATHS):
         method = "PUT" if path in ("/translate", "/detect") else "POST"
@@ -409,12 +311,10 @@ def test_libretranslate_routes_refuse_methods_in_their_shape(open_server: Servic
         assert response_problem(path, response) is None, response.text
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=LAX_INTEGERS)
-@pytest.mark.parametrize("value", ["true", '"2"', '" 2 "', '"0_2"', '"2.0"'])
+@pytest.mark.parametrize("value", ["true", '"2"', '" 2 "', '"0_2"', '"2.0"', "2.0"])
 @pytest.mark.parametrize("option", ["beam_size", "max_length", "alternatives"])
 def test_options_take_only_integers(open_server: ServiceProcess, option: str, value: str) -> None:
     body = f'{{"text": "the dog", "source": "en", "target": "de", "options": {{"{option}": {value}}}}}'
-    assert only_lax_integers(json.loads(body))  # what the fuzz run lets through, and only that
     response = httpx.post(
         f"{open_server.base}/v1/translate", content=body, headers={"content-type": "application/json"}
     )

@@ -40,6 +40,17 @@ _VOID = frozenset(
 )
 
 
+class TooDeep(ValueError):
+    """Nested deeper than the HTML parser goes (libxml2 stops at 256 levels and drops the rest): refused,
+    rather than answering with part of the text silently missing."""
+
+
+def _checked(parser: Any) -> None:
+    for entry in parser.error_log:
+        if entry.type_name == "ERR_RESOURCE_LIMIT":
+            raise TooDeep(f"the document is nested too deeply for the HTML parser ({entry.message.split(',')[0]})")
+
+
 class EmptyDocument(ValueError):
     """A document without any element: there is nothing to translate and nothing lxml can write back."""
 
@@ -91,7 +102,8 @@ def _doctype(text: str) -> str:
 
 
 def parse_html(html: str) -> Parsed:
-    """Raises `EmptyDocument` for a document with no element at all (a doctype or declaration alone).
+    """Raises `EmptyDocument` for a document with no element at all (a doctype or declaration alone), and
+    `TooDeep` for one the parser could not read whole.
 
     Form feeds become spaces: HTML reads them as whitespace, and lxml cannot store them.
     """
@@ -99,18 +111,22 @@ def parse_html(html: str) -> Parsed:
     core = html.strip(_EDGE)
     lead = html[: len(html) - len(html.lstrip(_EDGE))]
     trail = html[len(lead) + len(core) :]
+    parser = lxml.html.HTMLParser()
     if is_document(core):
         try:
             try:
-                root = lxml.html.document_fromstring(core)
+                root = lxml.html.document_fromstring(core, parser=parser)
             except ValueError:  # a str with an XML encoding declaration
-                root = lxml.html.document_fromstring(core.encode("utf-8"))
+                root = lxml.html.document_fromstring(core.encode("utf-8"), parser=parser)
         except etree.ParserError as exc:  # "Document is empty"
+            _checked(parser)
             raise EmptyDocument(str(exc)) from None
+        _checked(parser)
         return Parsed(root, True, lead, trail, _doctype(core))
     if not core:
         return Parsed(lxml.html.Element(_WRAPPER), False, lead, trail)
-    root = lxml.html.fragment_fromstring(core, create_parent=_WRAPPER)
+    root = lxml.html.fragment_fromstring(core, create_parent=_WRAPPER, parser=parser)
+    _checked(parser)
     return Parsed(root, False, lead, trail)
 
 

@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from service.markup.classify import TRANSLATED_ATTRIBUTES, Roles, iter_translatable
-from service.markup.document import EmptyDocument, Parsed, parse_html, serialize
+from service.markup.document import EmptyDocument, Parsed, TooDeep, parse_html, serialize
 from service.markup.projection import SpanNode, project
 from service.markup.protocol import AlignedTranslation, Translate
 from service.markup.runs import Run, collect_runs, pinned, replace_run, run_source, shifted
@@ -135,6 +135,8 @@ def prepare(html: str, limits: HtmlLimits | None = None) -> Prepared:
         parsed = parse_html(html)
     except EmptyDocument:  # a doctype or declaration alone: nothing to translate, and nothing to rewrite
         return Prepared(None, [], [], output=html)
+    except TooDeep as exc:
+        raise TooComplex(str(exc)) from None
     if limits.max_elements is not None:
         count = sum(1 for _ in parsed.root.iter()) - (0 if parsed.is_document else 1)  # not our wrapper
         if count > limits.max_elements:
