@@ -3,8 +3,8 @@
 Sentences are admitted at any step (their encoder outputs written once into a slot each), every step
 runs the decoder over all rows at once, and finished sentences leave with their hypotheses. Between
 steps nothing is copied per row: beam reordering, admission and retirement are the `parents` index
-the graph gathers by; the slots are compacted only when admission rewrites them anyway or when most
-of them are dead.
+the graph gathers by; a newcomer's encoder outputs are written once into a free slot, and the slot
+arrays are rebuilt only to grow or to narrow.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from nmt_core.search import Hypothesis, pad_batch
 from nmt_core.selection import BeamSet, GreedySet, Sentence, SentenceSet
 
 ENCODE_GROUP_TOKENS = 4096  # padded source tokens per encoder call at admission
+_MIN_SLOTS = 16
+_MIN_WIDTH = 32  # source positions below which the slot arrays are never narrowed
 
 
 @dataclass
@@ -35,76 +37,83 @@ class StepReport:
 
 
 class _Slots:
-    """Encoder outputs, one slot per sentence; dead slots are reclaimed in bulk."""
+    """Encoder outputs, one slot per sentence, in arrays with spare room.
+
+    Admission writes the new sentences into free slots, so it costs what the newcomers weigh, not the
+    batch. The arrays are rebuilt (live slots compacted, slots renumbered) only to grow, or to narrow
+    once the longest sources have left, since attention runs over the full width.
+    """
 
     def __init__(self) -> None:
         self.sources: SourceMemory | None = None
         self.live = np.zeros(0, bool)
         self.lengths = np.zeros(0, np.int64)
 
-    def append(self, encoded: list[tuple[Encoded, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        """Write new sentences' outputs, compacting the live ones; returns (remap of old slots, new slots)."""
-        old_live = np.flatnonzero(self.live)
-        remap = np.full(len(self.live), -1, np.int64)
-        remap[old_live] = np.arange(len(old_live))
-        parts = [(e.memory, e.keys, e.src_mask, lengths) for e, lengths in encoded]
-        if self.sources is not None and len(old_live):
-            parts.insert(
-                0,
-                (
-                    self.sources.memory[old_live],
-                    self.sources.keys[old_live],
-                    self.sources.src_mask[old_live],
-                    self.lengths[old_live],
-                ),
-            )
-        lengths = np.concatenate([p[3] for p in parts])
-        width = int(lengths.max())
-        self._write(
-            [_fit(p[0], width) for p in parts], [_fit(p[1], width) for p in parts], [_fit(p[2], width) for p in parts]
-        )
-        self.lengths = lengths
-        self.live = np.ones(len(lengths), bool)
-        return remap, np.arange(len(old_live), len(lengths))
+    @property
+    def width(self) -> int:
+        return 0 if self.sources is None else int(self.sources.memory.shape[1])
 
-    def compact(self) -> np.ndarray:
-        """Keep live slots only, cut to the longest live source; returns the remap of old slots."""
+    def append(self, encoded: list[tuple[Encoded, np.ndarray]]) -> tuple[np.ndarray | None, np.ndarray]:
+        """Write new sentences' outputs; returns (the renumbering of old slots if they moved, the new slots)."""
+        count = sum(len(lengths) for _, lengths in encoded)
+        width = max(int(lengths.max()) for _, lengths in encoded)
+        remap = None
+        free = np.flatnonzero(~self.live)
+        if self.sources is None or width > self.width or len(free) < count:
+            live = int(self.live.sum())
+            depths = (encoded[0][0].memory.shape[2], encoded[0][0].keys.shape[2])
+            remap = self._rebuild(max(_MIN_SLOTS, 2 * (live + count)), max(width, self._live_width()), depths)
+            free = np.flatnonzero(~self.live)
         assert self.sources is not None
+        slots = free[:count]
+        memory, keys, mask = self.sources.memory, self.sources.keys, self.sources.src_mask
+        memory[slots] = 0.0  # padding must be finite: attention multiplies it by zero
+        keys[slots] = 0.0
+        mask[slots] = False
+        start = 0
+        for group, lengths in encoded:
+            rows = slots[start : start + len(lengths)]
+            group_width = group.memory.shape[1]
+            memory[rows, :group_width] = group.memory
+            keys[rows, :group_width] = group.keys
+            mask[rows, :group_width] = group.src_mask
+            self.lengths[rows] = lengths
+            start += len(lengths)
+        self.live[slots] = True
+        self.sources = SourceMemory(memory, keys, mask, next_version())
+        return remap, slots
+
+    def release(self, slots: np.ndarray) -> np.ndarray | None:
+        """Free slots; returns the renumbering when the arrays were narrowed because the longest left."""
+        self.live[slots] = False
+        live_width = self._live_width()
+        if self.sources is not None and self.live.any() and self.width > _MIN_WIDTH and live_width < self.width // 2:
+            depths = (self.sources.memory.shape[2], self.sources.keys.shape[2])
+            return self._rebuild(len(self.live), live_width, depths)
+        return None
+
+    def _live_width(self) -> int:
+        return int(self.lengths[self.live].max()) if self.live.any() else 1
+
+    def _rebuild(self, capacity: int, width: int, depths: tuple[int, int]) -> np.ndarray:
         live = np.flatnonzero(self.live)
         remap = np.full(len(self.live), -1, np.int64)
         remap[live] = np.arange(len(live))
-        width = int(self.lengths[live].max()) if len(live) else 1
-        s = self.sources
-        self._write([s.memory[live, :width]], [s.keys[live, :width]], [s.src_mask[live, :width]])
-        self.lengths = self.lengths[live]
-        self.live = np.ones(len(live), bool)
+        memory = np.zeros((capacity, width, depths[0]), np.float32)
+        keys = np.zeros((capacity, width, depths[1]), np.float32)
+        mask = np.zeros((capacity, width), bool)
+        lengths = np.zeros(capacity, np.int64)
+        if self.sources is not None and len(live):
+            kept = min(width, self.width)
+            memory[: len(live), :kept] = self.sources.memory[live, :kept]
+            keys[: len(live), :kept] = self.sources.keys[live, :kept]
+            mask[: len(live), :kept] = self.sources.src_mask[live, :kept]
+            lengths[: len(live)] = self.lengths[live]
+        self.live = np.zeros(capacity, bool)
+        self.live[: len(live)] = True
+        self.lengths = lengths
+        self.sources = SourceMemory(memory, keys, mask, next_version())
         return remap
-
-    def _write(self, memory: list[np.ndarray], keys: list[np.ndarray], mask: list[np.ndarray]) -> None:
-        self.sources = SourceMemory(
-            np.ascontiguousarray(np.concatenate(memory)),
-            np.ascontiguousarray(np.concatenate(keys)),
-            np.ascontiguousarray(np.concatenate(mask)),
-            next_version(),
-        )
-
-    def release(self, slots: np.ndarray) -> bool:
-        """Mark slots dead; True when most are dead and a compaction pays."""
-        self.live[slots] = False
-        dead = len(self.live) - int(self.live.sum())
-        return dead > 32 and dead > int(self.live.sum())
-
-
-def _fit(array: np.ndarray, width: int) -> np.ndarray:
-    """Pad or cut axis 1 (source positions) to `width`."""
-    extra = width - array.shape[1]
-    if extra == 0:
-        return array
-    if extra < 0:
-        return array[:, :width]
-    padding = [(0, 0)] * array.ndim
-    padding[1] = (0, extra)
-    return np.pad(array, padding)
 
 
 class BatchedDecoder:
@@ -162,8 +171,8 @@ class BatchedDecoder:
             encoded.append((self.backend.encode(src_ids, src_lengths), src_lengths))
             seconds += time.perf_counter() - start
         remap, new_slots = self._slots.append(encoded)
-        for sentence_set in self.sets.values():
-            sentence_set.slot = remap[sentence_set.slot]
+        if remap is not None:
+            self._renumber(remap)
         fresh_index = self._fresh_rows + np.arange(len(ordered))
         self._fresh += [e for e, _ in encoded]
         self._fresh_rows += len(ordered)
@@ -220,10 +229,9 @@ class BatchedDecoder:
         offset = 0
         for sentence_set in sets:
             rows = sentence_set.rows
-            before = sentence_set.slot
             done = sentence_set.advance(output, offset, step, self.history)
             if done:
-                self._release(np.setdiff1d(before, sentence_set.slot))
+                self._release(sentence_set.retired_slots)
             finished += done
             offset += rows
         self._after_step()
@@ -251,10 +259,12 @@ class BatchedDecoder:
         return tags
 
     def _release(self, slots: np.ndarray) -> None:
-        if len(slots) and self._slots.release(slots):
-            remap = self._slots.compact()
-            for sentence_set in self.sets.values():
-                sentence_set.slot = remap[sentence_set.slot]
+        if len(slots) and (remap := self._slots.release(slots)) is not None:
+            self._renumber(remap)
+
+    def _renumber(self, remap: np.ndarray) -> None:
+        for sentence_set in self.sets.values():
+            sentence_set.slot = remap[sentence_set.slot]
 
     def _after_step(self) -> None:
         live = [s for s in self.sets.values() if len(s)]

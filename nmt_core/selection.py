@@ -52,6 +52,7 @@ class SentenceSet:
         self.next_tokens = np.zeros((0, beam), np.int64)
         self.next_parents = np.zeros((0, beam), np.int64)  # this set's rows' parents for the next step
         self.log_prob = np.zeros((0, beam), np.float64)
+        self.retired_slots = np.zeros(0, np.int64)
 
     def __len__(self) -> int:
         return len(self.tags)
@@ -84,7 +85,8 @@ class SentenceSet:
         """Extra per-sentence columns of a subclass."""
 
     def keep(self, mask: np.ndarray) -> None:
-        """Drop the sentences where `mask` is False."""
+        """Drop the sentences where `mask` is False; their slots are left in `retired_slots`."""
+        self.retired_slots = self.slot[~mask]
         self.tags = [tag for tag, kept in zip(self.tags, mask) if kept]
         for name in self._columns():
             setattr(self, name, getattr(self, name)[mask])
