@@ -42,10 +42,17 @@ def test_models_are_shipped() -> None:
     assert total < 40_000_000
 
 
-@pytest.mark.parametrize("bundle_dir", BUNDLES, ids=lambda p: Path(p).name)
-def test_shipped_bundle_translates_every_direction(bundle_dir: Path) -> None:
+def _precisions() -> list[tuple[Path, str]]:
+    """Every bundle in fp32 and in each variant it ships (a CPU replica runs its `cpu_precision` by default)."""
+    return [(b, p) for b in BUNDLES for p in ("fp32", *load_bundle(b, verify=False).manifest.variants)]
+
+
+@pytest.mark.parametrize(
+    ("bundle_dir", "precision"), _precisions(), ids=lambda v: Path(v).name if isinstance(v, Path) else v
+)
+def test_shipped_bundle_translates_every_direction(bundle_dir: Path, precision: str) -> None:
     bundle = load_bundle(bundle_dir)  # verifies every checksum
-    backend = OnnxBackend(bundle.encoder_path, bundle.decoder_step_path, device="cpu", intra_threads=1)
+    backend = OnnxBackend(*bundle.graph_paths(precision), device="cpu", intra_threads=1)
     vocab = Vocabulary(bundle.sentencepiece_path)
     for direction in bundle.manifest.directions:
         sources, references = SAMPLES[direction.source], SAMPLES[direction.target]
