@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -35,7 +34,6 @@ from nmt_core.bundle import (
     FORMAT_VERSION,
     LEGACY_DECODER_INPUTS,
     LEGACY_DECODER_OUTPUTS,
-    MANIFEST_FILE,
     REQUIRED_FILES,
     SENTENCEPIECE_FILE,
     DecodingDefaults,
@@ -43,6 +41,7 @@ from nmt_core.bundle import (
     Manifest,
     checksum_files,
     load_bundle,
+    publish_bundle,
     write_manifest,
 )
 from nmt_core.offline import decode_batch
@@ -259,11 +258,8 @@ def export_bundle(
         manifest = build_manifest(checkpoint, vocab, staging, metrics or checkpoint.metrics, decoding)
         manifest.training["weights_storage"] = weights
         write_manifest(staging, manifest)
-        shipped = load_bundle(staging)  # the bundle we ship must pass the service's own checks
-        vocab.verify(shipped.manifest, SENTENCEPIECE_FILE)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name in (*REQUIRED_FILES, MANIFEST_FILE):
-            shutil.copy2(staging / name, out_dir / name)
+        vocab.verify(load_bundle(staging).manifest, SENTENCEPIECE_FILE)
+        publish_bundle(staging, out_dir)
     return {"max_abs_logprob_diff": worst, "greedy_mismatches": 0, "greedy_sentences": len(sources), "weights": weights}
 
 

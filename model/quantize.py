@@ -20,7 +20,15 @@ from pathlib import Path
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from model.weights import restore_initializers_fp32
-from nmt_core.bundle import INT8, MANIFEST_FILE, VARIANT_FILES, checksum_files, load_bundle, write_manifest
+from nmt_core.bundle import (
+    INT8,
+    MANIFEST_FILE,
+    VARIANT_FILES,
+    checksum_files,
+    load_bundle,
+    publish_bundle,
+    write_manifest,
+)
 
 
 def quantize_bundle(source: Path, out_dir: Path | None = None, cpu_default: bool = False) -> Path:
@@ -47,10 +55,7 @@ def quantize_bundle(source: Path, out_dir: Path | None = None, cpu_default: bool
                 cpu_precision=INT8 if cpu_default else manifest.cpu_precision,
             ),
         )
-        load_bundle(staging)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for path in staging.iterdir():
-            shutil.copy2(path, out_dir / path.name)
+        publish_bundle(staging, out_dir)
     return out_dir
 
 

@@ -22,7 +22,7 @@ from nmt_core.bundle import (
     LEGACY_FORMAT_VERSION,
     MANIFEST_FILE,
     BundleError,
-    load_bundle,
+    publish_bundle,
     sha256_of,
 )
 
@@ -47,10 +47,7 @@ def upgrade_bundle(source: Path, out: Path | None = None) -> Path:
         manifest["format_version"] = FORMAT_VERSION
         manifest["files"] = {name: {"sha256": sha256_of(staging / name)} for name in manifest["files"]}
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-        load_bundle(staging)  # what we write must pass the service's own checks
-        out.mkdir(parents=True, exist_ok=True)
-        for path in staging.iterdir():
-            shutil.copy2(path, out / path.name)
+        publish_bundle(staging, out)
     return out
 
 

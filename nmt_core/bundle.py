@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,16 @@ def sha256_of(path: Path) -> str:
 
 def write_manifest(bundle_dir: Path, manifest: Manifest) -> None:
     (bundle_dir / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n")
+
+
+def publish_bundle(staging: Path, out_dir: Path) -> Bundle:
+    """Copy a bundle assembled in `staging` to `out_dir` once it passes the service's own checks, so that a
+    failed export, upgrade or quantization never leaves a half-written bundle behind."""
+    bundle = load_bundle(staging)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in (*bundle.manifest.files, MANIFEST_FILE):
+        shutil.copy2(staging / name, out_dir / name)
+    return bundle
 
 
 def checksum_files(bundle_dir: Path, names: tuple[str, ...] = REQUIRED_FILES) -> dict[str, str]:

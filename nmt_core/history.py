@@ -38,34 +38,28 @@ class StepHistory:
     def path(self, step: int, row: int, source_length: int) -> tuple[list[int], np.ndarray]:
         """Tokens generated on the way to `row` of `step` (BOS excluded) and the attention of every step on
         the way, this one included: one attention row more than tokens."""
-        tokens: list[int] = []
-        attention: list[np.ndarray] = []
-        index = step - self._first
-        while True:
-            record = self._steps[index]
-            attention.append(record.attention[row, :source_length])
-            parent = int(record.parents[row])
-            if parent < 0:
-                break
-            tokens.append(int(record.tokens[row]))
-            row, index = parent, index - 1
-        tokens.reverse()
-        attention.reverse()
-        return tokens, np.stack(attention)
+        walk = self._walk(step, row)
+        tokens = [token for _, _, token in walk if token is not None]
+        attention = np.stack([record.attention[at, :source_length] for record, at, _ in walk])
+        return tokens, attention
 
     def tokens_of(self, step: int, row: int) -> list[int]:
         """`path` without the attention: for runner-up hypotheses."""
-        tokens: list[int] = []
+        return [token for _, _, token in self._walk(step, row) if token is not None]
+
+    def _walk(self, step: int, row: int) -> list[tuple[_Step, int, int | None]]:
+        """(step record, row in it, the token that row was fed or None for BOS), oldest first."""
+        walk: list[tuple[_Step, int, int | None]] = []
         index = step - self._first
         while True:
             record = self._steps[index]
             parent = int(record.parents[row])
+            walk.append((record, row, None if parent < 0 else int(record.tokens[row])))
             if parent < 0:
                 break
-            tokens.append(int(record.tokens[row]))
             row, index = parent, index - 1
-        tokens.reverse()
-        return tokens
+        walk.reverse()
+        return walk
 
     def forget_before(self, step: int) -> None:
         while self._steps and self._first < step:
