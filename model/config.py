@@ -82,6 +82,9 @@ class TrainConfig:
     threads: int | None = None
     # auto: bf16 autocast on CUDA, fp32 on CPU. bf16 on a CPU with AVX512-BF16/AMX is ~1.4x faster.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # A bundle folder whose weights start training (model/warm_start.py); the model's dims must match
+    # the bundle's, the vocabulary may differ. Ignored on --resume.
+    init_from: str | None = None
 
 
 @dataclass

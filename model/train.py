@@ -12,6 +12,7 @@ import math
 import random
 import time
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from model.dataset import PreparedData, prepare_data
 from model.metrics import score
 from model.plot import plot_curves
 from model.seq2seq import TorchBackend, Translator, count_parameters
+from model.warm_start import warm_start
 from nmt_core.bundle import DEFAULT_SPECIAL_IDS
 from nmt_core.offline import detokenize, translate_offline
 from nmt_core.search import SearchOptions
@@ -139,6 +141,9 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
         "lr_scale": 1.0,
         "elapsed_minutes": 0.0,
     }
+    if resume is None and config.train.init_from:
+        report = warm_start(model, config.train.init_from, data.vocab)
+        print(json.dumps({"warm_start": asdict(report)}), flush=True)
     if resume is not None:
         previous = load_checkpoint(resume)
         model.load_state_dict(previous.model_state)
