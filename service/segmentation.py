@@ -167,19 +167,31 @@ def _split_paragraph(paragraph: str) -> list[tuple[str, str]]:
 
 
 def _wrap(sentence: str, max_chars: int) -> list[tuple[str, str]]:
-    """Hard-wrap a run-on 'sentence' at spaces so no unit exceeds what the model can attend over."""
+    """Hard-wrap a run-on 'sentence' at spaces so no unit exceeds what the model can attend over.
+
+    Each cut's whole run of spaces becomes the unit's separator, so joining units and separators
+    gives back the sentence exactly. A word longer than `max_chars` stays whole. Each window is
+    scanned a bounded number of times, so the cost stays linear in the sentence.
+    """
     if len(sentence) <= max_chars:
         return [(sentence, "")]
     out: list[tuple[str, str]] = []
-    words = sentence.split(" ")
-    current = ""
-    for word in words:
-        if current and len(current) + 1 + len(word) > max_chars:
-            out.append((current, " "))
-            current = word
-        else:
-            current = f"{current} {word}" if current else word
-    out.append((current, ""))
+    start, end_of_text = 0, len(sentence)
+    while start < end_of_text:
+        if end_of_text - start <= max_chars:
+            out.append((sentence[start:], ""))
+            break
+        cut = sentence.rfind(" ", start + 1, start + max_chars + 1)
+        if cut == -1:
+            cut = sentence.find(" ", start + max_chars)
+            cut = end_of_text if cut == -1 else cut
+        unit_end, gap_end = cut, cut
+        while unit_end > start + 1 and sentence[unit_end - 1] == " ":
+            unit_end -= 1
+        while gap_end < end_of_text and sentence[gap_end] == " ":
+            gap_end += 1
+        out.append((sentence[start:unit_end], sentence[unit_end:gap_end]))
+        start = gap_end
     return out
 
 
