@@ -42,7 +42,9 @@ class BahdanauAttention(Attention):
 
     def scores(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         v = self.gain * self.v / self.v.norm()
-        return torch.tanh(keys + self.query_proj(query).unsqueeze(1)) @ v
+        # A column, not a vector: ONNX Runtime's MatMul with a 1-D right operand takes a slow path
+        # (1.47 ms against 0.14 ms at 336 rows x 20 positions, a fifth of a beam-6 decoder step).
+        return (torch.tanh(keys + self.query_proj(query).unsqueeze(1)) @ v.unsqueeze(-1)).squeeze(-1)
 
 
 class LuongGeneralAttention(Attention):

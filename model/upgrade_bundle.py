@@ -1,8 +1,10 @@
-"""Upgrade a format-1 bundle to format 2 in place (or into OUT): `python -m model.upgrade_bundle BUNDLE [--out OUT]`.
+"""Upgrade a bundle's graphs in place (or into OUT): `python -m model.upgrade_bundle BUNDLE [--out OUT]`.
 
 Format 1's decoder step returned full log-probs for one row per hypothesis; format 2 is the batched
-decoder's step (nmt_core/bundle.py). The checkpoint is not needed: the graph is rewired by surgery
-(model/graph_surgery.py), its weights untouched, and the manifest's checksums and format are updated.
+decoder's step (nmt_core/bundle.py). Graphs exported before the attention's vector became a column
+(model/attention.py) get the faster matrix-vector product, int8 variants included. The checkpoint is
+not needed: the graphs are rewired by surgery (model/graph_surgery.py), their weights untouched, and
+the manifest's checksums and format are updated.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import onnx
 
-from model.graph_surgery import batched_decoder_graph, is_legacy_decoder
+from model.graph_surgery import batched_decoder_graph, column_matmuls, is_legacy_decoder
 from nmt_core.bundle import (
     DECODER_STEP_FILE,
     FORMAT_VERSION,
@@ -28,22 +30,34 @@ from nmt_core.bundle import (
 
 
 def upgrade_bundle(source: Path, out: Path | None = None) -> Path:
-    """Write the format-2 bundle to `out` (default: over `source`); returns where it went."""
+    """Write the upgraded bundle to `out` (default: over `source`); returns where it went."""
     out = out or source
     manifest = json.loads((source / MANIFEST_FILE).read_text())
-    if manifest.get("format_version") != LEGACY_FORMAT_VERSION:
-        raise BundleError(f"{source}: format_version {manifest.get('format_version')!r}, not 1: nothing to upgrade")
+    version = manifest.get("format_version")
+    if version not in (LEGACY_FORMAT_VERSION, FORMAT_VERSION):
+        raise BundleError(f"{source}: format_version {version!r} is not one this code knows")
     for name, entry in manifest["files"].items():
         if sha256_of(source / name) != entry["sha256"]:
             raise BundleError(f"{source / name}: checksum mismatch; refusing to upgrade a damaged bundle")
-    decoder = onnx.load(str(source / DECODER_STEP_FILE))
-    if not is_legacy_decoder(decoder):
-        raise BundleError(f"{source / DECODER_STEP_FILE}: not a format-1 decoder step")
     with tempfile.TemporaryDirectory(prefix="upgrade-") as tmp:
         staging = Path(tmp)
         for name in manifest["files"]:
             shutil.copy2(source / name, staging / name)
-        onnx.save(batched_decoder_graph(decoder), str(staging / DECODER_STEP_FILE))
+        changed = False
+        if version == LEGACY_FORMAT_VERSION:
+            decoder = onnx.load(str(source / DECODER_STEP_FILE))
+            if not is_legacy_decoder(decoder):
+                raise BundleError(f"{source / DECODER_STEP_FILE}: not a format-1 decoder step")
+            onnx.save(batched_decoder_graph(decoder), str(staging / DECODER_STEP_FILE))
+            changed = True
+        for name in manifest["files"]:
+            if name.endswith(".onnx"):
+                graph = onnx.load(str(staging / name))
+                if column_matmuls(graph):
+                    onnx.save(graph, str(staging / name))
+                    changed = True
+        if not changed:
+            raise BundleError(f"{source}: format {version} with today's graphs: nothing to upgrade")
         manifest["format_version"] = FORMAT_VERSION
         manifest["files"] = {name: {"sha256": sha256_of(staging / name)} for name in manifest["files"]}
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")

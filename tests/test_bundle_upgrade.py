@@ -9,12 +9,16 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
+from model.attention import BahdanauAttention
 from model.checkpoint import load_checkpoint
-from model.export import DECODER_AXES, _export_graph, _sample_source
+from model.export import DECODER_AXES, _export_graph, _sample_source, export_bundle
 from model.export_graphs import DecoderStepGraph
+from model import graph_surgery
+from model.graph_surgery import vector_matmuls
 from model.upgrade_bundle import main as upgrade_main
 from model.upgrade_bundle import upgrade_bundle
 from nmt_core.bundle import (
@@ -136,3 +140,36 @@ def test_io_binding_keeps_the_state_in_preallocated_buffers_on_the_cpu_ep(tiny_b
     buffers.buffers[buffers.current]["h"][:2] = 7.0
     buffers.reserve(5)
     assert buffers.capacity >= 5 and (buffers.buffers[buffers.current]["h"][:2] == 7.0).all()
+
+
+def _vector_scores(self: BahdanauAttention, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """The attention as bundles before 2026-12 exported it: a MatMul with a 1-D right operand."""
+    v = self.gain * self.v / self.v.norm()
+    return torch.tanh(keys + self.query_proj(query).unsqueeze(1)) @ v
+
+
+def test_a_format_2_bundle_gets_the_column_matmul_with_the_same_outputs(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(BahdanauAttention, "scores", _vector_scores)
+        patch.setattr(graph_surgery, "column_matmuls", lambda model: 0)  # export as the old exporter did
+        export_bundle(tiny_run, tmp_path / "vector")
+    old = load_bundle(tmp_path / "vector")
+    assert len(vector_matmuls(onnx.load(str(old.decoder_step_path)))) == 1
+    upgraded = load_bundle(upgrade_bundle(tmp_path / "vector", tmp_path / "column"))
+    assert vector_matmuls(onnx.load(str(upgraded.decoder_step_path))) == []
+    assert (upgraded.path / ENCODER_FILE).read_bytes() == (old.path / ENCODER_FILE).read_bytes()
+    vocab = Vocabulary(upgraded.sentencepiece_path)
+    sources = [vocab.source(text, "de") for text in TEXTS * 3]
+    before = OnnxBackend(old.encoder_path, old.decoder_step_path, device="cpu", intra_threads=1)
+    after = OnnxBackend(upgraded.encoder_path, upgraded.decoder_step_path, device="cpu", intra_threads=1)
+    for beam in (1, 3):
+        options = SearchOptions(beam_size=beam, max_length_offset=20)
+        for got, want in zip(
+            decode_batch(after, sources, options), decode_batch(before, sources, options), strict=True
+        ):
+            assert got.tokens == want.tokens
+            assert got.score == pytest.approx(want.score, abs=1e-5)
+    with pytest.raises(BundleError, match="nothing to upgrade"):
+        upgrade_bundle(upgraded.path)
