@@ -13,11 +13,11 @@ import onnx
 import pytest
 import torch
 
+from model import graph_surgery
 from model.attention import BahdanauAttention
 from model.checkpoint import load_checkpoint
 from model.export import DECODER_AXES, _export_graph, _sample_source, export_bundle
 from model.export_graphs import DecoderStepGraph
-from model import graph_surgery
 from model.graph_surgery import vector_matmuls
 from model.upgrade_bundle import main as upgrade_main
 from model.upgrade_bundle import upgrade_bundle
