@@ -2,8 +2,9 @@
 
 The last few checkpoints of an annealed run sit around the same optimum; their mean usually
 translates a little better than any one of them (Junczys-Dowmunt et al., 2016; Vaswani et al.,
-2017). The result keeps the config, vocabulary and progress of the last checkpoint given, and no
-optimizer state: it is for export, not for resuming.
+2017). Checkpoints must share the vocabulary and the network (dims); the result keeps the config,
+vocabulary and progress of the last one given, no optimizer state (it is for export, not for
+resuming) and, as metrics, only the steps averaged: evaluate it before recording figures.
 """
 
 from __future__ import annotations
@@ -23,9 +24,15 @@ def average_checkpoints(paths: list[Path]) -> Checkpoint:
         raise ValueError("give at least one checkpoint")
     checkpoints = [load_checkpoint(path) for path in paths]
     last = checkpoints[-1]
+    shapes = {name: tensor.shape for name, tensor in last.model_state.items()}
     for path, checkpoint in zip(paths, checkpoints):
-        if checkpoint.sentencepiece != last.sentencepiece or checkpoint.model_state.keys() != last.model_state.keys():
-            raise ValueError(f"{path} is not from the same run as {paths[-1]} (vocabulary or parameters differ)")
+        same = (
+            checkpoint.sentencepiece == last.sentencepiece
+            and checkpoint.config.model == last.config.model
+            and {name: tensor.shape for name, tensor in checkpoint.model_state.items()} == shapes
+        )
+        if not same:
+            raise ValueError(f"{path} does not share {paths[-1]}'s vocabulary and network")
     state = {
         name: torch.stack([c.model_state[name].float() for c in checkpoints]).mean(0).to(tensor.dtype)
         for name, tensor in last.model_state.items()

@@ -127,22 +127,44 @@ def column_matmuls(model: onnx.ModelProto) -> int:
     targets = set(vector_matmuls(model))
     if not targets:
         return 0
-    axes = {"column_axis": [1], "last_axis": [-1]}
-    for name, values in axes.items():
-        model.graph.initializer.append(helper.make_tensor(name, TensorProto.INT64, [1], values))
+    graph = model.graph
+    taken = {name for node in graph.node for name in (*node.input, *node.output, node.name)}
+    taken |= {init.name for init in graph.initializer} | {i.name for i in graph.input}
+
+    def fresh(base: str) -> str:
+        name, suffix = base, 1
+        while name in taken:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        taken.add(name)
+        return name
+
+    column_axis, last_axis = fresh("column_axis"), fresh("last_axis")
+    graph.initializer.extend(
+        [
+            helper.make_tensor(column_axis, TensorProto.INT64, [1], [1]),
+            helper.make_tensor(last_axis, TensorProto.INT64, [1], [-1]),
+        ]
+    )
+    columns: dict[str, str] = {}  # one Unsqueeze per vector, however many products use it
     nodes: list[onnx.NodeProto] = []
-    for index, node in enumerate(model.graph.node):
+    for index, node in enumerate(graph.node):
         if index not in targets:
             nodes.append(node)
             continue
         vector, output = node.input[1], node.output[0]
-        column, product = f"{vector}_column", f"{output}_column"
+        if vector not in columns:
+            columns[vector] = fresh(f"{vector}_column")
+            nodes.append(
+                helper.make_node(
+                    "Unsqueeze", [vector, column_axis], [columns[vector]], name=fresh(f"{vector}_unsqueeze")
+                )
+            )
+        product = fresh(f"{output}_column")
         nodes += [
-            helper.make_node("Unsqueeze", [vector, "column_axis"], [column], name=f"{node.name}_column"),
-            helper.make_node("MatMul", [node.input[0], column], [product], name=node.name),
-            helper.make_node("Squeeze", [product, "last_axis"], [output], name=f"{node.name}_squeeze"),
+            helper.make_node("MatMul", [node.input[0], columns[vector]], [product], name=node.name),
+            helper.make_node("Squeeze", [product, last_axis], [output], name=fresh(f"{output}_squeeze")),
         ]
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
+    del graph.node[:]
+    graph.node.extend(nodes)
     onnx.checker.check_model(model)
     return len(targets)

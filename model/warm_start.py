@@ -1,6 +1,7 @@
 """Start training from a bundle's weights, even under a new vocabulary.
 
-A bundle keeps no checkpoint, but its fp32 graphs hold every parameter. The
+A bundle keeps no checkpoint, but its fp32 graphs hold every parameter (rounded
+to fp16 where the bundle stores its weights so; training then starts from those). The
 exporter names most initialisers after their module; the encoder's LSTMs are
 fused ONNX LSTM ops (gates i,o,f,c; input and recurrent biases concatenated)
 and the attention's key projection and weight-normalised vector were folded by
@@ -8,7 +9,8 @@ constant folding, so those are found through the nodes that use them.
 
 A new vocabulary keeps the rows of pieces the old one also has; any other piece
 starts as the mean of the old rows of its old segmentation, so a warm-started
-model reads new pieces roughly as it read their parts.
+model reads new pieces roughly as it read their parts; a new language's tag starts
+as the mean of the old tags.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from onnx import numpy_helper
 
 from model.seq2seq import TorchBackend, Translator
 from model.weights import FP16_SUFFIX
-from nmt_core.bundle import DECODER_STEP_FILE, ENCODER_FILE, SENTENCEPIECE_FILE, load_bundle
+from nmt_core.bundle import DECODER_STEP_FILE, ENCODER_FILE, SENTENCEPIECE_FILE, language_tag, load_bundle
 from nmt_core.offline import translate_offline
 from nmt_core.onnx_backend import OnnxBackend
 from nmt_core.search import SearchOptions
@@ -89,7 +91,7 @@ def _decoder_state(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
         if norm is not None and norm.op_type == "ReduceL2" and node.input[0] in arrays and norm.input[0] in arrays:
             scaled, v = arrays[node.input[0]], arrays[norm.input[0]]
             state["decoder.attention.v"] = v
-            state["decoder.attention.gain"] = np.asarray(np.linalg.norm(scaled) / np.linalg.norm(v), dtype=np.float32)
+            state["decoder.attention.gain"] = np.asarray(scaled @ v / (v @ v), dtype=np.float32)  # signed
     return state
 
 
@@ -105,12 +107,17 @@ def _tied(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return state | {name: state["embedding.weight"] for name in TIED_TO_EMBEDDING}
 
 
+def _is_language_tag(piece: str) -> bool:
+    return piece.startswith("<2") and piece.endswith(">") and piece == language_tag(piece[2:-1])
+
+
 def compose_rows(old_rows: np.ndarray, old_vocab: Vocabulary, new_vocab: Vocabulary) -> tuple[np.ndarray, int]:
     """Rows for the new vocabulary from the old one's (embedding or output bias); returns the rows and how
     many were copied as they were."""
     rows = np.empty((len(new_vocab), *old_rows.shape[1:]), dtype=np.float32)
     old = old_vocab.processor
     unk = old.unk_id()
+    old_tags = [i for i in range(len(old_vocab)) if _is_language_tag(old.id_to_piece(i))]
     copied = 0
     for new_id in range(len(new_vocab)):
         piece = new_vocab.id_to_piece(new_id)
@@ -118,6 +125,9 @@ def compose_rows(old_rows: np.ndarray, old_vocab: Vocabulary, new_vocab: Vocabul
         if old_id != unk or new_id == new_vocab.processor.unk_id():
             rows[new_id] = old_rows[old_id]
             copied += 1
+            continue
+        if _is_language_tag(piece) and old_tags:
+            rows[new_id] = old_rows[old_tags].mean(axis=0)
             continue
         parts = [i for i in old.encode(piece.replace(WORD_BOUNDARY, " ").strip() or piece) if i != unk]
         if parts and not piece.startswith(WORD_BOUNDARY) and old.id_to_piece(parts[0]) == WORD_BOUNDARY:

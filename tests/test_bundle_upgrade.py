@@ -173,3 +173,37 @@ def test_a_format_2_bundle_gets_the_column_matmul_with_the_same_outputs(
             assert got.score == pytest.approx(want.score, abs=1e-5)
     with pytest.raises(BundleError, match="nothing to upgrade"):
         upgrade_bundle(upgraded.path)
+
+
+def test_column_rewrite_keeps_names_unique_and_shares_one_column_per_vector() -> None:
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    v = np.arange(4, dtype=np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["A", "v"], ["x"], name="first"),
+            helper.make_node("MatMul", ["B", "v"], ["y"], name="second"),
+            helper.make_node("Add", ["x", "column_axis"], ["out"]),
+        ],
+        "two_products",
+        [
+            helper.make_tensor_value_info("A", TensorProto.FLOAT, [2, 3, 4]),
+            helper.make_tensor_value_info("B", TensorProto.FLOAT, [5, 4]),
+        ],
+        [
+            helper.make_tensor_value_info("out", TensorProto.FLOAT, [2, 3]),
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [5]),
+        ],
+        [numpy_helper.from_array(v, "v"), numpy_helper.from_array(np.ones(1, np.float32), "column_axis")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    a, b = np.random.default_rng(0).standard_normal((2, 3, 4)), np.random.default_rng(1).standard_normal((5, 4))
+    feeds = {"A": a.astype(np.float32), "B": b.astype(np.float32)}
+    want = ort.InferenceSession(model.SerializeToString()).run(None, feeds)
+    assert graph_surgery.column_matmuls(model) == 2
+    assert [n.op_type for n in model.graph.node].count("Unsqueeze") == 1
+    assert vector_matmuls(model) == [] and graph_surgery.column_matmuls(model) == 0
+    got = ort.InferenceSession(model.SerializeToString()).run(None, feeds)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
