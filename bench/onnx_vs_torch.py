@@ -1,7 +1,7 @@
 """Greedy decoding of a test set: ONNX Runtime bundle vs PyTorch eager checkpoint, same batch size, one run.
 
     python bench/onnx_vs_torch.py --checkpoint runs/multi30k_en_de_fr/best.pt \
-        --bundle models/multi30k-en-de-fr --source '${DATA_DIR}/multi30k/test_2016_flickr.en.gz' --target de
+        --bundle models/general-en-de-fr --source '${DATA_DIR}/multi30k/test_2016_flickr.en.gz' --target de
 
 Both backends drive the same NumPy search loop, so the ratio measures the
 encoder and decoder-step execution alone. Rounds alternate between the two

@@ -6,7 +6,7 @@ from it. Reports, per direction and search, how many outputs are identical, and 
 whether the scores tie (the old search broke exact ties in an arbitrary order).
 
   python bench/parity.py --legacy /tmp/nmt-baseline-8b8e36d/models/multi30k-en-de-fr \
-      --bundle models/multi30k-en-de-fr --out artifacts/parity.json
+      --bundle /tmp/caption-model/models/multi30k-en-de-fr --out artifacts/parity.json
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--legacy", type=Path, required=True, help="a format-1 bundle")
-    parser.add_argument("--bundle", type=Path, default=ROOT / "models" / "multi30k-en-de-fr")
+    parser.add_argument("--bundle", type=Path, required=True, help="the format-2 caption bundle (git history: 73536df)")
     parser.add_argument("--directions", default="en-de,de-en,en-fr,fr-en")
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)

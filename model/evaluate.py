@@ -1,6 +1,6 @@
 """Score a checkpoint or bundle on a test set; prints JSON.
 
-    python -m model.evaluate models/multi30k-en-de-fr --source test.en.gz --reference test.de.gz --target de
+    python -m model.evaluate models/general-en-de-fr --source test.en.gz --reference test.de.gz --target de
 
 Reports sacreBLEU (cased, detokenized, 13a), chrF, and BLEU on lowercased
 Moses-tokenized text (how published Multi30k figures are computed).

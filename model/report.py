@@ -1,6 +1,6 @@
 """Test-set figures for every direction of a model, greedy and beam: the numbers in docs/models.md.
 
-    python -m model.report models/multi30k-en-de-fr --out runs/report.json
+    python -m model.report models/general-en-de-fr --out runs/report.json
 
 Reads Multi30k test_2016_flickr from $DATA_DIR (default ../shared/data). The JSON
 it writes can be passed to `python -m model.export --metrics` to record it in a manifest.

@@ -1,6 +1,6 @@
 """Translate files or stdin with a checkpoint or a bundle.
 
-echo "A dog runs." | python -m model.translate models/multi30k-en-de-fr --target de
+echo "A dog runs." | python -m model.translate models/general-en-de-fr --target de
 python -m model.translate runs/x/best.pt --target fr --input in.txt --output out.txt --beam-size 5
 """
 

@@ -1,6 +1,6 @@
 """Pick a bundle's default beam size and length penalty on the validation set, never on test.
 
-    python -m model.tune_decoding models/multi30k-en-de-fr --out runs/decoding.json
+    python -m model.tune_decoding models/general-en-de-fr --out runs/decoding.json
 
 Every (beam, alpha) pair of the grid decodes every direction's validation sentences; the pair
 with the best mean lowercased-tokenized BLEU wins (ties go to the smaller beam, which is
