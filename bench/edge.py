@@ -10,7 +10,6 @@ answers and reports how many bytes it had accepted by then. JSON on stdout (and 
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import statistics
 import sys
@@ -18,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import ROOT, server
+from load import ROOT, emit, server
 
 
 def head(path: str, length: int | None) -> bytes:
@@ -72,10 +71,7 @@ def main(argv: list[str] | None = None) -> None:
                 except TimeoutError:
                     continue
         result["streamed_body"] = {"status": status, "bytes_sent_before_the_answer": sent}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

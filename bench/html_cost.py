@@ -16,7 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load import ROOT, emit
+
 SHAPES = {
     "inline tags, 20 KB (<b>w</b> x 2300)": "<p>" + "<b>w</b> " * 2_300 + "</p>",
     "250 nested <b> around 3,000 words": "<p>" + "<b>" * 250 + "word " * 3_000 + "</b>" * 250 + "</p>",
@@ -85,10 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, dict[str, float]] = {"this tree (ms)": measure(ROOT, args.repeat)}
     if args.baseline:
         result["baseline (ms)"] = measure(args.baseline, args.repeat)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -346,7 +346,11 @@ def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, A
 
 def emit(result: dict[str, Any], out: Path | None) -> None:
     """Prints a benchmark's JSON result and, with --out, keeps the same text in that file."""
-    text = json.dumps(result, indent=2)
+    emit_text(json.dumps(result, indent=2), out)
+
+
+def emit_text(text: str, out: Path | None) -> None:
+    """Prints an already formatted result and, with --out, keeps the same text in that file."""
     print(text)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ from urllib.parse import urlencode
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import ROOT, server  # bench/ is not a package
+from load import ROOT, emit_text, server  # bench/ is not a package
 
 DATA = ROOT.parent / "shared" / "data" / "multi30k"
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -284,11 +284,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
 def emit(result: dict[str, Any], out: Path | None) -> None:
     """The JSON on stdout and, with --out, in that file; the RSS series on one line."""
     samples = json.dumps(result["rss_samples"], separators=(",", ":"))
-    text = json.dumps({**result, "rss_samples": "__SAMPLES__"}, indent=2).replace('"__SAMPLES__"', samples)
-    print(text)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+    emit_text(json.dumps({**result, "rss_samples": "__SAMPLES__"}, indent=2).replace('"__SAMPLES__"', samples), out)
 
 
 def main(argv: list[str] | None = None) -> None:
