@@ -305,7 +305,7 @@ def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, A
     sentence = min(sentences[:200], key=len)
     engine = Engine.load(args.model_dir, args.device, None)
     model = engine.resolve(args.source, args.target)
-    defaults = model.default_options()
+    defaults = model.default_options(f"{args.source}-{args.target}")
     beam = args.beam_size or defaults.beam_size
     options = SearchOptions(
         beam, defaults.length_penalty, defaults.coverage_penalty, defaults.max_length_ratio, defaults.max_length_offset

@@ -136,7 +136,7 @@ def engine_seconds(args: argparse.Namespace, texts: list[str]) -> float:
 
     engine = Engine.load(args.model_dir, args.device, None)
     model = engine.resolve(args.source, args.target)
-    options = model.default_options()
+    options = model.default_options(f"{args.source}-{args.target}")
     translate_offline(model.backend, model.vocab, texts[:4], args.target, options)
     start = time.perf_counter()
     translate_offline(model.backend, model.vocab, texts, args.target, options, batch_size=len(texts))

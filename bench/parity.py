@@ -34,7 +34,6 @@ from tests import legacy_search as legacy  # noqa: E402
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     bundle = load_bundle(args.bundle)
-    decoding = bundle.manifest.decoding
     vocab = Vocabulary(bundle.sentencepiece_path)
     old = legacy.LegacyOnnxStepper(str(args.legacy / ENCODER_FILE), str(args.legacy / DECODER_STEP_FILE))
     new = OnnxBackend(bundle.encoder_path, bundle.decoder_step_path, device="cpu", intra_threads=args.threads)
@@ -43,6 +42,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         source_lang, target = direction.split("-")
         texts = read_lines(resolve_path(MULTI30K_TEST.format(lang=source_lang)))[: args.sentences]
         sources = [vocab.source(text, target) for text in texts]
+        decoding = bundle.manifest.decoding_for(direction)
         for beam in (1, decoding.beam_size):
             shared: dict[str, Any] = dict(
                 beam_size=beam,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.checkpoint import load_checkpoint
@@ -21,11 +21,17 @@ class OfflineModel:
     vocab: Vocabulary
     decoding: DecodingDefaults
     kind: str  # "pytorch" or "onnx"
+    decoding_by_direction: dict[str, DecodingDefaults] = field(default_factory=dict)
 
     def options(
-        self, beam_size: int | None = None, length_penalty: float | None = None, coverage_penalty: float | None = None
+        self,
+        beam_size: int | None = None,
+        length_penalty: float | None = None,
+        coverage_penalty: float | None = None,
+        direction: str | None = None,
     ) -> SearchOptions:
-        d = self.decoding
+        """The model's defaults (a direction's own where the manifest has them), overridden where given."""
+        d = self.decoding_by_direction.get(direction, self.decoding) if direction else self.decoding
         return SearchOptions(
             beam_size=d.beam_size if beam_size is None else beam_size,
             length_penalty=d.length_penalty if length_penalty is None else length_penalty,
@@ -45,6 +51,7 @@ def open_model(path: str | Path, device: str = "cpu", precision: str = FP32) -> 
             Vocabulary(bundle.sentencepiece_path),
             bundle.manifest.decoding,
             "onnx",
+            dict(bundle.manifest.decoding_by_direction),
         )
     checkpoint = load_checkpoint(path)
     with tempfile.TemporaryDirectory(prefix="spm-") as spm_dir:  # SentencePiece reads the file once, at load

@@ -25,6 +25,10 @@ class EvalSlice:
     sources: list[str]
     references: list[str]
 
+    @property
+    def direction(self) -> str:
+        return f"{self.source_lang}-{self.target_lang}"
+
 
 def multi30k_slices(directions: list[str], pattern: str = MULTI30K_TEST, limit: int | None = None) -> list[EvalSlice]:
     slices = []

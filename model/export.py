@@ -22,7 +22,7 @@ from model.checkpoint import Checkpoint, load_checkpoint
 from model.export_graphs import DecoderStepGraph, EncoderGraph
 from model.graph_surgery import batched_decoder_graph
 from model.seq2seq import TorchBackend, Translator
-from model.tune_decoding import defaults_from_file
+from model.tune_decoding import TunedDecoding, defaults_from_file
 from model.weights import round_to_fp16, store_initializers_fp16
 from nmt_core.backend import SourceMemory, StepInputs, next_version
 from nmt_core.bundle import (
@@ -183,7 +183,7 @@ def build_manifest(
     vocab: Vocabulary,
     out_dir: Path,
     metrics: dict[str, Any],
-    decoding: DecodingDefaults | None = None,
+    decoding: TunedDecoding | None = None,
 ) -> Manifest:
     config = checkpoint.config
     model_cfg = config.model
@@ -208,7 +208,8 @@ def build_manifest(
         },
         opset=OPSET,
         files=checksum_files(out_dir, REQUIRED_FILES),
-        decoding=decoding or DecodingDefaults(),
+        decoding=decoding.defaults if decoding else DecodingDefaults(),
+        decoding_by_direction=dict(decoding.by_direction) if decoding else {},
         training={
             "data": [vars(s) for s in config.data.train],
             "config": config.to_dict(),
@@ -226,7 +227,7 @@ def export_bundle(
     metrics: dict[str, Any] | None = None,
     weights: str = "fp32",
     validation_target: str | None = None,
-    decoding: DecodingDefaults | None = None,
+    decoding: TunedDecoding | None = None,
 ) -> dict[str, Any]:
     """Write and verify a bundle; returns the self-check figures. Raises ExportCheckError on a mismatch.
 

@@ -16,7 +16,7 @@ from typing import Any
 from model.backends import open_model
 from model.eval_sets import MULTI30K_TEST, heldout_slices, multi30k_slices
 from model.evaluate import translate_and_score
-from model.tune_decoding import defaults_from_file
+from model.tune_decoding import TunedDecoding, defaults_from_file
 from nmt_core.bundle import FP32, INT8
 
 
@@ -29,10 +29,14 @@ def report(
     precision: str = FP32,
     heldout: Path | None = None,
     limit: int | None = None,
+    tuned: TunedDecoding | None = None,
 ) -> dict[str, Any]:
     """Greedy and beam figures per slice: Multi30k test per direction, plus a run's held-out test slices
-    (per domain and direction) when `heldout` is given. Beam size and length penalty default to the model's."""
+    (per domain and direction) when `heldout` is given. Beam size and length penalty default to the
+    model's (or `tuned`'s), each direction's own where it has them."""
     loaded = open_model(model, precision=precision)
+    if tuned is not None:
+        loaded.decoding, loaded.decoding_by_direction = tuned.defaults, dict(tuned.by_direction)
     slices = multi30k_slices(directions, test_set, limit)
     if heldout is not None:
         slices += heldout_slices(heldout, directions, limit)
@@ -40,7 +44,7 @@ def report(
     for piece in slices:
         figures[piece.label] = {}
         for beam in (1, beam_size):
-            options = loaded.options(beam, length_penalty)
+            options = loaded.options(beam, length_penalty, direction=piece.direction)
             result = translate_and_score(loaded, piece.sources, piece.references, piece.target_lang, options)
             name = "greedy" if options.beam_size == 1 else f"beam{options.beam_size}"
             keep = ("sacrebleu", "bleu_lc_tok", "chrf", "length_penalty", "seconds", "sentences")
@@ -93,18 +97,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.model is None:
         parser.error("give a checkpoint or bundle to evaluate, or --markdown REPORT")
-    beam_size, length_penalty = args.beam_size, args.length_penalty
-    if args.decoding:
-        tuned = defaults_from_file(args.decoding)
-        beam_size, length_penalty = tuned.beam_size, tuned.length_penalty
     figures = report(
         args.model,
         args.directions.split(","),
-        beam_size,
-        length_penalty=length_penalty,
+        args.beam_size,
+        length_penalty=args.length_penalty,
         precision=args.precision,
         heldout=args.heldout,
         limit=args.limit,
+        tuned=defaults_from_file(args.decoding) if args.decoding else None,
     )
     test_sets = "multi30k test_2016_flickr" + (f" + held-out slices of {args.heldout}" if args.heldout else "")
     payload = {"test_set": test_sets, **figures}

@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path, help="checkpoint file or bundle folder")
     parser.add_argument("--target", required=True, help="target language code")
+    parser.add_argument("--source", help="source language code: its direction's default search settings, if any")
     parser.add_argument("--input", type=Path, help="one sentence per line (default: stdin)")
     parser.add_argument("--output", type=Path, help="default: stdout")
     parser.add_argument("--beam-size", type=int)
@@ -28,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     loaded = open_model(args.model, args.device)
     lines = (args.input.read_text(encoding="utf-8") if args.input else sys.stdin.read()).splitlines()
-    options = loaded.options(args.beam_size, args.length_penalty, args.coverage_penalty)
+    direction = f"{args.source}-{args.target}" if args.source else None
+    options = loaded.options(args.beam_size, args.length_penalty, args.coverage_penalty, direction)
     outputs = detokenize(
         loaded.vocab, translate_offline(loaded.backend, loaded.vocab, lines, args.target, options, args.batch_size)
     )

@@ -4,15 +4,18 @@
 
 Every (beam, alpha) pair of the grid decodes every direction's validation sentences; the pair
 with the best mean lowercased-tokenized BLEU wins (ties go to the smaller beam, which is
-cheaper to serve). `python -m model.export ... --decoding runs/decoding.json` writes the
-winner into the manifest, so the service, `model.report` and the model card all use it.
+cheaper to serve). With --per-direction, a direction whose own slices score at least
+--min-gain BLEU more (mean over its slices) with another pair gets that pair as its own default;
+the margin keeps validation noise out of the manifest. `python -m model.export ... --decoding
+runs/decoding.json` writes the winners into the manifest, so the service, `model.report` and the
+model card all use them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,34 @@ from model.backends import open_model
 from model.eval_sets import MULTI30K_VALID, heldout_slices, multi30k_slices
 from model.evaluate import translate_and_score
 from nmt_core.bundle import DecodingDefaults
+
+DEFAULT_MIN_GAIN = 0.5  # BLEU; below it a direction keeps the bundle-wide defaults
+
+
+@dataclass(frozen=True)
+class TunedDecoding:
+    """What a tuning run chose: bundle-wide defaults, and the directions that do better with their own."""
+
+    defaults: DecodingDefaults
+    by_direction: dict[str, DecodingDefaults] = field(default_factory=dict)
+
+
+def direction_winners(
+    grid: list[dict[str, Any]], slice_directions: dict[str, str], overall: dict[str, Any], min_gain: float
+) -> dict[str, DecodingDefaults]:
+    """Directions whose slices' mean BLEU beats the overall winner's by at least `min_gain` with another pair."""
+
+    def mean_for(row: dict[str, Any], direction: str) -> float:
+        labels = [label for label, d in slice_directions.items() if d == direction]
+        return sum(row[label] for label in labels) / len(labels)
+
+    winners = {}
+    for direction in sorted(set(slice_directions.values())):
+        best = max(grid, key=lambda row: (mean_for(row, direction), -row["beam_size"]))
+        same = (best["beam_size"], best["length_penalty"]) == (overall["beam_size"], overall["length_penalty"])
+        if not same and mean_for(best, direction) - mean_for(overall, direction) >= min_gain:
+            winners[direction] = DecodingDefaults(beam_size=best["beam_size"], length_penalty=best["length_penalty"])
+    return winners
 
 
 def grid_search(
@@ -30,6 +61,7 @@ def grid_search(
     valid_set: str = MULTI30K_VALID,
     max_sentences: int | None = None,
     heldout: Path | None = None,
+    per_direction_gain: float | None = None,
 ) -> dict[str, Any]:
     """Mean lowercased-tokenized BLEU over the validation slices for every (beam, alpha); the best wins.
 
@@ -56,12 +88,19 @@ def grid_search(
             print(json.dumps(grid[-1]), flush=True)
     best = max(grid, key=lambda row: (row["mean_bleu_lc_tok"], -row["beam_size"]))
     defaults = DecodingDefaults(beam_size=best["beam_size"], length_penalty=best["length_penalty"])
-    return {"decoding": asdict(defaults), "selected_on": selected_on, "grid": grid}
+    result = {"decoding": asdict(defaults), "selected_on": selected_on, "grid": grid}
+    if per_direction_gain is not None:
+        winners = direction_winners(grid, {s.label: s.direction for s in slices}, best, per_direction_gain)
+        result["decoding_by_direction"] = {key: asdict(d) for key, d in winners.items()}
+        result["per_direction_min_gain"] = per_direction_gain
+    return result
 
 
-def defaults_from_file(path: Path) -> DecodingDefaults:
-    """The `decoding` block a tuning run wrote."""
-    return DecodingDefaults(**json.loads(path.read_text())["decoding"])
+def defaults_from_file(path: Path) -> TunedDecoding:
+    """The `decoding` (and any `decoding_by_direction`) blocks a tuning run wrote."""
+    data = json.loads(path.read_text())
+    by_direction = {key: DecodingDefaults(**d) for key, d in data.get("decoding_by_direction", {}).items()}
+    return TunedDecoding(DecodingDefaults(**data["decoding"]), by_direction)
 
 
 def _numbers(text: str, kind: type) -> list[Any]:
@@ -76,6 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--alphas", default="0.2,0.6,1.0")
     parser.add_argument("--max-sentences", type=int, help="use only the first N validation sentences per slice")
     parser.add_argument("--heldout", type=Path, help="tune on a run's held-out validation slices (RUN/heldout/valid)")
+    parser.add_argument(
+        "--per-direction", action="store_true", help="also give directions that do better their own defaults"
+    )
+    parser.add_argument("--min-gain", type=float, default=DEFAULT_MIN_GAIN, help="BLEU a direction must gain")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     result = grid_search(
@@ -85,10 +128,11 @@ def main(argv: list[str] | None = None) -> None:
         _numbers(args.alphas, float),
         max_sentences=args.max_sentences,
         heldout=args.heldout,
+        per_direction_gain=args.min_gain if args.per_direction else None,
     )
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result["decoding"]))
+    print(json.dumps({key: result[key] for key in ("decoding", "decoding_by_direction") if key in result}))
 
 
 if __name__ == "__main__":

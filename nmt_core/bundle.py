@@ -119,6 +119,9 @@ class Manifest:
     opset: int
     files: dict[str, str]  # file name -> sha256
     decoding: DecodingDefaults = DecodingDefaults()
+    # Directions whose validation slices were better served by other settings (model.tune_decoding
+    # --per-direction); every other direction uses `decoding`.
+    decoding_by_direction: dict[str, DecodingDefaults] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     # Precisions the bundle ships beyond fp32 ("int8"), and the one a CPU replica uses by default: int8
@@ -129,6 +132,10 @@ class Manifest:
     @property
     def vocab_size(self) -> int:
         return self.dims["vocab_size"]
+
+    def decoding_for(self, direction: str | None) -> DecodingDefaults:
+        """The search settings a direction ("en-fr") is served and evaluated with by default."""
+        return self.decoding_by_direction.get(direction, self.decoding) if direction else self.decoding
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,6 +149,11 @@ class Manifest:
             "opset": self.opset,
             "files": {name: {"sha256": digest} for name, digest in self.files.items()},
             "decoding": vars(self.decoding),
+            **(
+                {"decoding_by_direction": {key: vars(d) for key, d in self.decoding_by_direction.items()}}
+                if self.decoding_by_direction
+                else {}
+            ),
             "training": self.training,
             "metrics": self.metrics,
             "variants": list(self.variants),
@@ -162,23 +174,31 @@ class Manifest:
                 f"this build reads {sorted(SUPPORTED_FORMAT_VERSIONS)}"
             )
         try:
+            directions = tuple(Direction(d["source"], d["target"]) for d in data["directions"])
+            by_direction = {
+                str(key): DecodingDefaults(**value) for key, value in data.get("decoding_by_direction", {}).items()
+            }
+            unknown = sorted(set(by_direction) - {d.key for d in directions})
+            if unknown:
+                raise ValueError(f"decoding_by_direction names directions the model lacks: {unknown}")
             return cls(
                 format_version=version,
                 model_id=str(data["model_id"]),
                 model_version=str(data["model_version"]),
-                directions=tuple(Direction(d["source"], d["target"]) for d in data["directions"]),
+                directions=directions,
                 special_ids=SpecialIds(**data["special_ids"]),
                 language_tag_ids={k: int(v) for k, v in data["language_tag_ids"].items()},
                 dims={k: int(v) for k, v in data["dims"].items()},
                 opset=int(data["opset"]),
                 files={name: entry["sha256"] for name, entry in data["files"].items()},
                 decoding=DecodingDefaults(**data.get("decoding", {})),
+                decoding_by_direction=by_direction,
                 training=dict(data.get("training", {})),
                 metrics=dict(data.get("metrics", {})),
                 variants=tuple(str(v) for v in data.get("variants", ())),
                 cpu_precision=str(data.get("cpu_precision", FP32)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"{source}: malformed manifest ({type(exc).__name__}: {exc})") from exc
 
 

@@ -50,8 +50,9 @@ class LoadedModel:
     def directions(self) -> list[str]:
         return [d.key for d in self.bundle.manifest.directions]
 
-    def default_options(self) -> SearchOptions:
-        d = self.bundle.manifest.decoding
+    def default_options(self, direction: str | None = None) -> SearchOptions:
+        """The manifest's search settings for a direction ("en-fr"); without one, the bundle-wide ones."""
+        d = self.bundle.manifest.decoding_for(direction)
         return SearchOptions(
             beam_size=d.beam_size,
             length_penalty=d.length_penalty,

@@ -298,7 +298,8 @@ async def translate(
     # is not widened, which would change the best translation); HTML gets empty lists.
     options = None
     if alternatives > 0 and text_format == "text":
-        beam = translator.decoding_for(translator.engine.resolve(source, target), None).search.beam_size
+        model = translator.engine.resolve(source, target)
+        beam = translator.decoding_for(model, None, source, target).search.beam_size
         options = TranslationOptions(alternatives=min(alternatives, beam - 1)) if beam > 1 else None
     results = await translate_texts(translator, source, target, texts, cast(TextFormat, text_format), options)
     translated = [r.text for r in results]

@@ -64,9 +64,11 @@ class Translator:
         self.decoded_sentences = 0  # sentences that went through the decoder (not cache, not shared)
         self._inflight: dict[str, asyncio.Future[SentenceResult]] = {}
 
-    def decoding_for(self, model: LoadedModel, options: TranslationOptions | None) -> Decoding:
+    def decoding_for(
+        self, model: LoadedModel, options: TranslationOptions | None, source: str, target: str
+    ) -> Decoding:
         options = options or TranslationOptions()
-        defaults = model.default_options()
+        defaults = model.default_options(f"{source}-{target}")
         alternatives = options.alternatives or 0
         limit = self.settings.max_beam_size
         if alternatives >= limit:
@@ -113,7 +115,7 @@ class Translator:
         if not self.accepting:
             raise ShuttingDown("the server is shutting down")
         model = self.engine.resolve(source, target)
-        decoding = self.decoding_for(model, options)
+        decoding = self.decoding_for(model, options, source, target)
         self.active_requests += 1
         try:
             return await self._translate(model, source, target, segments, decoding)

@@ -75,3 +75,30 @@ def test_manifest_without_a_required_checksum(bundle_copy: Path) -> None:
     _edit_manifest(bundle_copy, lambda d: d["files"].pop(ENCODER_FILE))
     with pytest.raises(BundleError, match=f"no checksum for {ENCODER_FILE}"):
         load_bundle(bundle_copy)
+
+
+def test_a_direction_may_have_its_own_decoding_defaults(bundle_copy: Path) -> None:
+    own = {"beam_size": 2, "length_penalty": 1.4, "coverage_penalty": 0.0, "max_length_ratio": 1.5}
+    _edit_manifest(bundle_copy, lambda d: d.update(decoding_by_direction={"de-en": own}))
+    manifest = load_bundle(bundle_copy).manifest
+    assert manifest.decoding_for("de-en").beam_size == 2 and manifest.decoding_for("de-en").length_penalty == 1.4
+    assert manifest.decoding_for("en-de") == manifest.decoding == manifest.decoding_for(None)
+    assert manifest.to_json()["decoding_by_direction"]["de-en"]["max_length_ratio"] == 1.5
+    _edit_manifest(bundle_copy, lambda d: d.pop("decoding_by_direction"))
+    assert "decoding_by_direction" not in load_bundle(bundle_copy).manifest.to_json()  # older manifests unchanged
+
+
+@pytest.mark.parametrize(
+    "by_direction, message",
+    [
+        ({"en-fr": {"beam_size": 2}}, "directions the model lacks: ['en-fr']"),
+        ({"de-en": {"beam": 2}}, "unexpected keyword argument 'beam'"),
+        (["de-en"], "malformed manifest"),
+    ],
+)
+def test_decoding_for_an_unknown_direction_or_setting_is_refused(
+    bundle_copy: Path, by_direction: object, message: str
+) -> None:
+    _edit_manifest(bundle_copy, lambda d: d.update(decoding_by_direction=by_direction))
+    with pytest.raises(BundleError, match=re.escape(message)):
+        load_bundle(bundle_copy)

@@ -6,9 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from model.report import report
-from model.tune_decoding import grid_search
+from model.tune_decoding import direction_winners, grid_search
+from nmt_core.bundle import DecodingDefaults
 from tests.fixtures import ROOT, toy_translation
 
 
@@ -77,6 +79,48 @@ def test_decoding_defaults_tuned_on_valid_reach_the_manifest(tiny_run: Path, tin
     _run("model.export", str(tiny_run), str(tmp_path / "bundle"), "--decoding", str(tuned))
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["decoding"]["beam_size"] == 3 and manifest["decoding"]["length_penalty"] == 0.8
+
+
+def test_a_direction_gets_its_own_defaults_only_when_its_slices_gain_enough() -> None:
+    grid = [
+        {"beam_size": 4, "length_penalty": 0.6, "captions en-de": 30.0, "news en-de": 20.0, "de-en": 40.0},
+        {"beam_size": 6, "length_penalty": 1.0, "captions en-de": 31.0, "news en-de": 21.0, "de-en": 38.0},
+    ]
+    directions = {"captions en-de": "en-de", "news en-de": "en-de", "de-en": "de-en"}
+    overall = grid[0]  # both rows average 30.0; the tie goes to the smaller beam
+    assert direction_winners(grid, directions, overall, min_gain=0.5) == {
+        "en-de": DecodingDefaults(beam_size=6, length_penalty=1.0)
+    }
+    assert direction_winners(grid, directions, overall, min_gain=1.5) == {}  # en-de gains only 1.0
+    assert direction_winners(grid, directions, grid[1], min_gain=0.0) == {
+        "de-en": DecodingDefaults(beam_size=4, length_penalty=0.6)
+    }  # the overall winner's own pair is never repeated per direction
+
+
+def test_per_direction_defaults_go_from_tuning_through_export_to_report(
+    tiny_run: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    sentences = ["the dog runs", "a small cat sits on the red car", "the man plays with a ball"]
+    (tmp_path / "val.en").write_text("\n".join(sentences) + "\n")
+    (tmp_path / "val.de").write_text("\n".join(toy_translation(s) for s in sentences) + "\n")
+    valid = str(tmp_path / "val.{lang}")
+    tuned = grid_search(tiny_bundle, ["en-de", "de-en"], [1, 2], [0.0, 1.0], valid_set=valid, per_direction_gain=0.0)
+
+    def row_of(settings: dict[str, Any]) -> dict[str, Any]:
+        pair = (settings["beam_size"], settings["length_penalty"])
+        return next(row for row in tuned["grid"] if (row["beam_size"], row["length_penalty"]) == pair)
+
+    overall = row_of(tuned["decoding"])
+    for direction, own in tuned["decoding_by_direction"].items():
+        assert row_of(own)[direction] >= overall[direction] and row_of(own) != overall
+    chosen = {**tuned, "decoding": {**tuned["decoding"], "beam_size": 2}}
+    chosen["decoding_by_direction"] = {"de-en": {**tuned["decoding"], "beam_size": 3}}
+    (tmp_path / "decoding.json").write_text(json.dumps(chosen))
+    _run("model.export", str(tiny_run), str(tmp_path / "bundle"), "--decoding", str(tmp_path / "decoding.json"))
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["decoding"]["beam_size"] == 2 and manifest["decoding_by_direction"]["de-en"]["beam_size"] == 3
+    figures = report(tmp_path / "bundle", ["en-de", "de-en"], test_set=valid)
+    assert set(figures["en-de"]) == {"greedy", "beam2"} and set(figures["de-en"]) == {"greedy", "beam3"}
 
 
 def test_report_scores_each_direction_and_renders_the_model_card_table(tiny_bundle: Path, tmp_path: Path) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 import redis
 
+from nmt_core.bundle import MANIFEST_FILE
 from nmt_core.offline import decode_batch
 from nmt_core.search import SearchOptions
 from service.results import SegmentResult
@@ -62,7 +65,7 @@ async def test_beam_search_through_the_api_equals_decode_batch(model_dir: Path) 
         text = unique("a small red car near the house")
         body = (await client.post("/v1/translate", json=translate_body(text, beam_size=3))).json()
         model = app.state.runtime.engine.models[0]
-        defaults = model.default_options()
+        defaults = model.default_options("en-de")
         hyp = decode_batch(
             model.backend,
             [model.vocab.source(text, "de")],
@@ -73,11 +76,33 @@ async def test_beam_search_through_the_api_equals_decode_batch(model_dir: Path) 
         assert body["translations"][0]["text"] == model.vocab.decode(hyp.tokens)
 
 
+async def test_a_directions_own_decoding_defaults_serve_it_and_only_it(tiny_bundle: Path, tmp_path: Path) -> None:
+    """A manifest's decoding_by_direction reaches requests of that direction, not the other one."""
+    bundle = Path(shutil.copytree(tiny_bundle, tmp_path / "models" / tiny_bundle.name))
+    manifest = json.loads((bundle / MANIFEST_FILE).read_text())
+    short = {**manifest["decoding"], "beam_size": 1, "max_length_ratio": 0.0, "max_length_offset": 2}
+    manifest["decoding_by_direction"] = {"en-de": short}
+    (bundle / MANIFEST_FILE).write_text(json.dumps(manifest))
+    text = unique("the small dog runs on the red car near the house with a ball")
+    async with running_app(settings_for(bundle.parent)) as (app, client):
+        model = app.state.runtime.engine.models[0]
+        lengths = {}
+        for source, target in (("en", "de"), ("de", "en")):
+            body = {"text": text, "source": source, "target": target}
+            served = (await client.post("/v1/translate", json=body)).json()["translations"][0]["text"]
+            options = model.default_options(f"{source}-{target}")
+            hyp = decode_batch(model.backend, [model.vocab.source(text, target)], options)[0]
+            assert served == model.vocab.decode(hyp.tokens)
+            lengths[target] = len(hyp.tokens)
+    assert lengths["de"] <= 2  # capped at two tokens by its own defaults
+    assert lengths["en"] > 2  # the bundle-wide defaults: a whole translation
+
+
 async def test_alternatives_are_the_beams_runners_up_and_are_cached(model_dir: Path) -> None:
     async with running_app(settings_for(model_dir)) as (app, client):
         text = unique("a small red car near the house")
         model = app.state.runtime.engine.models[0]
-        defaults = model.default_options()
+        defaults = model.default_options("en-de")
         assert defaults.beam_size == 4  # the tiny bundle's default beam, used below by requests without one
         search = SearchOptions(
             beam_size=4, length_penalty=defaults.length_penalty, coverage_penalty=defaults.coverage_penalty
