@@ -42,7 +42,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         source_lang, target = direction.split("-")
         texts = read_lines(resolve_path(MULTI30K_TEST.format(lang=source_lang)))[: args.sentences]
         sources = [vocab.source(text, target) for text in texts]
-        decoding = bundle.manifest.decoding_for(direction)
+        decoding = bundle.manifest.decoding.for_direction(direction)
         for beam in (1, decoding.beam_size):
             shared: dict[str, Any] = dict(
                 beam_size=beam,

@@ -34,12 +34,14 @@ def evaluate(
     batch_size: int = 64,
     hypotheses_out: Path | None = None,
     length_penalty: float | None = None,
+    source_lang: str | None = None,
 ) -> dict[str, object]:
+    """`source_lang` picks the direction's own default search settings where the bundle has them."""
     loaded = open_model(model, device)
     sources, references = read_lines(source), read_lines(reference)
     if len(sources) != len(references):
         raise SystemExit(f"{source} has {len(sources)} lines but {reference} has {len(references)}")
-    options = loaded.options(beam_size, length_penalty)
+    options = loaded.options(f"{source_lang}-{target}" if source_lang else None, beam_size, length_penalty)
     result = translate_and_score(loaded, sources, references, target, options, batch_size, hypotheses_out)
     return {"model": str(model), **result}
 
@@ -80,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--source", required=True)
     parser.add_argument("--reference", required=True)
     parser.add_argument("--target", required=True)
+    parser.add_argument("--source-lang", help="the source's language: its direction's default search settings, if any")
     parser.add_argument("--beam-size", type=int)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
@@ -94,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         args.device,
         args.batch_size,
         args.hypotheses,
+        source_lang=args.source_lang,
     )
     print(json.dumps(result, ensure_ascii=False))
 

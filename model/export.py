@@ -22,7 +22,7 @@ from model.checkpoint import Checkpoint, load_checkpoint
 from model.export_graphs import DecoderStepGraph, EncoderGraph
 from model.graph_surgery import batched_decoder_graph
 from model.seq2seq import TorchBackend, Translator
-from model.tune_decoding import TunedDecoding, defaults_from_file
+from model.tune_decoding import defaults_from_file
 from model.weights import round_to_fp16, store_initializers_fp16
 from nmt_core.backend import SourceMemory, StepInputs, next_version
 from nmt_core.bundle import (
@@ -36,7 +36,7 @@ from nmt_core.bundle import (
     LEGACY_DECODER_OUTPUTS,
     REQUIRED_FILES,
     SENTENCEPIECE_FILE,
-    DecodingDefaults,
+    DecodingPlan,
     Direction,
     Manifest,
     checksum_files,
@@ -183,7 +183,7 @@ def build_manifest(
     vocab: Vocabulary,
     out_dir: Path,
     metrics: dict[str, Any],
-    decoding: TunedDecoding | None = None,
+    decoding: DecodingPlan | None = None,
 ) -> Manifest:
     config = checkpoint.config
     model_cfg = config.model
@@ -208,8 +208,7 @@ def build_manifest(
         },
         opset=OPSET,
         files=checksum_files(out_dir, REQUIRED_FILES),
-        decoding=decoding.defaults if decoding else DecodingDefaults(),
-        decoding_by_direction=dict(decoding.by_direction) if decoding else {},
+        decoding=decoding or DecodingPlan(),
         training={
             "data": [vars(s) for s in config.data.train],
             "config": config.to_dict(),
@@ -227,7 +226,7 @@ def export_bundle(
     metrics: dict[str, Any] | None = None,
     weights: str = "fp32",
     validation_target: str | None = None,
-    decoding: TunedDecoding | None = None,
+    decoding: DecodingPlan | None = None,
 ) -> dict[str, Any]:
     """Write and verify a bundle; returns the self-check figures. Raises ExportCheckError on a mismatch.
 
@@ -235,6 +234,9 @@ def export_bundle(
     reference is rounded the same way, so parity is checked against what the bundle computes.
     """
     checkpoint = load_checkpoint(checkpoint_path)
+    strangers = sorted(set(decoding.by_direction) - set(checkpoint.directions)) if decoding else []
+    if strangers:
+        raise ExportCheckError(f"decoding defaults for directions the model lacks: {strangers}")
     model = checkpoint.build_model()
     if weights == "fp16":
         round_to_fp16(model)
@@ -281,7 +283,11 @@ def main(argv: list[str] | None = None) -> None:
         "--weights", choices=("fp32", "fp16"), default="fp32", help="fp16 halves the bundle; arithmetic stays fp32"
     )
     parser.add_argument("--metrics", type=Path, help="JSON of evaluation figures to record in the manifest")
-    parser.add_argument("--decoding", type=Path, help="default beam and length penalty from `model.tune_decoding`")
+    parser.add_argument(
+        "--decoding",
+        type=Path,
+        help="default beam and length penalty (bundle-wide and per direction) from `model.tune_decoding`",
+    )
     args = parser.parse_args(argv)
     texts = None
     if args.validation_source:

@@ -16,8 +16,8 @@ from typing import Any
 from model.backends import open_model
 from model.eval_sets import MULTI30K_TEST, heldout_slices, multi30k_slices
 from model.evaluate import translate_and_score
-from model.tune_decoding import TunedDecoding, defaults_from_file
-from nmt_core.bundle import FP32, INT8
+from model.tune_decoding import defaults_from_file
+from nmt_core.bundle import FP32, INT8, DecodingPlan
 
 
 def report(
@@ -29,22 +29,23 @@ def report(
     precision: str = FP32,
     heldout: Path | None = None,
     limit: int | None = None,
-    tuned: TunedDecoding | None = None,
+    tuned: DecodingPlan | None = None,
 ) -> dict[str, Any]:
     """Greedy and beam figures per slice: Multi30k test per direction, plus a run's held-out test slices
     (per domain and direction) when `heldout` is given. Beam size and length penalty default to the
     model's (or `tuned`'s), each direction's own where it has them."""
     loaded = open_model(model, precision=precision)
     if tuned is not None:
-        loaded.decoding, loaded.decoding_by_direction = tuned.defaults, dict(tuned.by_direction)
+        loaded.decoding = tuned
     slices = multi30k_slices(directions, test_set, limit)
     if heldout is not None:
         slices += heldout_slices(heldout, directions, limit)
     figures: dict[str, Any] = {}
     for piece in slices:
         figures[piece.label] = {}
-        for beam in (1, beam_size):
-            options = loaded.options(beam, length_penalty, direction=piece.direction)
+        default_beam = loaded.options(piece.direction, beam_size).beam_size
+        for beam in dict.fromkeys((1, default_beam)):  # once where the direction's default beam is greedy
+            options = loaded.options(piece.direction, beam, length_penalty)
             result = translate_and_score(loaded, piece.sources, piece.references, piece.target_lang, options)
             name = "greedy" if options.beam_size == 1 else f"beam{options.beam_size}"
             keep = ("sacrebleu", "bleu_lc_tok", "chrf", "length_penalty", "seconds", "sentences")
@@ -82,7 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--directions", default="en-de,de-en,en-fr,fr-en")
     parser.add_argument("--beam-size", type=int, help="default: the model's own (a checkpoint's is 4)")
     parser.add_argument("--length-penalty", type=float, help="default: the model's own (a checkpoint's is 0.6)")
-    parser.add_argument("--decoding", type=Path, help="beam size and length penalty from `model.tune_decoding`")
+    parser.add_argument(
+        "--decoding", type=Path, help="the model's defaults replaced by a tuning run's (bundle-wide, per direction)"
+    )
     parser.add_argument("--precision", choices=(FP32, INT8), default=FP32, help="a bundle's graphs to use")
     parser.add_argument("--heldout", type=Path, help="also every DOMAIN.SRC-TGT.tsv slice here (RUN/heldout/test)")
     parser.add_argument("--limit", type=int, help="at most this many sentences per slice")

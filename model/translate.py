@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     loaded = open_model(args.model, args.device)
     lines = (args.input.read_text(encoding="utf-8") if args.input else sys.stdin.read()).splitlines()
     direction = f"{args.source}-{args.target}" if args.source else None
-    options = loaded.options(args.beam_size, args.length_penalty, args.coverage_penalty, direction)
+    options = loaded.options(direction, args.beam_size, args.length_penalty, args.coverage_penalty)
     outputs = detokenize(
         loaded.vocab, translate_offline(loaded.backend, loaded.vocab, lines, args.target, options, args.batch_size)
     )

@@ -15,24 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from model.backends import open_model
 from model.eval_sets import MULTI30K_VALID, heldout_slices, multi30k_slices
 from model.evaluate import translate_and_score
-from nmt_core.bundle import DecodingDefaults
+from nmt_core.bundle import DecodingDefaults, DecodingPlan
 
 DEFAULT_MIN_GAIN = 0.5  # BLEU; below it a direction keeps the bundle-wide defaults
-
-
-@dataclass(frozen=True)
-class TunedDecoding:
-    """What a tuning run chose: bundle-wide defaults, and the directions that do better with their own."""
-
-    defaults: DecodingDefaults
-    by_direction: dict[str, DecodingDefaults] = field(default_factory=dict)
 
 
 def direction_winners(
@@ -78,7 +70,7 @@ def grid_search(
     grid: list[dict[str, Any]] = []
     for beam in beams:
         for alpha in alphas:
-            options = loaded.options(beam, length_penalty=alpha)
+            options = loaded.options(None, beam, alpha)  # the bundle-wide settings around the pair
             by_slice = {}
             for piece in slices:
                 result = translate_and_score(loaded, piece.sources, piece.references, piece.target_lang, options)
@@ -96,11 +88,15 @@ def grid_search(
     return result
 
 
-def defaults_from_file(path: Path) -> TunedDecoding:
-    """The `decoding` (and any `decoding_by_direction`) blocks a tuning run wrote."""
+def defaults_from_file(path: Path, directions: list[str] | None = None) -> DecodingPlan:
+    """The `decoding` (and any `decoding_by_direction`) blocks a tuning run wrote.
+
+    Raises ValueError when `directions` is given and the file names another (before an export's checks run).
+    """
     data = json.loads(path.read_text())
-    by_direction = {key: DecodingDefaults(**d) for key, d in data.get("decoding_by_direction", {}).items()}
-    return TunedDecoding(DecodingDefaults(**data["decoding"]), by_direction)
+    if "decoding" not in data:
+        raise ValueError(f"{path}: no `decoding` block; write it with `python -m model.tune_decoding --out`")
+    return DecodingPlan.from_json(data, directions)
 
 
 def _numbers(text: str, kind: type) -> list[Any]:
@@ -132,7 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({key: result[key] for key in ("decoding", "decoding_by_direction") if key in result}))
+    print(json.dumps(result["decoding"]))
+    if args.per_direction:
+        print(json.dumps({"decoding_by_direction": result["decoding_by_direction"]}))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from nmt_core.search import SearchOptions
 
 FORMAT_VERSION = 2
 SUPPORTED_FORMAT_VERSIONS = frozenset({FORMAT_VERSION})
@@ -106,6 +108,53 @@ class DecodingDefaults:
     max_length_ratio: float = 2.0
     max_length_offset: int = 10
 
+    def search_options(
+        self, beam_size: int | None = None, length_penalty: float | None = None, coverage_penalty: float | None = None
+    ) -> SearchOptions:
+        """These settings as the decoder takes them, with any of the three a request may set overridden."""
+        return SearchOptions(
+            beam_size=self.beam_size if beam_size is None else beam_size,
+            length_penalty=self.length_penalty if length_penalty is None else length_penalty,
+            coverage_penalty=self.coverage_penalty if coverage_penalty is None else coverage_penalty,
+            max_length_ratio=self.max_length_ratio,
+            max_length_offset=self.max_length_offset,
+        )
+
+
+@dataclass(frozen=True)
+class DecodingPlan:
+    """Bundle-wide search defaults, and the directions that tuning gave their own (docs/bundle.md)."""
+
+    defaults: DecodingDefaults = DecodingDefaults()
+    by_direction: dict[str, DecodingDefaults] = field(default_factory=dict)
+
+    def for_direction(self, direction: str | None) -> DecodingDefaults:
+        """The settings a direction ("en-fr") is served and evaluated with; None means the bundle-wide ones."""
+        return self.by_direction.get(direction, self.defaults) if direction else self.defaults
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest's `decoding` block, and `decoding_by_direction` only when a direction has its own."""
+        out: dict[str, Any] = {"decoding": vars(self.defaults)}
+        if self.by_direction:
+            out["decoding_by_direction"] = {key: vars(d) for key, d in self.by_direction.items()}
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], directions: list[str] | None = None) -> DecodingPlan:
+        """Read those blocks; a direction's entry may name only what differs from `decoding`.
+
+        Raises ValueError for a direction not in `directions` and TypeError for an unknown setting.
+        """
+        defaults = DecodingDefaults(**data.get("decoding", {}))
+        own = data.get("decoding_by_direction", {})
+        if not isinstance(own, dict):
+            raise TypeError(f"decoding_by_direction must map directions to settings, got {type(own).__name__}")
+        by_direction = {str(key): replace(defaults, **value) for key, value in own.items()}
+        unknown = sorted(set(by_direction) - set(directions if directions is not None else by_direction))
+        if unknown:
+            raise ValueError(f"decoding_by_direction names directions the model lacks: {unknown}")
+        return cls(defaults, by_direction)
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -118,10 +167,7 @@ class Manifest:
     dims: dict[str, int]
     opset: int
     files: dict[str, str]  # file name -> sha256
-    decoding: DecodingDefaults = DecodingDefaults()
-    # Directions whose validation slices were better served by other settings (model.tune_decoding
-    # --per-direction); every other direction uses `decoding`.
-    decoding_by_direction: dict[str, DecodingDefaults] = field(default_factory=dict)
+    decoding: DecodingPlan = DecodingPlan()
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     # Precisions the bundle ships beyond fp32 ("int8"), and the one a CPU replica uses by default: int8
@@ -132,10 +178,6 @@ class Manifest:
     @property
     def vocab_size(self) -> int:
         return self.dims["vocab_size"]
-
-    def decoding_for(self, direction: str | None) -> DecodingDefaults:
-        """The search settings a direction ("en-fr") is served and evaluated with by default."""
-        return self.decoding_by_direction.get(direction, self.decoding) if direction else self.decoding
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,12 +190,7 @@ class Manifest:
             "dims": self.dims,
             "opset": self.opset,
             "files": {name: {"sha256": digest} for name, digest in self.files.items()},
-            "decoding": vars(self.decoding),
-            **(
-                {"decoding_by_direction": {key: vars(d) for key, d in self.decoding_by_direction.items()}}
-                if self.decoding_by_direction
-                else {}
-            ),
+            **self.decoding.to_json(),
             "training": self.training,
             "metrics": self.metrics,
             "variants": list(self.variants),
@@ -175,12 +212,6 @@ class Manifest:
             )
         try:
             directions = tuple(Direction(d["source"], d["target"]) for d in data["directions"])
-            by_direction = {
-                str(key): DecodingDefaults(**value) for key, value in data.get("decoding_by_direction", {}).items()
-            }
-            unknown = sorted(set(by_direction) - {d.key for d in directions})
-            if unknown:
-                raise ValueError(f"decoding_by_direction names directions the model lacks: {unknown}")
             return cls(
                 format_version=version,
                 model_id=str(data["model_id"]),
@@ -191,14 +222,13 @@ class Manifest:
                 dims={k: int(v) for k, v in data["dims"].items()},
                 opset=int(data["opset"]),
                 files={name: entry["sha256"] for name, entry in data["files"].items()},
-                decoding=DecodingDefaults(**data.get("decoding", {})),
-                decoding_by_direction=by_direction,
+                decoding=DecodingPlan.from_json(data, [d.key for d in directions]),
                 training=dict(data.get("training", {})),
                 metrics=dict(data.get("metrics", {})),
                 variants=tuple(str(v) for v in data.get("variants", ())),
                 cpu_precision=str(data.get("cpu_precision", FP32)),
             )
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"{source}: malformed manifest ({type(exc).__name__}: {exc})") from exc
 
 

@@ -50,16 +50,9 @@ class LoadedModel:
     def directions(self) -> list[str]:
         return [d.key for d in self.bundle.manifest.directions]
 
-    def default_options(self, direction: str | None = None) -> SearchOptions:
-        """The manifest's search settings for a direction ("en-fr"); without one, the bundle-wide ones."""
-        d = self.bundle.manifest.decoding_for(direction)
-        return SearchOptions(
-            beam_size=d.beam_size,
-            length_penalty=d.length_penalty,
-            coverage_penalty=d.coverage_penalty,
-            max_length_ratio=d.max_length_ratio,
-            max_length_offset=d.max_length_offset,
-        )
+    def default_options(self, direction: str) -> SearchOptions:
+        """The manifest's search settings for a direction ("en-fr"): its own where tuning gave it some."""
+        return self.bundle.manifest.decoding.for_direction(direction).search_options()
 
     def warm_up(self) -> float:
         """One greedy and one beam decode, so the first user does not pay for ORT's lazy initialisation."""

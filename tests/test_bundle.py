@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from nmt_core.bundle import (
     MANIFEST_FILE,
     SENTENCEPIECE_FILE,
     BundleError,
+    DecodingDefaults,
     discover_bundles,
     load_bundle,
 )
@@ -78,12 +80,19 @@ def test_manifest_without_a_required_checksum(bundle_copy: Path) -> None:
 
 
 def test_a_direction_may_have_its_own_decoding_defaults(bundle_copy: Path) -> None:
-    own = {"beam_size": 2, "length_penalty": 1.4, "coverage_penalty": 0.0, "max_length_ratio": 1.5}
-    _edit_manifest(bundle_copy, lambda d: d.update(decoding_by_direction={"de-en": own}))
-    manifest = load_bundle(bundle_copy).manifest
-    assert manifest.decoding_for("de-en").beam_size == 2 and manifest.decoding_for("de-en").length_penalty == 1.4
-    assert manifest.decoding_for("en-de") == manifest.decoding == manifest.decoding_for(None)
-    assert manifest.to_json()["decoding_by_direction"]["de-en"]["max_length_ratio"] == 1.5
+    """An entry names what differs; the rest comes from the bundle-wide block, not the library's defaults."""
+    bundle_wide: dict[str, Any] = {"beam_size": 5, "length_penalty": 0.8}
+    bundle_wide.update(max_length_ratio=1.7, max_length_offset=7)
+    own = {"beam_size": 2, "length_penalty": 1.4}
+    _edit_manifest(bundle_copy, lambda d: d.update(decoding=bundle_wide, decoding_by_direction={"de-en": own}))
+    plan = load_bundle(bundle_copy).manifest.decoding
+    assert plan.for_direction("de-en") == DecodingDefaults(
+        beam_size=2, length_penalty=1.4, max_length_ratio=1.7, max_length_offset=7
+    )
+    assert plan.for_direction("en-de") == plan.defaults == plan.for_direction(None) == DecodingDefaults(**bundle_wide)
+    assert plan.for_direction("de-en").search_options(beam_size=3).length_penalty == 1.4
+    written = load_bundle(bundle_copy).manifest.to_json()
+    assert written["decoding_by_direction"]["de-en"]["max_length_offset"] == 7
     _edit_manifest(bundle_copy, lambda d: d.pop("decoding_by_direction"))
     assert "decoding_by_direction" not in load_bundle(bundle_copy).manifest.to_json()  # older manifests unchanged
 

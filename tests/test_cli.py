@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from model.report import report
-from model.tune_decoding import direction_winners, grid_search
+from model.tune_decoding import defaults_from_file, direction_winners, grid_search
 from nmt_core.bundle import DecodingDefaults
 from tests.fixtures import ROOT, toy_translation
 
@@ -113,14 +113,22 @@ def test_per_direction_defaults_go_from_tuning_through_export_to_report(
     overall = row_of(tuned["decoding"])
     for direction, own in tuned["decoding_by_direction"].items():
         assert row_of(own)[direction] >= overall[direction] and row_of(own) != overall
+    # de-en gets beam 3 and an output cap of two tokens, both easy to observe; entries name only what differs
     chosen = {**tuned, "decoding": {**tuned["decoding"], "beam_size": 2}}
-    chosen["decoding_by_direction"] = {"de-en": {**tuned["decoding"], "beam_size": 3}}
-    (tmp_path / "decoding.json").write_text(json.dumps(chosen))
-    _run("model.export", str(tiny_run), str(tmp_path / "bundle"), "--decoding", str(tmp_path / "decoding.json"))
+    chosen["decoding_by_direction"] = {"de-en": {"beam_size": 3, "max_length_ratio": 0.0, "max_length_offset": 2}}
+    decoding = tmp_path / "decoding.json"
+    decoding.write_text(json.dumps(chosen))
+    _run("model.export", str(tiny_run), str(tmp_path / "bundle"), "--decoding", str(decoding))
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["decoding"]["beam_size"] == 2 and manifest["decoding_by_direction"]["de-en"]["beam_size"] == 3
-    figures = report(tmp_path / "bundle", ["en-de", "de-en"], test_set=valid)
-    assert set(figures["en-de"]) == {"greedy", "beam2"} and set(figures["de-en"]) == {"greedy", "beam3"}
+    assert manifest["decoding_by_direction"]["de-en"]["length_penalty"] == manifest["decoding"]["length_penalty"]
+    for model, tuning in ((tmp_path / "bundle", None), (tiny_run, defaults_from_file(decoding))):
+        figures = report(model, ["en-de", "de-en"], test_set=valid, tuned=tuning)
+        assert set(figures["en-de"]) == {"greedy", "beam2"} and set(figures["de-en"]) == {"greedy", "beam3"}
+    text = "a small cat sits on the red car near the house\n"
+    capped = _run("model.translate", str(tmp_path / "bundle"), "--source", "de", "--target", "en", stdin=text)
+    whole = _run("model.translate", str(tmp_path / "bundle"), "--target", "en", "--beam-size", "3", stdin=text)
+    assert len(capped.split()) <= 2 < len(whole.split())
 
 
 def test_report_scores_each_direction_and_renders_the_model_card_table(tiny_bundle: Path, tmp_path: Path) -> None:
