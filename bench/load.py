@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gzip
 import http.client
 import json
@@ -299,7 +300,6 @@ def scenario_cached(args: argparse.Namespace, sentences: list[str]) -> dict[str,
 def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from nmt_core.offline import decode_batch
-    from nmt_core.search import SearchOptions
     from service.engine import Engine
 
     sentence = min(sentences[:200], key=len)
@@ -307,9 +307,7 @@ def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, A
     model = engine.resolve(args.source, args.target)
     defaults = model.default_options(f"{args.source}-{args.target}")
     beam = args.beam_size or defaults.beam_size
-    options = SearchOptions(
-        beam, defaults.length_penalty, defaults.coverage_penalty, defaults.max_length_ratio, defaults.max_length_offset
-    )
+    options = dataclasses.replace(defaults, beam_size=beam)
     source = model.vocab.source(sentence, args.target)
     body = json.dumps({"text": sentence, "source": args.source, "target": args.target, "options": {"beam_size": beam}})
     engine_times: list[float] = []

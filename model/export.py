@@ -234,7 +234,7 @@ def export_bundle(
     reference is rounded the same way, so parity is checked against what the bundle computes.
     """
     checkpoint = load_checkpoint(checkpoint_path)
-    strangers = sorted(set(decoding.by_direction) - set(checkpoint.directions)) if decoding else []
+    strangers = decoding.unknown_directions(checkpoint.directions) if decoding else []
     if strangers:
         raise ExportCheckError(f"decoding defaults for directions the model lacks: {strangers}")
     model = checkpoint.build_model()

@@ -88,15 +88,12 @@ def grid_search(
     return result
 
 
-def defaults_from_file(path: Path, directions: list[str] | None = None) -> DecodingPlan:
-    """The `decoding` (and any `decoding_by_direction`) blocks a tuning run wrote.
-
-    Raises ValueError when `directions` is given and the file names another (before an export's checks run).
-    """
+def defaults_from_file(path: Path) -> DecodingPlan:
+    """The `decoding` (and any `decoding_by_direction`) blocks a tuning run wrote."""
     data = json.loads(path.read_text())
     if "decoding" not in data:
         raise ValueError(f"{path}: no `decoding` block; write it with `python -m model.tune_decoding --out`")
-    return DecodingPlan.from_json(data, directions)
+    return DecodingPlan.from_json(data)
 
 
 def _numbers(text: str, kind: type) -> list[Any]:

@@ -149,11 +149,15 @@ class DecodingPlan:
         own = data.get("decoding_by_direction", {})
         if not isinstance(own, dict):
             raise TypeError(f"decoding_by_direction must map directions to settings, got {type(own).__name__}")
-        by_direction = {str(key): replace(defaults, **value) for key, value in own.items()}
-        unknown = sorted(set(by_direction) - set(directions if directions is not None else by_direction))
+        plan = cls(defaults, {str(key): replace(defaults, **value) for key, value in own.items()})
+        unknown = plan.unknown_directions(directions) if directions is not None else []
         if unknown:
             raise ValueError(f"decoding_by_direction names directions the model lacks: {unknown}")
-        return cls(defaults, by_direction)
+        return plan
+
+    def unknown_directions(self, directions: list[str]) -> list[str]:
+        """Directions with their own settings that are not among a model's `directions`."""
+        return sorted(set(self.by_direction) - set(directions))
 
 
 @dataclass(frozen=True)
