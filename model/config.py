@@ -46,6 +46,10 @@ class VocabConfig:
     model_type: Literal["unigram", "bpe"] = "unigram"
     character_coverage: float = 1.0
     input_sentence_size: int = 400_000
+    # An existing SentencePiece model (a file, or a bundle folder holding one) used as it is instead of
+    # training one, so that a second stage keeps its first stage's vocabulary and every embedding row.
+    # It must have every training language's tag; size and model_type are then the model's own.
+    model: str | None = None
 
 
 @dataclass

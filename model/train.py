@@ -21,6 +21,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from model.allocator import keep_freed_memory
 from model.batching import Batch, collate, make_batches
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.config import ExperimentConfig, load_config
@@ -128,6 +129,7 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
     device = pick_device(device_name)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
+    keep_freed_memory()
     seed_everything(config.train.seed)
     data = prepare_data(config, run_dir)
     model = Translator(len(data.vocab), config.model).to(device)

@@ -437,3 +437,35 @@ def test_mixed_config_holds_out_per_domain_and_never_trains_on_held_out_text(tmp
     assert not train_sources & held
     # 95 remaining sentences x 2 directions: news twice, chat once
     assert len(data.train) == 95 * 2 * 2 + 95 * 2
+
+
+def test_a_second_stage_adopts_the_first_stages_vocabulary(tmp_path: Path) -> None:
+    from model.config import ExperimentConfig
+    from model.dataset import prepare_data
+    from nmt_core.bundle import SENTENCEPIECE_FILE
+
+    words = ["dog", "cat", "bird", "fish", "house", "tree", "river", "stone"]
+    english = [f"the {w} number {i} is here" for i, w in enumerate(words * 12)]
+    german = [f"der {w} nummer {i} ist hier" for i, w in enumerate(words * 12)]
+    (tmp_path / "pairs.tsv").write_text("".join(f"{e}\t{d}\n" for e, d in zip(english, german)))
+    first = ExperimentConfig()
+    first.vocab.size = 60
+    first.data.train = [CorpusSpec(kind="tsv", paths={"tsv": str(tmp_path / "pairs.tsv")}, columns=["en", "de"])]
+    first_data = prepare_data(first, tmp_path / "first")
+    # the second stage's data alone would give another vocabulary (other words, another size)
+    (tmp_path / "other.tsv").write_text("".join(f"a {w} sees {i}\tein {w} sieht {i}\n" for i, w in enumerate(words)))
+    second = ExperimentConfig()
+    second.vocab.size = 40
+    second.vocab.model = str(tmp_path / "first")  # a run or bundle folder holding sentencepiece.model
+    second.data.train = [CorpusSpec(kind="tsv", paths={"tsv": str(tmp_path / "other.tsv")}, columns=["en", "de"])]
+    second_data = prepare_data(second, tmp_path / "second")
+    adopted = (tmp_path / "second" / SENTENCEPIECE_FILE).read_bytes()
+    assert adopted == (tmp_path / "first" / SENTENCEPIECE_FILE).read_bytes()
+    assert len(second_data.vocab) == len(first_data.vocab) > 40
+    # a vocabulary without a training language's tag is refused before anything trains
+    (tmp_path / "fr.tsv").write_text("".join(f"the {w}\tle {w}\n" for w in words))
+    third = ExperimentConfig()
+    third.vocab.model = str(tmp_path / "first" / SENTENCEPIECE_FILE)
+    third.data.train = [CorpusSpec(kind="tsv", paths={"tsv": str(tmp_path / "fr.tsv")}, columns=["en", "fr"])]
+    with pytest.raises(ValueError, match="no language tag for fr"):
+        prepare_data(third, tmp_path / "third")
