@@ -1,8 +1,9 @@
 """Training-step speed with and without the allocator setting (model/allocator.py).
 
 Each mode runs in its own process (glibc's malloc is set once per process), alternating, on the same
-synthetic batch: fwd + bwd + Adam of the general model's network with bf16 autocast, as model.train
-runs it. Prints the median seconds per step and page faults per step of each mode, and their ratio.
+synthetic batch: model.train's own step (fwd + bwd + clipping + Adam, the config's precision) on the
+config's network. Prints the median seconds and page faults per step of each mode, the peak resident
+memory (the setting keeps the peak heap), and the speed ratio.
 
     python bench/train_step.py --config model/configs/general_en_de_fr.yaml --rounds 3
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -28,30 +30,34 @@ def measure(config_path: Path, tuned: bool, steps: int, vocab: int, sentences: i
     from model.batching import Batch
     from model.config import load_config
     from model.seq2seq import Translator
-    from model.train import batch_loss, mixed_precision
+    from model.train import make_optimizer, mixed_precision, training_step
+    from nmt_core.bundle import DEFAULT_SPECIAL_IDS
 
     config = load_config(config_path)
     torch.set_num_threads(config.train.threads or 2)
-    if tuned:
-        assert keep_freed_memory(), "this C library takes no malloc settings"
+    if tuned and not keep_freed_memory():
+        raise SystemExit("this C library takes no malloc settings")
     torch.manual_seed(0)
+    device = torch.device("cpu")
     model = Translator(vocab, config.model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    ids = torch.randint(7, vocab, (sentences, length + 1))
+    optimizer = make_optimizer(model, 1e-4)
+    ids = torch.randint(DEFAULT_SPECIAL_IDS.first_free, vocab, (sentences, length + 1))
     batch = Batch(ids[:, 1:], torch.full((sentences,), length), ids[:, :-1], ids[:, 1:], [])
-    autocast = mixed_precision(config.train.precision, torch.device("cpu"))
+    autocast = mixed_precision(config.train.precision, device)
     times, faults = [], []
     for step in range(steps + 2):  # two warm-up steps
         start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        with autocast:
-            loss, tokens = batch_loss(model, batch, torch.device("cpu"), 0.1)
-        optimizer.zero_grad(set_to_none=True)
-        (loss / tokens).backward()
-        optimizer.step()
+        training_step(model, optimizer, batch, device, config, autocast)
         if step >= 2:
             times.append(time.perf_counter() - start)
             faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    return {"s_per_step": statistics.median(times), "faults_per_step": statistics.median(faults)}
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"s_per_step": statistics.median(times), "faults_per_step": statistics.median(faults), "peak_mb": peak_mb}
+
+
+def untuned_environment() -> dict[str, str]:
+    """This environment without glibc's malloc variables, which would tune the baseline too."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
 
 
 def main() -> None:
@@ -72,7 +78,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for mode in results:
             argv = [sys.executable, __file__, "--child", mode, *sys.argv[1:]]
-            out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(argv, capture_output=True, text=True, check=True, env=untuned_environment()).stdout
             results[mode].append(json.loads(out.splitlines()[-1]))
     summary = {
         mode: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for mode, runs in results.items()

@@ -2,36 +2,37 @@
 
 Every step allocates the same large tensors again: the logits of a 4,000-token batch over a 16k
 vocabulary alone are over 100 MB. glibc serves an allocation above its mmap threshold with a fresh
-mapping and unmaps it on free, so each step faults every page of those buffers in anew (250,000 page
-faults a second on the 2-core machine, and about 2.5x slower steps; docs/models.md). With mmap off
+mapping and unmaps it on free, so each step faults every page of those buffers in anew: about 390,000
+page faults a step on the 2-core machine, and steps 3.1x slower (docs/benchmarks.md). With mmap off
 for malloc and the heap never trimmed, the next step's tensors land on pages that are already mapped.
+This covers the main arena, where the training loop allocates; other threads' arenas still map their
+largest blocks afresh.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import sys
+import platform
 
 # mallopt parameters from glibc's malloc.h
 M_TRIM_THRESHOLD = -1
-M_TOP_PAD = -2
 M_MMAP_MAX = -4
-KEEP_UP_TO_BYTES = 2**31 - 1  # the largest trim threshold mallopt takes: freed memory stays
-TOP_PAD_BYTES = 256 * 2**20  # grow the heap in large steps rather than one page-fault burst per step
+NEVER_TRIM = -1  # glibc reads -1 as the largest size: free memory at the heap's top is never returned
+SETTINGS = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, NEVER_TRIM))
 
 
 def keep_freed_memory() -> bool:
-    """Tune glibc's malloc for a training loop; False where the C library is not glibc (nothing changes)."""
-    if not sys.platform.startswith("linux"):
+    """Tune glibc's malloc for a training loop; False where the C library is not glibc (nothing changes).
+
+    The process keeps its peak heap until it exits, so call it where that is wanted: a training run.
+    """
+    if platform.libc_ver()[0] != "glibc":  # musl's mallopt is a stub; macOS and Windows have none
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):
         return False
-    if not hasattr(libc, "gnu_get_libc_version"):  # musl's mallopt is a stub that ignores everything
-        return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    settings = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, KEEP_UP_TO_BYTES), (M_TOP_PAD, TOP_PAD_BYTES))
-    return all(mallopt(param, value) == 1 for param, value in settings)
+    results = [mallopt(param, value) for param, value in SETTINGS]
+    return all(result == 1 for result in results)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,7 +13,7 @@ from model.config import CorpusSpec, ExperimentConfig
 from model.corpus import Pair, clean_pairs, expand_rows, pairs_of, read_parallel
 from model.holdout import hold_out, normalized
 from model.langid import filter_by_language
-from model.vocabulary import train_sentencepiece
+from model.vocabulary import adopt_sentencepiece, train_sentencepiece
 from nmt_core.bundle import SENTENCEPIECE_FILE
 from nmt_core.vocabulary import Vocabulary
 
@@ -100,24 +99,6 @@ def write_heldout(run_dir: Path, split: str, pairs: list[Pair]) -> None:
         (folder / f"{label.replace(' ', '.')}.tsv").write_text("".join(lines), encoding="utf-8")
 
 
-def adopt_sentencepiece(source: Path, languages: list[str], spm_path: Path) -> None:
-    """Copy a given SentencePiece model into the run, refusing one that cannot tag a training language."""
-    model_file = source / SENTENCEPIECE_FILE if source.is_dir() else source
-    if not model_file.is_file():
-        raise FileNotFoundError(f"vocab.model: no SentencePiece model at {source}")
-    vocab = Vocabulary(model_file)
-    missing = []
-    for lang in languages:
-        try:
-            vocab.tag_id(lang)
-        except KeyError:
-            missing.append(lang)
-    if missing:
-        raise ValueError(f"vocab.model {model_file} has no language tag for {', '.join(missing)}")
-    spm_path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(model_file, spm_path)
-
-
 def prepare_data(config: ExperimentConfig, run_dir: Path) -> PreparedData:
     slices = [slice_corpus(spec) for spec in config.data.train]
     held = frozenset().union(*(s.held_sentences for s in slices))
@@ -128,7 +109,7 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> PreparedData:
     raw_train = [p for s in slices for p in s.train]
     languages = sorted({p.source_lang for p in raw_train} | {p.target_lang for p in raw_train})
     spm_path = run_dir / SENTENCEPIECE_FILE
-    if config.vocab.model and not spm_path.exists():
+    if config.vocab.model:
         adopt_sentencepiece(Path(config.vocab.model), languages, spm_path)
     elif not spm_path.exists():
         sentences = sorted({s for p in raw_train if unseen(p) for s in (p.source, p.target) if s})

@@ -35,6 +35,7 @@ from nmt_core.offline import detokenize, translate_offline
 from nmt_core.search import SearchOptions
 
 CHECKPOINT_EVERY_MINUTES = 10.0
+ADAM_BETAS = (0.9, 0.98)
 PAUSE_GAP_S = 60.0  # no training step (or the validation pass) takes this long unless the process was paused
 
 
@@ -80,6 +81,28 @@ def batch_loss(model: Translator, batch: Batch, device: torch.device, smoothing:
         reduction="sum",
     )
     return loss, batch.target_tokens
+
+
+def make_optimizer(model: Translator, lr: float) -> torch.optim.Adam:
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=ADAM_BETAS)
+
+
+def training_step(
+    model: Translator,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    device: torch.device,
+    config: ExperimentConfig,
+    autocast: AbstractContextManager[Any],
+) -> tuple[float, int]:
+    """One optimiser step (the one bench/train_step.py times); returns the summed loss and target tokens."""
+    with autocast:
+        loss, tokens = batch_loss(model, batch, device, config.train.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    (loss / tokens).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_norm)
+    optimizer.step()
+    return loss.item(), tokens
 
 
 @torch.no_grad()
@@ -129,11 +152,10 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
     device = pick_device(device_name)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    keep_freed_memory()
     seed_everything(config.train.seed)
     data = prepare_data(config, run_dir)
     model = Translator(len(data.vocab), config.model).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, betas=(0.9, 0.98))
+    optimizer = make_optimizer(model, config.train.lr)
     progress: dict[str, Any] = {
         "epoch": 0,
         "batch": 0,
@@ -217,15 +239,9 @@ def train(config: ExperimentConfig, resume: Path | None = None, device_name: str
                 factor = progress["lr_scale"] * lr_factor(step, config.train.warmup_steps)
             for group in optimizer.param_groups:
                 group["lr"] = config.train.lr * factor
-            batch = collate(data.train, indices)
-            with autocast:
-                loss, tokens = batch_loss(model, batch, device, config.train.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            (loss / tokens).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_norm)
-            optimizer.step()
+            loss_sum, tokens = training_step(model, optimizer, collate(data.train, indices), device, config, autocast)
             progress["step"], progress["batch"] = step, progress["batch"] + 1
-            per_token = loss.item() / tokens
+            per_token = loss_sum / tokens
             smoothed = per_token if smoothed is None else 0.98 * smoothed + 0.02 * per_token
             window_tokens += tokens
             rate = window_tokens / max(1e-6, time.monotonic() - window_start)
@@ -290,6 +306,8 @@ def main(argv: list[str] | None = None) -> None:
         config.output_dir = args.output_dir
     if args.max_minutes is not None:
         config.train.max_minutes = args.max_minutes
+    # a whole-process setting, so the command sets it, not train(), which tests call in-process
+    print(json.dumps({"malloc_keeps_freed_memory": keep_freed_memory()}), flush=True)
     best = train(config, args.resume, args.device)
     print(f"best checkpoint: {best}")
 

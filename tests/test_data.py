@@ -439,6 +439,15 @@ def test_mixed_config_holds_out_per_domain_and_never_trains_on_held_out_text(tmp
     assert len(data.train) == 95 * 2 * 2 + 95 * 2
 
 
+def train_other_vocabulary(tmp_path: Path) -> bytes:
+    from model.config import VocabConfig
+    from model.vocabulary import train_sentencepiece
+
+    sentences = [f"ein {w} sieht {i} the {w} sees" for i, w in enumerate(["x", "y", "z"] * 20)]
+    path = train_sentencepiece(sentences, ["de", "en"], VocabConfig(size=30), tmp_path / "other" / "sp.model")
+    return path.read_bytes()
+
+
 def test_a_second_stage_adopts_the_first_stages_vocabulary(tmp_path: Path) -> None:
     from model.config import ExperimentConfig
     from model.dataset import prepare_data
@@ -462,6 +471,11 @@ def test_a_second_stage_adopts_the_first_stages_vocabulary(tmp_path: Path) -> No
     adopted = (tmp_path / "second" / SENTENCEPIECE_FILE).read_bytes()
     assert adopted == (tmp_path / "first" / SENTENCEPIECE_FILE).read_bytes()
     assert len(second_data.vocab) == len(first_data.vocab) > 40
+    # resuming the second stage with another vocabulary named would mismatch its checkpoints: refused
+    second.vocab.model = str(tmp_path / "third-party.model")
+    (tmp_path / "third-party.model").write_bytes(train_other_vocabulary(tmp_path))
+    with pytest.raises(ValueError, match="started with another"):
+        prepare_data(second, tmp_path / "second")
     # a vocabulary without a training language's tag is refused before anything trains
     (tmp_path / "fr.tsv").write_text("".join(f"the {w}\tle {w}\n" for w in words))
     third = ExperimentConfig()
