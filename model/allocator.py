@@ -3,7 +3,7 @@
 Every step allocates the same large tensors again: the logits of a 4,000-token batch over a 16k
 vocabulary alone are over 100 MB. glibc serves an allocation above its mmap threshold with a fresh
 mapping and unmaps it on free, so each step faults every page of those buffers in anew: about 390,000
-page faults a step on the 2-core machine, and steps 3.1x slower (docs/benchmarks.md). With mmap off
+page faults a step on the 2-core machine, and steps 1.7-3.1x slower (docs/benchmarks.md). With mmap off
 for malloc and the heap never trimmed, the next step's tensors land on pages that are already mapped.
 This covers the main arena, where the training loop allocates; other threads' arenas still map their
 largest blocks afresh.
