@@ -13,12 +13,15 @@ import logging
 from types import FrameType
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service.access_log import install_redaction
-from service.app import create_app
+from service.app import create_app, shape
+from service.http_errors import ErrorShape
+from service.protocol_errors import JsonRefusalsProtocol
 from service.runtime import Runtime
 from service.settings import Settings
-from service.slow_clients import header_deadline_protocol
+from service.slow_clients import HeaderDeadlineProtocol
 
 
 class DrainingServer(uvicorn.Server):
@@ -67,6 +70,12 @@ def _default(value: object) -> str:
     return "(unset)" if value is None or value == "" else str(value)
 
 
+def edge_protocol(header_timeout_s: float, error_shape: ErrorShape) -> type[HttpToolsProtocol]:
+    """The protocol class uvicorn instantiates per connection: the header deadline and JSON refusals."""
+    attributes = {"header_timeout_s": header_timeout_s, "error_shape": staticmethod(error_shape)}
+    return type("EdgeProtocol", (HeaderDeadlineProtocol, JsonRefusalsProtocol), attributes)
+
+
 def main(argv: list[str] | None = None) -> None:
     parse_arguments(argv)
     settings = Settings()
@@ -82,8 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         # within preStop + DRAIN_TIMEOUT_S + a few seconds (deploy/k8s).
         timeout_graceful_shutdown=2,
         lifespan="on",
-        http=header_deadline_protocol(settings.header_timeout_s),
-        limit_concurrency=settings.max_connections,  # 503 beyond it
+        http=edge_protocol(settings.header_timeout_s, shape),
+        limit_concurrency=settings.max_connections,  # 503 beyond it, in JSON (service/protocol_errors.py)
         # The client address is the service's decision (TRUSTED_PROXY_HEADER / TRUSTED_PROXIES, rate limits);
         # uvicorn's own proxy handling would believe X-Forwarded-For from any loopback peer.
         proxy_headers=False,

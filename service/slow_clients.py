@@ -47,8 +47,3 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self._header_timer = None
         if not self.transport.is_closing():
             self.transport.close()
-
-
-def header_deadline_protocol(header_timeout_s: float) -> type[HeaderDeadlineProtocol]:
-    """The protocol class uvicorn instantiates per connection, with the deadline baked in."""
-    return type("HeaderDeadline", (HeaderDeadlineProtocol,), {"header_timeout_s": header_timeout_s})

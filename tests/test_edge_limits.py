@@ -137,14 +137,34 @@ def test_connections_beyond_the_cap_get_503(server: ServiceProcess) -> None:
     held = [connect(server) for _ in range(MAX_CONNECTIONS)]
     try:
         time.sleep(0.1)
-        with connect(server) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-            status, _, _ = read_response(sock)
-        assert status == 503
+        answers = {}
+        for path in ("/v1/translate", "/translate"):  # the native API, and LibreTranslate's
+            with connect(server) as sock:
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+                answers[path] = read_response(sock)
+                assert sock.recv(1024) == b""  # and the connection is closed, as uvicorn's own 503 does
+        for path, (status, headers, body) in answers.items():
+            assert status == 503 and headers["content-type"] == "application/json", (path, headers, body)
+            assert int(headers["retry-after"]) >= 1
+        native = json.loads(answers["/v1/translate"][2])["error"]
+        assert native["code"] == "overloaded" and native["status"] == 503 and "connections" in native["message"]
+        assert isinstance(json.loads(answers["/translate"][2])["error"], str)  # LibreTranslate's {"error": "..."}
     finally:
         for sock in held:
             sock.close()
     time.sleep(0.2)
+    assert httpx.get(f"{server.base}/healthz").status_code == 200
+
+
+def test_a_request_that_is_not_http_gets_a_json_400(server: ServiceProcess) -> None:
+    for request in (b"BREW /healthz HTTP/1.1\r\nHost: test\r\n\r\n", b"\x16\x03\x01\x00\xa5 not http at all\r\n\r\n"):
+        with connect(server) as sock:
+            sock.sendall(request)
+            status, headers, body = read_response(sock)
+            assert sock.recv(1024) == b""  # closed: nothing after a broken request can be framed
+        assert status == 400 and headers["content-type"] == "application/json", (request, headers, body)
+        error = json.loads(body)["error"]
+        assert error["code"] == "invalid_http" and error["status"] == 400
     assert httpx.get(f"{server.base}/healthz").status_code == 200
 
 

@@ -1,0 +1,58 @@
+"""The answers uvicorn gives itself, before any middleware runs, in the service's JSON error shape.
+
+Two refusals never reach the app: beyond MAX_CONNECTIONS uvicorn answers 503 with its own text/plain
+app (`flow_control.service_unavailable`), and a request that is not HTTP (an unknown method, a broken
+request line) gets a text/plain 400 written straight to the socket. Clients branch on one error
+shape, so this protocol answers both in it: the 503 in the shape of the API the path belongs to, with
+Retry-After, and the 400, whose path is unknown, in the native shape. Both close the connection, as
+uvicorn's own answers do. It hooks two methods of uvicorn's httptools protocol, which the pinned
+uvicorn version (pyproject.toml) keeps; tests/test_edge_limits.py checks both on a real server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from service.errors import RETRY_AFTER_SECONDS
+from service.http_errors import ErrorShape, error_body, native_shape
+
+AT_CAPACITY_MESSAGE = "the server has too many open connections; retry later"
+NOT_HTTP_MESSAGE = "the request is not valid HTTP"
+
+
+def _json_head(payload: bytes, *extra: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"connection", b"close"),
+        *extra,
+    ]
+
+
+class JsonRefusalsProtocol(HttpToolsProtocol):
+    error_shape: ErrorShape = staticmethod(native_shape)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        if app is service_unavailable:
+            app = self._at_capacity
+        super()._start_asgi_task(cycle, app)
+
+    async def _at_capacity(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        body: dict[str, Any] = self.error_shape(str(scope.get("path", "")), "overloaded", AT_CAPACITY_MESSAGE, 503)
+        payload = json.dumps(body).encode()
+        retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+        await send({"type": "http.response.start", "status": 503, "headers": _json_head(payload, retry)})
+        await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+    def send_400_response(self, msg: str) -> None:
+        payload = json.dumps(error_body("invalid_http", NOT_HTTP_MESSAGE, 400)).encode()
+        lines = [b"HTTP/1.1 400 Bad Request\r\n"]
+        for name, value in [*self.server_state.default_headers, *_json_head(payload)]:
+            lines.append(name + b": " + value + b"\r\n")
+        self.transport.write(b"".join([*lines, b"\r\n", payload]))
+        self.transport.close()
