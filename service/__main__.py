@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         lifespan="on",
         http=edge_protocol(settings.header_timeout_s, shape),
         limit_concurrency=settings.max_connections,  # 503 beyond it, in JSON (service/protocol_errors.py)
+        ws="none",  # no WebSocket routes: an upgrade request is plain HTTP, in the JSON shape and under the cap
         # The client address is the service's decision (TRUSTED_PROXY_HEADER / TRUSTED_PROXIES, rate limits);
         # uvicorn's own proxy handling would believe X-Forwarded-For from any loopback peer.
         proxy_headers=False,

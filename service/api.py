@@ -36,7 +36,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (413, "too_many_segments", "Too many segments or too much text"),
         (422, "invalid_request", "Malformed request, empty text or options beyond server limits"),
         (429, "rate_limited", "A requests or characters per minute limit is spent; see Retry-After"),
-        (503, "overloaded", "Queue full or shutting down; see Retry-After"),
+        (503, "overloaded", "Queue full, MAX_CONNECTIONS open, or shutting down; see Retry-After"),
         (504, "deadline_exceeded", "Not translated within REQUEST_TIMEOUT_S"),
     ]
 }

@@ -1,17 +1,21 @@
-"""The answers uvicorn gives itself, before any middleware runs, in the service's JSON error shape.
+"""The answers uvicorn's protocol layer gives itself, before any middleware, in the service's JSON shape.
 
 Two refusals never reach the app: beyond MAX_CONNECTIONS uvicorn answers 503 with its own text/plain
-app (`flow_control.service_unavailable`), and a request that is not HTTP (an unknown method, a broken
-request line) gets a text/plain 400 written straight to the socket. Clients branch on one error
+app (`flow_control.service_unavailable`), and a request its HTTP/1.1 parser rejects (not HTTP at all,
+such as a TLS hello; an unknown method; malformed headers or framing, such as Content-Length with
+Transfer-Encoding) gets a text/plain 400 written straight to the socket. Clients branch on one error
 shape, so this protocol answers both in it: the 503 in the shape of the API the path belongs to, with
-Retry-After, and the 400, whose path is unknown, in the native shape. Both close the connection, as
-uvicorn's own answers do. It hooks two methods of uvicorn's httptools protocol, which the pinned
-uvicorn version (pyproject.toml) keeps; tests/test_edge_limits.py checks both on a real server.
+Retry-After, and the 400 in the native shape. Both close the connection, as uvicorn's own answers do.
+The service serves no WebSockets and runs uvicorn with `ws="none"`, so an upgrade request is plain
+HTTP to the app (and counts against the cap) rather than a text/plain 403 from the websockets library.
+It hooks three methods of uvicorn's httptools protocol, which the pinned uvicorn version
+(pyproject.toml) keeps; tests/test_edge_limits.py checks them on a real server.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
@@ -21,6 +25,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from service.errors import RETRY_AFTER_SECONDS
 from service.http_errors import ErrorShape, error_body, native_shape
 
+log = logging.getLogger(__name__)
 AT_CAPACITY_MESSAGE = "the server has too many open connections; retry later"
 NOT_HTTP_MESSAGE = "the request is not valid HTTP"
 
@@ -50,9 +55,18 @@ class JsonRefusalsProtocol(HttpToolsProtocol):
         await send({"type": "http.response.body", "body": payload, "more_body": False})
 
     def send_400_response(self, msg: str) -> None:
+        if self.cycle is not None and not self.cycle.response_complete:
+            # a later pipelined request broke while an earlier one is still being answered: a 400 now
+            # would read as that earlier request's answer, so the connection just closes
+            self.transport.close()
+            return
         payload = json.dumps(error_body("invalid_http", NOT_HTTP_MESSAGE, 400)).encode()
         lines = [b"HTTP/1.1 400 Bad Request\r\n"]
         for name, value in [*self.server_state.default_headers, *_json_head(payload)]:
             lines.append(name + b": " + value + b"\r\n")
         self.transport.write(b"".join([*lines, b"\r\n", payload]))
         self.transport.close()
+
+    def _unsupported_upgrade_warning(self) -> None:
+        """An upgrade request (WebSocket, h2c) is served as plain HTTP; not worth uvicorn's two warnings."""
+        log.debug("upgrade request served as plain HTTP")

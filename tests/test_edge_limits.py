@@ -166,6 +166,21 @@ def test_a_request_that_is_not_http_gets_a_json_400(server: ServiceProcess) -> N
         error = json.loads(body)["error"]
         assert error["code"] == "invalid_http" and error["status"] == 400
     assert httpx.get(f"{server.base}/healthz").status_code == 200
+    # pipelined behind a request still being answered, a broken one must not pass for that request's answer
+    with connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\nBREW /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        status, _, _ = read_response(sock)
+    assert status in (0, 200)
+
+
+def test_an_upgrade_request_is_plain_http_to_the_app(server: ServiceProcess) -> None:
+    upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    for path, expected in (("/healthz", 200), ("/nope", 404)):
+        with connect(server) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n{upgrade}Sec-WebSocket-Version: 13\r\n\r\n".encode())
+            status, headers, body = read_response(sock)
+        assert status == expected and headers["content-type"] == "application/json", (path, status, headers, body)
+    assert json.loads(body)["error"]["code"] == "not_found"
 
 
 def test_a_wrong_key_is_refused_before_the_body_is_read(server: ServiceProcess) -> None:
