@@ -29,6 +29,11 @@ RATE_LIMITED = Counter(
 RATE_LIMIT_FALLBACKS = Counter(
     "nmt_rate_limit_fallbacks", "Rate-limit decisions made in-process because Redis failed or is backed off"
 )
+EDGE_REFUSALS = Counter(
+    "nmt_edge_refusals",
+    "Requests refused by the HTTP protocol layer before the app: reason=connection_cap|invalid_http",
+    ["reason"],
+)
 QUEUE_DEPTH = Gauge("nmt_queue_depth", "Sentences waiting for admission into a decoder batch")
 QUEUE_WAIT = Histogram("nmt_queue_wait_seconds", "Time a sentence waited before admission", buckets=LATENCY_BUCKETS)
 BATCH_ROWS = Histogram("nmt_batch_rows", "Decoder rows per decoder step", buckets=ROW_BUCKETS)

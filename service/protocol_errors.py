@@ -24,6 +24,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from service.errors import RETRY_AFTER_SECONDS
 from service.http_errors import ErrorShape, error_body, native_shape
+from service.metrics import EDGE_REFUSALS
 
 log = logging.getLogger(__name__)
 AT_CAPACITY_MESSAGE = "the server has too many open connections; retry later"
@@ -48,6 +49,7 @@ class JsonRefusalsProtocol(HttpToolsProtocol):
         super()._start_asgi_task(cycle, app)
 
     async def _at_capacity(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        EDGE_REFUSALS.labels(reason="connection_cap").inc()
         body: dict[str, Any] = self.error_shape(str(scope.get("path", "")), "overloaded", AT_CAPACITY_MESSAGE, 503)
         payload = json.dumps(body).encode()
         retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
@@ -55,6 +57,7 @@ class JsonRefusalsProtocol(HttpToolsProtocol):
         await send({"type": "http.response.body", "body": payload, "more_body": False})
 
     def send_400_response(self, msg: str) -> None:
+        EDGE_REFUSALS.labels(reason="invalid_http").inc()
         if self.cycle is not None and not self.cycle.response_complete:
             # a later pipelined request broke while an earlier one is still being answered: a 400 now
             # would read as that earlier request's answer, so the connection just closes

@@ -133,7 +133,15 @@ def test_headers_sent_too_slowly_close_the_connection(server: ServiceProcess) ->
     assert httpx.get(f"{server.base}/healthz").status_code == 200
 
 
+def edge_refusals(server: ServiceProcess, reason: str) -> float:
+    """nmt_edge_refusals_total for one reason, read from the server's /metrics."""
+    text = httpx.get(f"{server.base}/metrics").text
+    series = f'nmt_edge_refusals_total{{reason="{reason}"}} '
+    return sum(float(line.removeprefix(series)) for line in text.splitlines() if line.startswith(series))
+
+
 def test_connections_beyond_the_cap_get_503(server: ServiceProcess) -> None:
+    counted = edge_refusals(server, "connection_cap")
     held = [connect(server) for _ in range(MAX_CONNECTIONS)]
     try:
         time.sleep(0.1)
@@ -154,9 +162,11 @@ def test_connections_beyond_the_cap_get_503(server: ServiceProcess) -> None:
             sock.close()
     time.sleep(0.2)
     assert httpx.get(f"{server.base}/healthz").status_code == 200
+    assert edge_refusals(server, "connection_cap") == counted + 2
 
 
 def test_a_request_that_is_not_http_gets_a_json_400(server: ServiceProcess) -> None:
+    counted = edge_refusals(server, "invalid_http")
     for request in (b"BREW /healthz HTTP/1.1\r\nHost: test\r\n\r\n", b"\x16\x03\x01\x00\xa5 not http at all\r\n\r\n"):
         with connect(server) as sock:
             sock.sendall(request)
@@ -171,6 +181,7 @@ def test_a_request_that_is_not_http_gets_a_json_400(server: ServiceProcess) -> N
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\nBREW /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
         status, _, _ = read_response(sock)
     assert status in (0, 200)
+    assert edge_refusals(server, "invalid_http") == counted + 3
 
 
 def test_an_upgrade_request_is_plain_http_to_the_app(server: ServiceProcess) -> None:
