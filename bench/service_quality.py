@@ -47,13 +47,13 @@ def main() -> None:
     if args.heldout:
         slices += heldout_slices(args.heldout, directions, args.limit)
     with httpx.Client(base_url=args.url, timeout=60.0) as client:
-        model = client.get("/v1/languages").json()
+        languages = client.get("/v1/languages").json()
         for piece in slices:
             hypotheses = translate_all(client, piece, args.concurrency)
             figures = score(hypotheses, piece.references, piece.target_lang)
             figures.pop("sacrebleu_signature")
             print(json.dumps({"slice": piece.label, "sentences": len(hypotheses), **figures}), flush=True)
-    print(json.dumps({"languages": model}))
+    print(json.dumps({"languages": languages}))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -55,11 +54,6 @@ def measure(config_path: Path, tuned: bool, steps: int, vocab: int, sentences: i
     return {"s_per_step": statistics.median(times), "faults_per_step": statistics.median(faults), "peak_mb": peak_mb}
 
 
-def untuned_environment() -> dict[str, str]:
-    """This environment without glibc's malloc variables, which would tune the baseline too."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=Path("model/configs/general_en_de_fr.yaml"))
@@ -74,6 +68,8 @@ def main() -> None:
         result = measure(args.config, args.child == "tuned", args.steps, args.vocab, args.sentences, args.length)
         print(json.dumps(result))
         return
+    from model.allocator import untuned_environment
+
     results: dict[str, list[dict[str, float]]] = {"plain": [], "tuned": []}
     for _ in range(args.rounds):
         for mode in results:

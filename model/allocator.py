@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import platform
 
 # mallopt parameters from glibc's malloc.h
@@ -36,3 +37,9 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     results = [mallopt(param, value) for param, value in SETTINGS]
     return all(result == 1 for result in results)
+
+
+def untuned_environment() -> dict[str, str]:
+    """This process's environment without glibc's malloc variables (MALLOC_*, GLIBC_TUNABLES), which
+    would tune a child meant as the untuned baseline."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}

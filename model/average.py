@@ -34,7 +34,7 @@ def _member(path: Path, template: Checkpoint) -> Checkpoint:
     vocab = Vocabulary(path / SENTENCEPIECE_FILE).processor.serialized_model_proto()
     if vocab != template.sentencepiece:
         raise ValueError(f"{path} does not share the checkpoints' vocabulary and network")
-    state = bundle_model_state(path, template.build_model())
+    state = bundle_model_state(path, template.model_state)
     return replace(template, model_state=state, progress={"step": None, "bundle": str(path)})
 
 
@@ -46,7 +46,7 @@ def average_checkpoints(paths: list[Path], weights: list[float] | None = None) -
     if len(weights) != len(paths) or any(w < 0 for w in weights) or sum(weights) <= 0:
         raise ValueError("give one non-negative weight per member, not all zero")
     last = load_checkpoint(checkpoint_paths[-1])
-    members = [_member(path, last) for path in paths]
+    members = [last if path is checkpoint_paths[-1] else _member(path, last) for path in paths]
     shapes = {name: tensor.shape for name, tensor in last.model_state.items()}
     for path, member in zip(paths, members):
         same = (

@@ -177,9 +177,9 @@ def warm_start(model: Translator, bundle_dir: str | Path, vocab: Vocabulary) -> 
     return WarmStartReport(str(bundle_dir), copied, len(vocab) - copied)
 
 
-def bundle_model_state(bundle_dir: Path, like: Translator) -> dict[str, torch.Tensor]:
-    """A bundle's weights as `like`'s state dict; the vocabulary and dims must be the bundle's own."""
-    return _as_tensors(bundle_state(bundle_dir), like.state_dict())
+def bundle_model_state(bundle_dir: Path, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A bundle's weights in the names and shapes of the state dict `like`; vocabulary and dims must match."""
+    return _as_tensors(bundle_state(bundle_dir), like)
 
 
 def _as_tensors(state: dict[str, np.ndarray], own: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

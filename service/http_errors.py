@@ -67,6 +67,16 @@ def error_body(code: str, message: str, status: int, details: Any = None) -> dic
     return {"error": error}
 
 
+def closing_json_headers(payload: bytes, *extra: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    """Raw ASGI headers of a JSON error answered below the app (edge refusals), which closes the connection."""
+    return [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"connection", b"close"),
+        *extra,
+    ]
+
+
 def error_response(exc: ServiceError) -> JSONResponse:
     status = http_status(exc)
     return JSONResponse(error_body(exc.code, exc.message, status), status_code=status, headers=http_headers(exc))

@@ -15,7 +15,7 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.http_errors import ErrorShape, native_shape
+from service.http_errors import ErrorShape, closing_json_headers, native_shape
 
 
 class BodyRefused(HTTPException):
@@ -81,11 +81,7 @@ class BodyLimit:
     async def refuse(self, scope: Scope, send: Send, refused: BodyRefused) -> None:
         body = json.dumps(self.shape(scope.get("path", ""), refused.code, str(refused.detail), refused.status_code))
         payload = body.encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-            (b"connection", b"close"),
-        ]
+        headers = closing_json_headers(payload)
         await send({"type": "http.response.start", "status": refused.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 

@@ -23,21 +23,12 @@ from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from service.errors import RETRY_AFTER_SECONDS
-from service.http_errors import ErrorShape, error_body, native_shape
+from service.http_errors import ErrorShape, closing_json_headers, error_body, native_shape
 from service.metrics import EDGE_REFUSALS
 
 log = logging.getLogger(__name__)
 AT_CAPACITY_MESSAGE = "the server has too many open connections; retry later"
 NOT_HTTP_MESSAGE = "the request is not valid HTTP"
-
-
-def _json_head(payload: bytes, *extra: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(payload)).encode()),
-        (b"connection", b"close"),
-        *extra,
-    ]
 
 
 class JsonRefusalsProtocol(HttpToolsProtocol):
@@ -53,7 +44,7 @@ class JsonRefusalsProtocol(HttpToolsProtocol):
         body: dict[str, Any] = self.error_shape(str(scope.get("path", "")), "overloaded", AT_CAPACITY_MESSAGE, 503)
         payload = json.dumps(body).encode()
         retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
-        await send({"type": "http.response.start", "status": 503, "headers": _json_head(payload, retry)})
+        await send({"type": "http.response.start", "status": 503, "headers": closing_json_headers(payload, retry)})
         await send({"type": "http.response.body", "body": payload, "more_body": False})
 
     def send_400_response(self, msg: str) -> None:
@@ -65,7 +56,7 @@ class JsonRefusalsProtocol(HttpToolsProtocol):
             return
         payload = json.dumps(error_body("invalid_http", NOT_HTTP_MESSAGE, 400)).encode()
         lines = [b"HTTP/1.1 400 Bad Request\r\n"]
-        for name, value in [*self.server_state.default_headers, *_json_head(payload)]:
+        for name, value in [*self.server_state.default_headers, *closing_json_headers(payload)]:
             lines.append(name + b": " + value + b"\r\n")
         self.transport.write(b"".join([*lines, b"\r\n", payload]))
         self.transport.close()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from model.allocator import untuned_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 BUFFER_BYTES = 64 * 2**20  # like one training step's logits
@@ -33,9 +34,8 @@ print(json.dumps({"tuned": tuned, "faults": faults}))
 
 
 def _faults(mode: str) -> tuple[bool | None, list[int]]:
-    # glibc's own malloc variables would tune the baseline too
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
     argv = [sys.executable, "-c", PROBE, mode, str(BUFFER_BYTES)]
+    env = untuned_environment()
     out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT, env=env, timeout=60)
     result = json.loads(out.stdout)
     return result["tuned"], result["faults"]
