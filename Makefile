@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint system-deps serve-deps dev-deps clean
+.PHONY: run test fuzz lint system-deps serve-deps dev-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +41,15 @@ run: serve-deps
 test: dev-deps system-deps
 	$(BIN)/python -m pytest -q
 
+# The property tests' long profile (fresh random examples, failures kept in .hypothesis/ and replayed first),
+# for a nightly-style run; `make test` runs the same properties on a fixed seed with fewer examples.
+fuzz: dev-deps
+	PROPERTY_PROFILE=nightly $(BIN)/python -m pytest -q tests/test_text_properties.py
+
 lint: dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy nmt_core model service tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

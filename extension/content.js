@@ -23,8 +23,8 @@
   const translator = new PageTranslator({
     transport: viaBackground,
     target: "en",
-    onProgress({ done, total }) {
-      overlay.progress(done, total);
+    onProgress({ done, total, failed }) {
+      overlay.progress(done, total, failed);
       api.runtime.sendMessage({ type: "progress", done, total }).catch(() => {});
     },
     onError(error) {

@@ -277,8 +277,9 @@
   }
 
   /**
-   * POST {serviceUrl}/translate in LibreTranslate's format; resolves to one string per input.
-   * Any failure becomes a ServiceError with a message meant for the user.
+   * POST {serviceUrl}/translate in LibreTranslate's format; resolves to one entry per input: its translation,
+   * or null for a text the service could not translate (it answers the others all the same, with an `errors`
+   * list beside them). Any failure of the request becomes a ServiceError with a message meant for the user.
    */
   function fetchTransport(serviceUrl, apiKey) {
     const url = String(serviceUrl || "").replace(/\/+$/, "") + "/translate";
@@ -290,7 +291,8 @@
       if (!Array.isArray(out) || out.length !== texts.length) {
         throw new ServiceError("The translation service sent an unexpected answer (no translatedText list of the right length).");
       }
-      return out.map(String);
+      const errors = Array.isArray(data.errors) ? data.errors : [];
+      return out.map((text, i) => (errors[i] ? null : String(text)));
     };
   }
 
@@ -400,9 +402,11 @@
    * options: { transport(texts, source, target, signal) -> Promise<string[]>, target, source="auto",
    *            root=document.body, maxItems=40, maxChars=4000, concurrency=2,
    *            watch=true (translate content added later), watchDelay=250 (ms),
-   *            onProgress({done, total}), onError(ServiceError), onDone() }
+   *            onProgress({done, total, failed}), onError(ServiceError), onDone({failed}) }
    * onProgress and onDone are about the first pass; a later pass (content added afterwards) only
-   * reports its errors, which stop the watching as a failed first pass does.
+   * reports its errors, which stop the watching as a failed first pass does. A text the service could not
+   * translate (null from the transport) stays as it was and is counted in `failed`; the rest of the page is
+   * translated all the same.
    */
   class PageTranslator {
     constructor(options) {
@@ -411,6 +415,7 @@
       this.items = []; // everything written since translate(), for restore()
       this.ours = new WeakMap(); // node -> {attr or "#text": item}: what we wrote there
       this.state = "original"; // original | translating | translated | error
+      this.failed = 0; // texts of the first pass the service could not translate (left as they were)
       this.memory = new Map(); // core text -> translation, so translating again costs nothing
       this.controller = null;
       this.generation = 0; // bumps on every translate/restore, so stale batches never write
@@ -430,6 +435,7 @@
       const rootEl = opts.root || document.body;
       this.items = collectItems(rootEl);
       this.state = "translating";
+      this.failed = 0;
       const generation = ++this.generation;
       this.controller = new AbortController();
       // before the first write, which quiet() must hide; what the page adds meanwhile waits for this pass
@@ -442,14 +448,14 @@
     async firstPass(generation) {
       const opts = this.options;
       try {
-        await this.pass(this.items, generation, opts.onProgress);
+        this.failed = await this.pass(this.items, generation, opts.onProgress);
       } catch (err) {
         this.fail(err, generation);
         return;
       }
       if (generation === this.generation && this.state === "translating") {
         this.state = "translated";
-        if (opts.onDone) opts.onDone();
+        if (opts.onDone) opts.onDone({ failed: this.failed });
       }
     }
 
@@ -467,13 +473,17 @@
       }
     }
 
-    /** Memory first, then batches with `concurrency` requests in flight; writes as answers arrive. */
+    /**
+     * Memory first, then batches with `concurrency` requests in flight; writes as answers arrive. Resolves to
+     * how many items the service could not translate (left as they were).
+     */
     async pass(items, generation, onProgress) {
       const opts = this.options;
       const live = () => generation === this.generation && this.state !== "error";
       const total = items.length;
       let done = 0;
-      const progress = () => onProgress && onProgress({ done, total });
+      let failed = 0;
+      const progress = () => onProgress && onProgress({ done, total, failed });
       progress();
       const known = items.filter((item) => this.memory.has(item.core));
       this.write(known);
@@ -485,14 +495,18 @@
           const batch = queue.shift();
           const texts = [...new Set(batch.map((item) => item.core))];
           const translations = await opts.transport(texts, opts.source, opts.target, this.controller.signal);
-          texts.forEach((text, i) => this.memory.set(text, translations[i]));
+          // a text the service could not translate is not remembered: it is asked again next time
+          texts.forEach((text, i) => translations[i] !== null && this.memory.set(text, translations[i]));
           if (!live()) return; // restored or restarted meanwhile
-          this.write(batch);
+          const translated = batch.filter((item) => this.memory.has(item.core));
+          this.write(translated);
           done += batch.length;
+          failed += batch.length - translated.length;
           progress();
         }
       };
       await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, worker));
+      return failed;
     }
 
     /** A failed pass stops everything (and the watching) and tells the user; a stale one says nothing. */
@@ -568,6 +582,7 @@
                  border: 1px solid #cbd2d9; border-left: 4px solid #2563eb; border-radius: 6px;
                  box-shadow: 0 4px 16px rgba(0,0,0,.15); padding: 10px 32px 10px 12px; }
           .box.error { border-left-color: #dc2626; }
+          .box.partial { border-left-color: #d97706; }
           .bar { height: 4px; background: #e4e7eb; border-radius: 2px; margin-top: 6px; overflow: hidden; }
           .fill { height: 100%; width: 0; background: #2563eb; transition: width .2s; }
           .error .bar { display: none; }
@@ -587,13 +602,18 @@
       return this.host.shadowRoot.querySelector(selector);
     }
 
-    progress(done, total) {
+    progress(done, total, failed = 0) {
       this.ensure();
       clearTimeout(this.hideTimer);
       this.part(".box").classList.remove("error");
-      this.part(".message").textContent = total ? `Translating… ${done} / ${total}` : "Nothing to translate";
+      this.part(".box").classList.toggle("partial", failed > 0);
+      let message = total ? `Translating… ${done} / ${total}` : "Nothing to translate";
+      if (total && done >= total && failed) {
+        message = `Translated, but ${failed} of ${total} texts could not be translated and were left as they were.`;
+      }
+      this.part(".message").textContent = message;
       this.part(".fill").style.width = total ? `${Math.round((100 * done) / total)}%` : "100%";
-      if (done >= total) this.hideTimer = setTimeout(() => this.hide(), 1500);
+      if (done >= total && !failed) this.hideTimer = setTimeout(() => this.hide(), 1500);
     }
 
     error(message) {

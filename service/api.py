@@ -8,11 +8,13 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.auth import KeyedRoute, header_keys
-from service.errors import NotReady, ShuttingDown
+from service.errors import NotReady, ServiceError, ShuttingDown
 from service.formats import translate_texts
+from service.http_errors import http_status
 from service.runtime import Runtime
 from service.translator import Translator
 from service.validation import (
+    ItemError,
     LanguagePair,
     LanguagesResponse,
     ModelRef,
@@ -33,9 +35,19 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (400, "unknown_direction", "No loaded model serves this direction"),
         (401, "unauthorized", "API_KEYS is set and no key was sent"),
         (403, "forbidden", "The key sent is not one of API_KEYS"),
-        (413, "too_many_segments", "Too many segments or too much text"),
-        (422, "invalid_request", "Malformed request, empty text or options beyond server limits"),
+        (413, "too_many_segments", "Too many segments or too much text; a single html text beyond the caps"),
+        (
+            422,
+            "invalid_request",
+            "Malformed request, empty text or options beyond server limits; a single text"
+            " that is not valid Unicode or holds a character HTML cannot",
+        ),
         (429, "rate_limited", "A requests or characters per minute limit is spent; see Retry-After"),
+        (
+            500,
+            "text_failed",
+            "A single text could not be processed (a fault of ours, logged); in a list, only that text's `error`",
+        ),
         (503, "overloaded", "Queue full, MAX_CONNECTIONS open, or shutting down; see Retry-After"),
         (504, "deadline_exceeded", "Not translated within REQUEST_TIMEOUT_S"),
     ]
@@ -66,17 +78,22 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
 
     With `format: "html"` each text is an HTML fragment or document: its text runs and title/alt/placeholder
     values are translated (through the same cache and batching) and inline tags follow their words.
+
+    In a list, a text that cannot be translated by itself comes back as sent with its own `error`; the
+    others are translated. A single text's failure is the request's error.
     """
     # The hottest route resolves its state directly: FastAPI's dependency machinery was a fifth
     # of the CPU time of a cached translation.
     runtime: Runtime = request.app.state.runtime
     translator = ready_translator(runtime)
     segments = body.segments
-    check_segments(segments, runtime.settings, body.format)
+    check_segments(segments, runtime.settings)
     if runtime.limiter.enabled:
         await runtime.limiter.check(request, header_keys(request), sum(len(s) for s in segments))
     model = translator.engine.resolve(body.source, body.target)
     results = await translate_texts(translator, body.source, body.target, segments, body.format, body.options)
+    if isinstance(body.text, str) and results[0].error is not None:
+        raise results[0].error  # one text: its failure is the request's
     html = body.format == "html"
     alternatives = bool(body.options.alternatives)
     answer = TranslateResponse(
@@ -87,6 +104,7 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
                 segments=r.segments if html else None,
                 cached_segments=r.cached_segments if html else None,
                 alternatives=r.alternatives if alternatives else None,
+                error=_item_error(r.error),
             )
             for r in results
         ],
@@ -94,6 +112,10 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     )
     # Serialised here: returning the model would make FastAPI validate it a second time.
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+def _item_error(error: ServiceError | None) -> ItemError | None:
+    return None if error is None else ItemError(code=error.code, message=error.message, status=http_status(error))
 
 
 router.add_api_route(

@@ -79,3 +79,10 @@ class DeadlineExceeded(ServiceError):
 
 class EngineFailure(ServiceError):
     code = "internal_error"
+
+
+class TextFailed(EngineFailure):
+    """One text of a request could not be processed (a fault of ours, logged with its traceback). Reported on
+    that text alone: its neighbours are still translated."""
+
+    code = "text_failed"

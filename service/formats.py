@@ -7,23 +7,31 @@ same page twice decodes nothing the second time.
 An HTML document's CPU work (parsing, collecting its texts, projecting the inline tags, writing it back)
 runs in a pool of HTML_WORKERS threads, never on the event loop, cache hits included; only the awaiting of
 the translations happens on the loop. Documents beyond MAX_HTML_ELEMENTS / MAX_INLINE_TAGS are refused
-with 413 `html_too_complex` right after parsing.
+with `html_too_complex` right after parsing.
+
+One text never fails its neighbours: what concerns a single text (a character HTML cannot hold, a lone
+surrogate, a document beyond the limits, a fault of ours while processing it) comes back as that text's
+`error`, with the text as it was sent (for HTML, the document with the failing runs left as they were).
+Only what concerns the whole request (overload, deadline, shutdown, an unknown direction) fails it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 
-from service.errors import HtmlTooComplex, InvalidRequest
-from service.markup import HtmlLimits, TooComplex, translate_html
+from service.errors import HtmlTooComplex, InvalidRequest, ServiceError, TextFailed
+from service.markup import HtmlLimits, TooComplex, Unrepresentable, check_representable, translate_html
 from service.results import SegmentResult
 from service.translator import Translator
-from service.validation import TranslationOptions
+from service.validation import TranslationOptions, is_valid_unicode, replacing_lone_surrogates
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -41,6 +49,38 @@ class TextResult:
     segments: int
     cached_segments: int
     alternatives: list[str] = field(default_factory=list)
+    error: ServiceError | None = None
+    """Set when this text could not be translated (whole or in part); `text` is then what could be kept."""
+
+
+def text_problem(text: str, text_format: TextFormat) -> InvalidRequest | None:
+    """What makes one text untranslatable before any work is spent on it (None: nothing)."""
+    if not is_valid_unicode(text):
+        return InvalidRequest("not valid Unicode (a lone surrogate escape such as \\ud800)", code="invalid_text")
+    if text_format == "html":
+        try:
+            check_representable(text)
+        except Unrepresentable as exc:
+            return InvalidRequest(str(exc), code="invalid_text")
+    return None
+
+
+def check_texts(texts: list[str], text_format: TextFormat) -> None:
+    """Raise the first text's problem, for routes that take their texts as one (detection, a single text)."""
+    for index, text in enumerate(texts):
+        if (problem := text_problem(text, text_format)) is not None:
+            raise _indexed(problem, index)
+
+
+def _indexed(error: ServiceError, index: int) -> ServiceError:
+    """The same error, its message saying which text of the request it is about."""
+    indexed = type(error)(f"text[{index}]: {error.message}", code=error.code)
+    indexed.retry_after_s = error.retry_after_s
+    return indexed
+
+
+def _failed_text(text: str, error: ServiceError, index: int) -> TextResult:
+    return TextResult(text, False, 0, 0, error=_indexed(error, index))
 
 
 async def translate_texts(
@@ -51,22 +91,43 @@ async def translate_texts(
     text_format: TextFormat,
     options: TranslationOptions | None = None,
 ) -> list[TextResult]:
-    """Translate each text in order; HTML documents concurrently (the scheduler batches their segments)."""
-    if text_format == "text":
-        results = await translator.translate_segments(source, target, texts, options)
-        return [TextResult(r.text, r.cached, 1, int(r.cached), r.alternatives) for r in results]
-    if options is not None and options.alternatives:
+    """Translate each text in order; HTML documents concurrently (the scheduler batches their segments).
+
+    A text that cannot be translated gets its `error` (see the module's docstring); errors about the whole
+    request are raised.
+    """
+    if text_format == "html" and options is not None and options.alternatives:
         raise InvalidRequest("options.alternatives: only for format text", code="alternatives_unsupported")
-    # A task group cancels the other documents as soon as one fails: nobody waits for them any more.
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(_translate_document(translator, source, target, html, options, index))
-                for index, html in enumerate(texts)
-            ]
-    except ExceptionGroup as failed:
-        raise failed.exceptions[0] from None  # the API answers the first error in its own shape
-    return [task.result() for task in tasks]
+    problems = [text_problem(text, text_format) for text in texts]
+    results: list[TextResult | None] = [
+        None if problem is None else _failed_text(replacing_lone_surrogates(text), problem, index)
+        for index, (text, problem) in enumerate(zip(texts, problems, strict=True))
+    ]
+    todo = [index for index, result in enumerate(results) if result is None]
+    if not todo:
+        return [r for r in results if r is not None]
+    if text_format == "text":
+        segments = await translator.translate_segments(source, target, [texts[i] for i in todo], options)
+        for index, r in zip(todo, segments, strict=True):
+            results[index] = (
+                TextResult(r.text, r.cached, 1, int(r.cached), r.alternatives)
+                if r.error is None
+                else _failed_text(r.text, r.error, index)
+            )
+    else:
+        # A task group cancels the other documents as soon as one fails the request: nobody waits for them.
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = {
+                    index: group.create_task(_translate_document(translator, source, target, texts[index], options))
+                    for index in todo
+                }
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # the API answers the first error in its own shape
+        for index, task in tasks.items():
+            result = task.result()
+            results[index] = result if result.error is None else replace(result, error=_indexed(result.error, index))
+    return [r for r in results if r is not None]
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -89,8 +150,10 @@ async def _translate_document(
     target: str,
     html: str,
     options: TranslationOptions | None,
-    index: int = 0,
 ) -> TextResult:
+    """One document; its own failures (limits, a character HTML cannot hold, a fault of ours) come back as its
+    `error` with the document as it was, a failed run as that run left as it was. What concerns the request
+    (overload, deadline) is raised."""
     settings = translator.settings
     pool = html_pool(settings.html_workers)
     loop = asyncio.get_running_loop()
@@ -99,16 +162,25 @@ async def _translate_document(
     async def offload(work: Callable[[], T]) -> T:
         return await loop.run_in_executor(pool, work)
 
-    async def translate(segments: list[str]) -> Sequence[SegmentResult]:
+    async def translate(segments: list[str]) -> Sequence[SegmentResult | None]:
         results = await translator.translate_segments(source, target, segments, options)
         seen.extend(results)
-        return results
+        return [None if r.error is not None else r for r in results]  # a failed run stays as it was
 
     limits = HtmlLimits(settings.max_html_elements, settings.max_inline_tags)
     try:
         translated = await translate_html(html, translate, limits=limits, offload=offload)
     except TooComplex as exc:
-        raise HtmlTooComplex(f"text[{index}]: {exc} (format html)") from None
+        return TextResult(html, False, 0, 0, error=HtmlTooComplex(f"{exc} (format html)"))
+    except Unrepresentable as exc:
+        return TextResult(html, False, 0, 0, error=InvalidRequest(str(exc), code="invalid_text"))
+    except ServiceError:
+        raise  # about the request (overload, deadline, shutdown): the API answers it
+    except Exception:
+        log.exception("an HTML document could not be translated")
+        error = TextFailed("the document could not be translated: a fault of the server, logged there")
+        return TextResult(html, False, 0, 0, error=error)
     hits = sum(r.cached for r in seen)
+    failure = next((r.error for r in seen if r.error is not None), None)
     # A document with nothing to translate decoded nothing: it counts as cached, like an empty segment.
-    return TextResult(translated, hits == len(seen), len(seen), hits)
+    return TextResult(translated, hits == len(seen), len(seen), hits, error=failure)

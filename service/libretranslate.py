@@ -32,7 +32,7 @@ from service.errors import (
     Unauthorized,
     UnknownDirection,
 )
-from service.formats import FORMATS, TextFormat, translate_texts
+from service.formats import FORMATS, TextFormat, check_texts, text_problem, translate_texts
 from service.http_errors import http_headers
 from service.runtime import Runtime
 from service.settings import Settings
@@ -211,8 +211,8 @@ def _alternatives(params: dict[str, Any]) -> int:
         raise LibreError(400, "Invalid request: alternatives parameter is not a number") from None
 
 
-def _texts(q: Any, settings: Settings, text_format: str) -> list[str]:
-    """The native API's gate (limits, Unicode, HTML-storable text), answered in LibreTranslate's shape."""
+def _texts(q: Any, settings: Settings) -> list[str]:
+    """The native API's gate (the request's limits), answered in LibreTranslate's shape."""
     texts = q if isinstance(q, list) else [q]
     if not all(isinstance(text, str) for text in texts):
         raise LibreError(400, "Invalid request: q must be a string or a list of strings")
@@ -221,8 +221,13 @@ def _texts(q: Any, settings: Settings, text_format: str) -> list[str]:
     chars = sum(len(text) for text in texts)
     if chars > settings.max_text_chars:
         raise LibreError(400, f"Invalid request: request ({chars}) exceeds text limit ({settings.max_text_chars})")
-    check_segments(texts, settings, text_format)
+    check_segments(texts, settings)
     return texts
+
+
+def _item_error(error: ServiceError) -> dict[str, str]:
+    """One text's failure in LibreTranslate's words, with the native API's stable code beside it."""
+    return {"error": from_service_error(error).message, "code": error.code}
 
 
 def _label(code: str) -> str:
@@ -281,11 +286,12 @@ async def translate(
     text_format = _string(params, "format", "text") or "text"
     if text_format not in FORMATS:
         raise LibreError(400, f"{text_format} format is not supported")
-    texts = _texts(q, settings, text_format)
+    texts = _texts(q, settings)
     await _rate_limit(request, runtime, params, texts)
     detection: Detection | None = None
     if source == AUTO:
-        detection = (await _detect(detector, "\n".join(texts), settings))[0]
+        readable = (text for text in texts if text_problem(text, "text") is None)  # a broken text has no say
+        detection = (await _detect(detector, "\n".join(readable), settings))[0]
         source = detection.language
     pairs = _pairs(translator)
     if source not in pairs:
@@ -302,8 +308,12 @@ async def translate(
         beam = translator.decoding_for(model, None, source, target).search.beam_size
         options = TranslationOptions(alternatives=min(alternatives, beam - 1)) if beam > 1 else None
     results = await translate_texts(translator, source, target, texts, cast(TextFormat, text_format), options)
+    if not isinstance(q, list) and results[0].error is not None:
+        raise results[0].error  # one text: its failure is the request's
     translated = [r.text for r in results]
     body: dict[str, Any] = {"translatedText": translated if isinstance(q, list) else translated[0]}
+    if any(r.error is not None for r in results):  # beside translatedText, which then holds the text as sent
+        body["errors"] = [None if r.error is None else _item_error(r.error) for r in results]
     if detection is not None:
         body["detectedLanguage"] = [_detected(detection)] * len(texts) if isinstance(q, list) else _detected(detection)
     if alternatives > 0:
@@ -321,7 +331,8 @@ async def detect(
     """Candidate languages for `q`, best first: `[{"confidence": 0-100, "language": code}]`, restricted to
     the source languages of the loaded models."""
     params = await authorized_params(request, runtime.settings)
-    texts = _texts(_required(params, "q"), runtime.settings, "text")
+    texts = _texts(_required(params, "q"), runtime.settings)
+    check_texts(texts, "text")
     await _rate_limit(request, runtime, params, texts)
     text = "\n".join(texts)
     return JSONResponse([_detected(d) for d in await _detect(detector, text, runtime.settings)])

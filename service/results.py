@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from service.errors import ServiceError
+
 
 @dataclass(frozen=True)
 class SentenceResult:
@@ -42,6 +44,8 @@ class SegmentResult:
     `source_pieces`/`target_pieces` are the concatenation over the segment's sentences and
     `alignment` indexes the concatenated `source_pieces`. `cached` is true when every sentence
     came from the cache (an empty segment counts as cached: nothing was decoded).
+
+    `error` is set when this segment alone could not be translated; `text` is then the segment as it came.
     """
 
     text: str
@@ -50,3 +54,4 @@ class SegmentResult:
     target_pieces: list[str] = field(default_factory=list)
     alignment: list[int] = field(default_factory=list)
     alternatives: list[str] = field(default_factory=list)
+    error: ServiceError | None = None

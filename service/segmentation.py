@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 _BOUNDARY = re.compile(r"(?<=[.!?…。！？])[\"'»”)\]]*(\s+)(?=[\"'«“(\[¿¡]*[\w])", re.UNICODE)
 _NEWLINE_RUN = re.compile(r"\n\s*")
 _SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w")
 # Abbreviations whose period does not end a sentence (lower-cased, without the period).
 _ABBREVIATIONS = frozenset(
     {
@@ -145,7 +146,12 @@ def _normalize(text: str) -> str:
 
 
 def _ends_with_abbreviation(chunk: str) -> bool:
-    last = chunk.rstrip(".").rsplit(maxsplit=1)[-1].lower() if chunk.strip() else ""
+    """Whether the last word before a period is an abbreviation or an initial ("Dr.", "J.").
+
+    A tail of only dots and spaces (". a") has no word at all: it ends nothing but a sentence.
+    """
+    words = chunk.rstrip(".").rsplit(maxsplit=1)
+    last = words[-1].lower() if words else ""
     return last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())
 
 
@@ -159,8 +165,9 @@ def _split_paragraph(paragraph: str) -> list[tuple[str, str]]:
         mid_word = tail_start > start and not paragraph[tail_start - 1].isspace() and not any(c.isspace() for c in tail)
         if not mid_word and _ends_with_abbreviation(tail):
             continue
-        candidate = paragraph[start : match.start(1)]
-        pieces.append((candidate, match.group(1)))
+        if not _WORD.search(paragraph, start, match.start(1)):
+            continue  # dots or an ellipsis with no word before them ("... and more") open a sentence
+        pieces.append((paragraph[start : match.start(1)], match.group(1)))
         start = match.end(1)
     pieces.append((paragraph[start:], ""))
     return pieces
@@ -169,8 +176,9 @@ def _split_paragraph(paragraph: str) -> list[tuple[str, str]]:
 def _wrap(sentence: str, max_chars: int) -> list[tuple[str, str]]:
     """Hard-wrap a run-on 'sentence' at spaces so no unit exceeds what the model can attend over.
 
-    Each cut's whole run of spaces becomes the unit's separator, so joining units and separators
-    gives back the sentence exactly. A word longer than `max_chars` stays whole. Each window is
+    Cuts are made at spaces; each cut's whole run of whitespace (a tab or a no-break space beside the space
+    included) becomes the unit's separator, so joining units and separators gives back the sentence exactly.
+    A word longer than `max_chars` stays whole. Each window is
     scanned a bounded number of times, so the cost stays linear in the sentence.
     """
     if len(sentence) <= max_chars:
@@ -186,9 +194,9 @@ def _wrap(sentence: str, max_chars: int) -> list[tuple[str, str]]:
             cut = sentence.find(" ", start + max_chars)
             cut = end_of_text if cut == -1 else cut
         unit_end, gap_end = cut, cut
-        while unit_end > start + 1 and sentence[unit_end - 1] == " ":
+        while unit_end > start + 1 and sentence[unit_end - 1].isspace():
             unit_end -= 1
-        while gap_end < end_of_text and sentence[gap_end] == " ":
+        while gap_end < end_of_text and sentence[gap_end].isspace():
             gap_end += 1
         out.append((sentence[start:unit_end], sentence[unit_end:gap_end]))
         start = gap_end

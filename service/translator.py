@@ -16,7 +16,7 @@ from typing import TypeVar
 from nmt_core.search import Hypothesis, SearchOptions
 from service.cache import TranslationCache, cache_key
 from service.engine import Engine, LoadedModel, alignment_of
-from service.errors import DeadlineExceeded, InvalidRequest, ShuttingDown
+from service.errors import DeadlineExceeded, InvalidRequest, ShuttingDown, TextFailed
 from service.metrics import SEGMENTS, TOKENS
 from service.queue import WorkItem, WorkQueue, next_request_id
 from service.results import SegmentResult, SentenceResult
@@ -27,6 +27,8 @@ from service.validation import TranslationOptions
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+SentenceOutcome = SentenceResult | TextFailed
+"""What a sentence came to: its translation, or the fault that stopped it (which fails its segment only)."""
 _GRACE_S = 0.5  # the scheduler enforces deadlines; this backstop only catches a stuck scheduler
 
 
@@ -62,7 +64,7 @@ class Translator:
         self.accepting = True
         self.active_requests = 0
         self.decoded_sentences = 0  # sentences that went through the decoder (not cache, not shared)
-        self._inflight: dict[str, asyncio.Future[SentenceResult]] = {}
+        self._inflight: dict[str, asyncio.Future[SentenceOutcome]] = {}
 
     def decoding_for(
         self, model: LoadedModel, options: TranslationOptions | None, source: str, target: str
@@ -125,36 +127,48 @@ class Translator:
     async def _translate(
         self, model: LoadedModel, source: str, target: str, segments: list[str], decoding: Decoding
     ) -> list[SegmentResult]:
+        """Each segment is prepared, and later assembled, on its own: a fault in one (splitting, encoding,
+        joining) fails that segment alone, never its neighbours."""
         deadline = time.monotonic() + self.settings.request_timeout_s
-        splits = [split_sentences(segment) for segment in segments]
         fields = decoding.cache_fields()
-        keys_per_segment: list[list[str]] = []
+        prepared: list[tuple[Split, list[str]] | TextFailed] = []
         texts: dict[str, str] = {}
-        for split in splits:
-            keys = []
-            for sentence in split.sentences:
-                text = normalize(sentence)
-                key = cache_key(
-                    self.settings.cache_key_prefix, model.model_id, model.model_version, source, target, fields, text
-                )
-                texts.setdefault(key, text)
-                keys.append(key)
-            keys_per_segment.append(keys)
+        for segment in segments:
+            try:
+                split = split_sentences(segment)
+                keys = []
+                for sentence in split.sentences:
+                    text = normalize(sentence)
+                    key = cache_key(
+                        self.settings.cache_key_prefix,
+                        model.model_id,
+                        model.model_version,
+                        source,
+                        target,
+                        fields,
+                        text,
+                    )
+                    texts.setdefault(key, text)
+                    keys.append(key)
+            except Exception:
+                prepared.append(_failed("split into sentences"))
+                continue
+            prepared.append((split, keys))
         found, from_cache = await self._resolve(model, source, target, decoding, texts, deadline)
-        SEGMENTS.labels(f"{source}-{target}").inc(sum(len(keys) for keys in keys_per_segment))
+        SEGMENTS.labels(f"{source}-{target}").inc(sum(len(p[1]) for p in prepared if not isinstance(p, TextFailed)))
         return [
-            _assemble(split, [found[k] for k in keys], all(k in from_cache for k in keys), decoding.alternatives)
-            for split, keys in zip(splits, keys_per_segment, strict=True)
+            _finish(segment, outcome, found, from_cache, decoding.alternatives)
+            for segment, outcome in zip(segments, prepared, strict=True)
         ]
 
     async def _resolve(
         self, model: LoadedModel, source: str, target: str, decoding: Decoding, texts: dict[str, str], deadline: float
-    ) -> tuple[dict[str, SentenceResult], set[str]]:
+    ) -> tuple[dict[str, SentenceOutcome], set[str]]:
         """Cache first, then share sentences already being decoded, then decode the rest together."""
-        found = await self.cache.get_many(list(texts))
+        found: dict[str, SentenceOutcome] = dict(await self.cache.get_many(list(texts)))
         from_cache = set(found)
-        shared: dict[str, asyncio.Future[SentenceResult]] = {}
-        mine: dict[str, asyncio.Future[SentenceResult]] = {}
+        shared: dict[str, asyncio.Future[SentenceOutcome]] = {}
+        mine: dict[str, asyncio.Future[SentenceOutcome]] = {}
         loop = asyncio.get_running_loop()
         for key in texts:
             if key in found:
@@ -169,7 +183,7 @@ class Translator:
                 for key, result in decoded.items():
                     mine[key].set_result(result)
                 found.update(decoded)
-                await self.cache.put_many(decoded)
+                await self.cache.put_many({k: r for k, r in decoded.items() if isinstance(r, SentenceResult)})
         except BaseException as exc:
             error = exc if isinstance(exc, Exception) else _LeaderGone()
             for future in mine.values():
@@ -196,11 +210,19 @@ class Translator:
 
     async def _decode(
         self, model: LoadedModel, source: str, target: str, decoding: Decoding, texts: dict[str, str], deadline: float
-    ) -> dict[str, SentenceResult]:
+    ) -> dict[str, SentenceOutcome]:
         loop = asyncio.get_running_loop()
         request_id = next_request_id()
         limit = self.settings.max_source_pieces
-        sources = {key: model.vocab.source(text, target, limit) for key, text in texts.items()}
+        outcomes: dict[str, SentenceOutcome] = {}
+        sources: dict[str, list[int]] = {}
+        for key, text in texts.items():
+            try:
+                sources[key] = model.vocab.source(text, target, limit)
+            except Exception:
+                outcomes[key] = _failed("encoded into pieces")
+        if not sources:
+            return outcomes
         items = {
             key: WorkItem(
                 model, ids, decoding.search, decoding.max_length, request_id, deadline, loop.create_future(), loop
@@ -221,10 +243,12 @@ class Translator:
         direction = f"{source}-{target}"
         TOKENS.labels(direction, "source").inc(sum(len(ids) for ids in sources.values()))
         TOKENS.labels(direction, "target").inc(sum(len(h.tokens) + 1 for h in hypotheses))
-        return {
-            key: _to_result(model, ids, hypothesis, decoding.alternatives)
-            for (key, ids), hypothesis in zip(sources.items(), hypotheses, strict=True)
-        }
+        for (key, ids), hypothesis in zip(sources.items(), hypotheses, strict=True):
+            try:
+                outcomes[key] = _to_result(model, ids, hypothesis, decoding.alternatives)
+            except Exception:
+                outcomes[key] = _failed("turned back into text")
+        return outcomes
 
 
 class _LeaderGone(Exception):
@@ -236,6 +260,35 @@ async def _wait(awaitable: Awaitable[T], deadline: float) -> T:
         return await asyncio.wait_for(awaitable, max(0.0, deadline - time.monotonic()) + _GRACE_S)
     except TimeoutError:
         raise DeadlineExceeded("the request deadline passed") from None
+
+
+def _failed(step: str) -> TextFailed:
+    """The fault being handled, logged with its traceback, as the error of the one text it hit."""
+    log.exception("a text could not be %s", step)
+    return TextFailed(f"the text could not be {step}: a fault of the server, logged there")
+
+
+def _finish(
+    segment: str,
+    prepared: tuple[Split, list[str]] | TextFailed,
+    found: dict[str, SentenceOutcome],
+    from_cache: set[str],
+    alternatives: int,
+) -> SegmentResult:
+    """The segment's result, or its source text with the error that stopped one of its sentences."""
+    if isinstance(prepared, TextFailed):
+        return SegmentResult(segment, False, error=prepared)
+    split, keys = prepared
+    sentences: list[SentenceResult] = []
+    for key in keys:
+        outcome = found[key]
+        if isinstance(outcome, TextFailed):
+            return SegmentResult(segment, False, error=outcome)
+        sentences.append(outcome)
+    try:
+        return _assemble(split, sentences, all(k in from_cache for k in keys), alternatives)
+    except Exception:
+        return SegmentResult(segment, False, error=_failed("joined from its sentences"))
 
 
 def _to_result(model: LoadedModel, source_ids: list[int], hypothesis: Hypothesis, alternatives: int) -> SentenceResult:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,13 +45,29 @@ class TranslateRequest(BaseModel):
         return [self.text] if isinstance(self.text, str) else list(self.text)
 
 
+class ItemError(BaseModel):
+    """The usual error shape's fields, for one text of a request."""
+
+    code: str = Field(examples=["html_too_complex"])
+    message: str
+    status: int = Field(description="the HTTP status this error would have as a request's answer")
+
+
 class Translation(BaseModel):
-    text: str
+    text: str = Field(
+        description="the translation; with `error`, what could be kept: the text as sent (html: the document with"
+        " the runs that failed left as they were)"
+    )
     cached: bool = Field(description="true when every sentence (for html: every segment) came from the cache")
     segments: int | None = Field(default=None, description="html only: text runs and attribute values translated")
     cached_segments: int | None = Field(default=None, description="html only: how many of them came from the cache")
     alternatives: list[str] | None = Field(
         default=None, description="when options.alternatives was asked: distinct runner-up translations, best first"
+    )
+    error: ItemError | None = Field(
+        default=None,
+        description="only when this text (of a list) could not be translated, whole or in part; its neighbours"
+        " are translated all the same. A request whose `text` is one string answers this error as its status.",
     )
 
 
@@ -76,14 +91,9 @@ class LanguagesResponse(BaseModel):
     directions: list[LanguagePair]
 
 
-# Characters an HTML tree (lxml, like XML) cannot hold: C0 controls but tab, LF, CR and form feed (which
-# the parser reads as a space), and the two non-characters U+FFFE and U+FFFF.
-_NOT_IN_HTML = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\ufffe\uffff]")
-
-
-def check_segments(segments: list[str], settings: Settings, text_format: str = "text") -> None:
-    """The one gate every route's texts pass: reject empty, oversized, over-long or unrepresentable input
-    with a 4xx before it costs anything."""
+def check_segments(segments: list[str], settings: Settings) -> None:
+    """The gate every route's request passes: reject an empty, oversized or over-long request with a 4xx before
+    it costs anything. What concerns one text alone is that text's error (`service.formats.text_problem`)."""
     if not segments:
         raise InvalidRequest("text: the list of segments is empty", code="empty_text")
     if len(segments) > settings.max_segments:
@@ -97,16 +107,6 @@ def check_segments(segments: list[str], settings: Settings, text_format: str = "
         )
     if not any(s.strip() for s in segments):
         raise InvalidRequest("text: nothing to translate (empty or whitespace only)", code="empty_text")
-    if not all(is_valid_unicode(s) for s in segments):
-        raise InvalidRequest("text: not valid Unicode (a lone surrogate escape such as \\ud800)", code="invalid_text")
-    if text_format == "html":
-        for index, segment in enumerate(segments):
-            if found := _NOT_IN_HTML.search(segment):
-                raise InvalidRequest(
-                    f"text[{index}]: character U+{ord(found.group()):04X} at offset {found.start()} cannot appear"
-                    " in HTML (control characters other than tab, line feed, carriage return and form feed)",
-                    code="invalid_text",
-                )
 
 
 def is_valid_unicode(text: str) -> bool:
@@ -116,3 +116,8 @@ def is_valid_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def replacing_lone_surrogates(text: str) -> str:
+    """`text` with each lone surrogate as U+FFFD: what a UTF-8 answer can carry of a text that was not valid."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")

@@ -154,6 +154,8 @@ def model_dir(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 def test_too_complex_html_is_413_natively_and_400_for_libretranslate(model_dir: Path) -> None:
+    """Alone, a document beyond the limits is the request's error; in a list, it is that text's error and its
+    neighbours are translated."""
     settings = settings_for(model_dir, max_html_elements=40, max_inline_tags=10)
 
     async def scenario() -> None:
@@ -165,11 +167,16 @@ def test_too_complex_html_is_413_natively_and_400_for_libretranslate(model_dir: 
             assert (await client.post("/v1/translate", json={**body, "text": fine})).status_code == 200
             for text, what in ((wide, "11 inline elements"), (large, "41 elements")):
                 error = assert_error_shape(
-                    await client.post("/v1/translate", json={**body, "text": ["<p>ok</p>", text]}),
-                    413,
-                    "html_too_complex",
+                    await client.post("/v1/translate", json={**body, "text": text}), 413, "html_too_complex"
                 )
-                assert error["message"].startswith("text[1]: ") and what in error["message"]
+                assert error["message"].startswith("text[0]: ") and what in error["message"]
+                listed = await client.post("/v1/translate", json={**body, "text": ["<p>the dog</p>", text]})
+                assert listed.status_code == 200, listed.text
+                ok, refused = listed.json()["translations"]
+                assert "error" not in ok and ok["text"] != "<p>the dog</p>"
+                assert refused["text"] == text and refused["error"]["code"] == "html_too_complex"
+                assert refused["error"]["status"] == 413 and refused["error"]["message"].startswith("text[1]: ")
+                assert what in refused["error"]["message"]
                 libre = await client.post(
                     "/translate", json={"q": text, "source": "en", "target": "de", "format": "html"}
                 )

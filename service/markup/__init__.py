@@ -1,6 +1,17 @@
 """HTML-aware translation: block texts translated once, inline tags carried over by the word alignment."""
 
+from service.markup.document import NOT_IN_HTML, Unrepresentable, check_representable
 from service.markup.protocol import AlignedTranslation, Translate
 from service.markup.translate import HtmlLimits, Offload, TooComplex, translate_html
 
-__all__ = ["AlignedTranslation", "HtmlLimits", "Offload", "TooComplex", "Translate", "translate_html"]
+__all__ = [
+    "NOT_IN_HTML",
+    "AlignedTranslation",
+    "HtmlLimits",
+    "Offload",
+    "TooComplex",
+    "Translate",
+    "Unrepresentable",
+    "check_representable",
+    "translate_html",
+]

@@ -51,6 +51,36 @@ def _checked(parser: Any) -> None:
             raise TooDeep(f"the document is nested too deeply for the HTML parser ({entry.message.split(',')[0]})")
 
 
+NOT_IN_HTML = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\ufffe\uffff]")
+"""Characters an HTML tree (lxml, like XML) cannot hold: C0 controls but tab, LF, CR and form feed (which the
+parser reads as a space), and the two non-characters U+FFFE and U+FFFF."""
+
+
+class Unrepresentable(ValueError):
+    """A character the HTML tree cannot hold (`NOT_IN_HTML`): refused rather than dropped or replaced."""
+
+    def __init__(self, character: str, offset: int):
+        super().__init__(
+            f"character U+{ord(character):04X} at offset {offset} cannot appear in HTML"
+            " (control characters other than tab, line feed, carriage return and form feed)"
+        )
+
+
+def check_representable(html: str) -> None:
+    """Raises `Unrepresentable` for the first character of `html` that an HTML tree cannot hold."""
+    if found := NOT_IN_HTML.search(html):
+        raise Unrepresentable(found.group(), found.start())
+
+
+def storable(translation: str) -> str:
+    """A translation as an HTML tree can hold it: form feeds read as spaces (as the parser reads them in the
+    source), other characters it cannot hold dropped. The source had none (it was checked), so a model that
+    writes one has made it up; dropping it beats failing the document."""
+    if "\f" in translation:
+        translation = translation.replace("\f", " ")
+    return NOT_IN_HTML.sub("", translation) if NOT_IN_HTML.search(translation) else translation
+
+
 class EmptyDocument(ValueError):
     """A document without any element: there is nothing to translate and nothing lxml can write back."""
 
@@ -102,11 +132,12 @@ def _doctype(text: str) -> str:
 
 
 def parse_html(html: str) -> Parsed:
-    """Raises `EmptyDocument` for a document with no element at all (a doctype or declaration alone), and
-    `TooDeep` for one the parser could not read whole.
+    """Raises `EmptyDocument` for a document with no element at all (a doctype or declaration alone),
+    `TooDeep` for one the parser could not read whole, and `Unrepresentable` for a character it cannot hold.
 
     Form feeds become spaces: HTML reads them as whitespace, and lxml cannot store them.
     """
+    check_representable(html)
     html = html.replace("\f", " ")
     core = html.strip(_EDGE)
     lead = html[: len(html) - len(html.lstrip(_EDGE))]

@@ -30,5 +30,6 @@ class AlignedTranslation(Protocol):
         ...
 
 
-Translate = Callable[[list[str]], Awaitable[Sequence[AlignedTranslation]]]
-"""Translates segments in one call; the caller's scheduler/cache decides how they are batched."""
+Translate = Callable[[list[str]], Awaitable[Sequence[AlignedTranslation | None]]]
+"""Translates segments in one call; the caller's scheduler/cache decides how they are batched. None for a
+segment that could not be translated: it stays in the document as it was."""

@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from service.markup.classify import TRANSLATED_ATTRIBUTES, Roles, iter_translatable
-from service.markup.document import EmptyDocument, Parsed, TooDeep, parse_html, serialize
+from service.markup.document import EmptyDocument, Parsed, TooDeep, parse_html, serialize, storable
 from service.markup.projection import SpanNode, project
 from service.markup.protocol import AlignedTranslation, Translate
 from service.markup.runs import Run, collect_runs, pinned, replace_run, run_source, shifted
@@ -46,8 +46,9 @@ class _TextJob:
         self.middle = shifted(middle, self.core_start, len(self.core))
 
     def apply(self, result: AlignedTranslation) -> None:
-        target = result.text.strip()
-        placed = project(self.middle, self.core, result.source_pieces, target, result.target_pieces, result.alignment)
+        target = storable(result.text).strip()
+        pieces = [storable(piece) for piece in result.target_pieces]
+        placed = project(self.middle, self.core, result.source_pieces, target, pieces, result.alignment)
         head = pinned(self.text, 0, self.core_start, self.head)
         tail = pinned(self.text, self.core_end, len(self.text), self.tail)
         replace_run(self.run, head, placed, target, tail)
@@ -62,7 +63,7 @@ class _AttributeJob:
     trail: str
 
     def apply(self, result: AlignedTranslation) -> None:
-        self.element.set(self.name, self.lead + result.text.strip() + self.trail)
+        self.element.set(self.name, self.lead + storable(result.text).strip() + self.trail)
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,11 @@ def prepare(html: str, limits: HtmlLimits | None = None) -> Prepared:
     return prepared
 
 
-def finish(prepared: Prepared, results: Sequence[AlignedTranslation]) -> str:
-    """Put the translations in (projecting inline tags) and write the document (CPU only, like `prepare`)."""
+def finish(prepared: Prepared, results: Sequence[AlignedTranslation | None]) -> str:
+    """Put the translations in (projecting inline tags) and write the document (CPU only, like `prepare`).
+
+    A segment whose result is None (it could not be translated) keeps its source text and markup as they were.
+    """
     if prepared.output is not None or prepared.parsed is None:
         return prepared.output or ""
     text_jobs, attribute_jobs = prepared.text_jobs, prepared.attribute_jobs
@@ -156,9 +160,11 @@ def finish(prepared: Prepared, results: Sequence[AlignedTranslation]) -> str:
         raise ValueError(f"translator returned {len(results)} results for {len(prepared.segments)} segments")
     # attributes first: inline tags are rebuilt as copies and must copy the translated values
     for attribute_job, result in zip(attribute_jobs, results[len(text_jobs) :], strict=True):
-        attribute_job.apply(result)
+        if result is not None:
+            attribute_job.apply(result)
     for text_job, result in zip(text_jobs, results[: len(text_jobs)], strict=True):
-        text_job.apply(result)
+        if result is not None:
+            text_job.apply(result)
     return serialize(prepared.parsed)
 
 
@@ -183,7 +189,7 @@ async def translate_html(
     All segments go to `translate` in one call: block texts in document order, then attribute values.
     Parsing with collecting, and projecting with writing, are CPU work that `offload` may move off the event
     loop (the default runs them in place); only the awaiting of `translate` happens here. Raises
-    `TooComplex` beyond `limits`.
+    `TooComplex` beyond `limits` and `Unrepresentable` for a character no HTML tree can hold.
     """
     prepared = await offload(partial(prepare, html, limits))
     if prepared.output is not None:

@@ -72,7 +72,7 @@
       transport: core.fetchTransport(config.serviceUrl, config.apiKey),
       target: config.target,
       source: config.source,
-      onProgress: ({ done, total }) => overlay.progress(done, total),
+      onProgress: ({ done, total, failed }) => overlay.progress(done, total, failed),
       onError: (error) => {
         overlay.error(error.message);
         show("Show original", true, false);
