@@ -4,6 +4,9 @@
 - the embeddable translate-page.js does the same on a page of another origin (through CORS);
 - both keep translating what the page adds or changes afterwards (dynamic.html), in one request per
   burst of changes, never seeing their own writes as changes, and restore that content too;
+- the embeddable script translates a saved real page (the Wikipedia-style one of tests/fixtures/real_pages)
+  whole, with no error shown; a text the service cannot translate is left as it was and the rest of the page
+  is translated all the same, with a notice saying how many texts were left;
 - the front page at `/` translates typed text and shows the service's errors.
 
 Expected translations come from the service's own `/v1/translate` for the same texts. Screenshots of
@@ -32,6 +35,7 @@ if not Path(CHROMIUM).exists():
 
 EXTENSION = ROOT / "extension"
 PAGES = ROOT / "tests" / "fixtures" / "pages"
+REAL_PAGE = ROOT / "tests" / "fixtures" / "real_pages" / "00_wikipedia_style.html"
 ARTIFACTS = ROOT / "artifacts"
 TIMEOUT_MS = 60_000
 
@@ -52,6 +56,7 @@ def pages(server: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> I
     for name, embed in (("nested.html", "embed.html"), ("dynamic.html", "embed-dynamic.html")):
         shutil.copy(PAGES / name, directory / name)
         (directory / embed).write_text((PAGES / name).read_text().replace("</body>", snippet))
+    (directory / "embed-real.html").write_text(REAL_PAGE.read_text(encoding="utf-8").replace("</body>", snippet))
     with static_server(directory) as url:
         yield url
 
@@ -87,13 +92,16 @@ def browser() -> Iterator[Any]:
             shutil.rmtree(user_data, ignore_errors=True)
 
 
-def v1_translations(server: ServiceProcess, texts: list[str]) -> dict[str, str]:
+def v1_translations(server: ServiceProcess, texts: list[str], chunk: int = 100) -> dict[str, str]:
     unique = sorted(set(texts))
-    response = httpx.post(
-        f"{server.base}/v1/translate", json={"text": unique, "source": "en", "target": "de"}, timeout=60
-    )
-    assert response.status_code == 200, response.text
-    return dict(zip(unique, [t["text"] for t in response.json()["translations"]], strict=True))
+    found: dict[str, str] = {}
+    for start in range(0, len(unique), chunk):  # within MAX_SEGMENTS
+        sent = unique[start : start + chunk]
+        body = {"text": sent, "source": "en", "target": "de"}
+        response = httpx.post(f"{server.base}/v1/translate", json=body, timeout=60)
+        assert response.status_code == 200, response.text
+        found.update(zip(sent, [t["text"] for t in response.json()["translations"]], strict=True))
+    return found
 
 
 def wait_until(condition: Callable[[], Any], what: str, timeout_s: float = 60) -> Any:
@@ -250,6 +258,63 @@ def test_embeddable_script_translates_and_restores(browser: Any, server: Service
     button.click()
     assert page.evaluate(SNAPSHOT_JS) == before
     assert button.inner_text() == "Translate"
+    page.close()
+
+
+OVERLAY_TEXT = "document.querySelector('[data-page-translate-ui=overlay]')?.shadowRoot.querySelector('.box').className"
+
+
+def embed_translate(page: Any) -> Any:
+    """Click the embeddable script's button and wait for the first pass to end; returns the button."""
+    page.wait_for_function("window.pageTranslator !== undefined")
+    button = page.locator("[data-page-translate-ui=button] button")
+    button.click()
+    page.wait_for_function("['translated', 'error'].includes(window.pageTranslator.state)")
+    return button
+
+
+def test_embeddable_script_translates_a_real_page_whole(browser: Any, server: ServiceProcess, pages: str) -> None:
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{pages}/embed-real.html")
+    before = page.evaluate(SNAPSHOT_JS)
+    assert sum(item["translate"] for item in before["items"]) >= 150
+    embed_translate(page)
+    assert page.evaluate("window.pageTranslator.state") == "translated"
+    assert page.evaluate("window.pageTranslator.failed") == 0
+    assert "error" not in (page.evaluate(OVERLAY_TEXT) or "")
+    check_translated(server, before, page.evaluate(SNAPSHOT_JS), min_translated=150)  # every block
+    assert errors == []
+    screenshot(page, "embed-real-page-translated.png")
+    page.close()
+
+
+def test_a_text_the_service_cannot_translate_leaves_the_rest_translated(
+    browser: Any, server: ServiceProcess, pages: str
+) -> None:
+    """A text node holding a lone surrogate (a truncated emoji, say) is refused by the service on its own: it
+    stays as it was, every other text is translated, and the overlay says one text was left."""
+    page = browser.new_page()
+    page.goto(f"{pages}/embed.html")
+    page.evaluate("document.querySelector('h1').append(document.createTextNode(' the broken \\ud83d dog'))")
+    before = page.evaluate(SNAPSHOT_JS)
+    broken = next(item for item in before["items"] if "the broken" in item["value"])
+    before["items"] = [item for item in before["items"] if item is not broken]
+    button = embed_translate(page)
+    assert page.evaluate("window.pageTranslator.state") == "translated"
+    assert page.evaluate("window.pageTranslator.failed") == 1
+    after = page.evaluate(SNAPSHOT_JS)
+    assert next(item for item in after["items"] if item["key"] == broken["key"])["value"] == broken["value"]
+    after["items"] = [item for item in after["items"] if item["key"] != broken["key"]]
+    check_translated(server, before, after)
+    overlay = page.locator("[data-page-translate-ui=overlay] .message")
+    assert overlay.inner_text().startswith("Translated, but 1 of ")
+    assert "partial" in page.evaluate(OVERLAY_TEXT)
+    screenshot(page, "embed-one-text-left.png")
+
+    button.click()  # "Show original" still works on a page with a text left as it was
+    assert page.evaluate("window.pageTranslator.state") == "original"
     page.close()
 
 
