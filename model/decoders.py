@@ -35,7 +35,10 @@ class GNMTDecoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """h from the masked mean of the memory; c and the input feed start at zero."""
         weights = mask.to(memory.dtype).unsqueeze(-1)
-        mean = (memory * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        # A product, not a sum over positions: a reduction's order (and so its last bits) depends on the padded
+        # width, i.e. on the batch mates; the product accumulates in position order, padding adding exact zeros.
+        summed = torch.bmm(weights.transpose(1, 2), memory).squeeze(1)
+        mean = summed / weights.sum(1).clamp(min=1.0)
         batch = memory.size(0)
         h = torch.tanh(self.bridge(mean)).view(batch, self.layers, -1)
         c = torch.zeros_like(h)

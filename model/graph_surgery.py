@@ -11,6 +11,7 @@ bundles whose checkpoints are gone: the network is untouched, only its edges cha
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
@@ -168,3 +169,47 @@ def column_matmuls(model: onnx.ModelProto) -> int:
     graph.node.extend(nodes)
     onnx.checker.check_model(model)
     return len(targets)
+
+
+def position_sums_as_products(model: onnx.ModelProto) -> int:
+    """Rewrite ReduceSum(Mul(memory, weights), axes=[1]) (the masked sum of the encoder's memory over source
+    positions, [B, S, H] x [B, S, 1]) as MatMul(weights^T, memory), in place; returns how many.
+
+    A reduction over positions sums in an order that depends on the padded width, so a sentence's bridge state
+    changed in its last bits with its batch mates; the product accumulates in position order, and padding only
+    adds exact zeros. Older exports have the sum (model/decoders.py now writes the product).
+    """
+    graph = model.graph
+    constants = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
+    constants.update(
+        {n.output[0]: onnx.numpy_helper.to_array(n.attribute[0].t) for n in graph.node if n.op_type == "Constant"}
+    )
+    producers = {out: node for node in graph.node for out in node.output}
+    users: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            users[name] = users.get(name, 0) + 1
+    replaced: dict[int, list[onnx.NodeProto]] = {}
+    dropped: set[int] = set()
+    for node in graph.node:
+        if node.op_type != "ReduceSum" or len(node.input) < 2 or node.input[1] not in constants:
+            continue
+        if [int(a) for a in constants[node.input[1]].ravel()] != [1]:
+            continue
+        product = producers.get(node.input[0])
+        if product is None or product.op_type != "Mul" or users.get(product.output[0], 0) != 1:
+            continue
+        memory, weights = product.input
+        p = f"position_sum{len(replaced)}_"
+        replaced[id(node)] = [
+            helper.make_node("Transpose", [weights], [p + "row"], perm=[0, 2, 1]),
+            helper.make_node("MatMul", [p + "row", memory], [p + "product"]),
+            helper.make_node("Squeeze", [p + "product", p + "axis"], [node.output[0]]),
+        ]
+        graph.initializer.append(onnx.numpy_helper.from_array(np.array([1], np.int64), p + "axis"))
+        dropped.add(id(product))
+    if replaced:
+        nodes = [new for n in graph.node if id(n) not in dropped for new in replaced.get(id(n), [n])]
+        graph.ClearField("node")
+        graph.node.extend(nodes)
+    return len(replaced)

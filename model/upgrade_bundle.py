@@ -2,9 +2,12 @@
 
 Format 1's decoder step returned full log-probs for one row per hypothesis; format 2 is the batched
 decoder's step (nmt_core/bundle.py). Graphs exported before the attention's vector became a column
-(model/attention.py) get the faster matrix-vector product, int8 variants included. The checkpoint is
-not needed: the graphs are rewired by surgery (model/graph_surgery.py), their weights untouched, and
-the manifest's checksums and format are updated.
+(model/attention.py) get the faster matrix-vector product, int8 variants included. The encoder's masked
+sum over source positions becomes a product (its last bits depended on the padded width, so on the batch).
+The checkpoint is not needed: the graphs are rewired by surgery (model/graph_surgery.py), their weights
+untouched, and the manifest's checksums and format are updated. int8 graphs that quantize activations per
+batch are made again from the fp32 graphs with calibrated scales (model/quantize.py: Multi30k validation
+from $DATA_DIR), so that no translation depends on its batch mates.
 """
 
 from __future__ import annotations
@@ -17,13 +20,18 @@ from pathlib import Path
 
 import onnx
 
-from model.graph_surgery import batched_decoder_graph, column_matmuls, is_legacy_decoder
+from model.graph_surgery import batched_decoder_graph, column_matmuls, is_legacy_decoder, position_sums_as_products
+from model.quantize import CALIBRATION_KEY, calibration_note, default_calibration, quantize_graphs
+from model.static_quantization import is_batch_invariant
 from nmt_core.bundle import (
     DECODER_STEP_FILE,
     FORMAT_VERSION,
+    INT8,
     LEGACY_FORMAT_VERSION,
     MANIFEST_FILE,
+    VARIANT_FILES,
     BundleError,
+    load_bundle,
     publish_bundle,
     sha256_of,
 )
@@ -53,9 +61,19 @@ def upgrade_bundle(source: Path, out: Path | None = None) -> Path:
         for name in manifest["files"]:
             if name.endswith(".onnx"):
                 graph = onnx.load(str(staging / name))
-                if column_matmuls(graph):
+                if column_matmuls(graph) + position_sums_as_products(graph):
                     onnx.save(graph, str(staging / name))
                     changed = True
+        int8 = [name for name in VARIANT_FILES[INT8] if name in manifest["files"]]
+        if int8 and (changed or not all(is_batch_invariant(onnx.load(str(staging / name))) for name in int8)):
+            manifest["format_version"] = FORMAT_VERSION  # read the staged fp32 graphs as a bundle
+            manifest["files"] = {name: {"sha256": sha256_of(staging / name)} for name in manifest["files"]}
+            (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+            staged = load_bundle(staging)
+            texts = default_calibration(staged)
+            quantize_graphs(staged, staging, texts)
+            manifest["training"] = {**manifest.get("training", {}), CALIBRATION_KEY: calibration_note(texts)}
+            changed = True
         if not changed:
             raise BundleError(f"{source}: format {version} with today's graphs: nothing to upgrade")
         manifest["format_version"] = FORMAT_VERSION

@@ -25,6 +25,11 @@ from nmt_core.selection import BeamSet, GreedySet, Sentence, SentenceSet
 ENCODE_GROUP_TOKENS = 4096  # padded source tokens per encoder call at admission
 _MIN_SLOTS = 16
 _MIN_WIDTH = 32  # source positions below which the slot arrays are never narrowed
+WIDTH_QUANTUM = 8
+"""The slot arrays' width (source positions) is always a multiple of this. Attention sums over the width, and
+ONNX Runtime's float products add a run of padding zeros in an order that depends on the width modulo the
+kernel's block (a sentence's context then changed in its last bits with the longest source of its batch
+mates); whole blocks of zeros add nothing, so a row's result no longer depends on the width."""
 
 
 @dataclass
@@ -96,6 +101,7 @@ class _Slots:
         return int(self.lengths[self.live].max()) if self.live.any() else 1
 
     def _rebuild(self, capacity: int, width: int, depths: tuple[int, int]) -> np.ndarray:
+        width = -(-width // WIDTH_QUANTUM) * WIDTH_QUANTUM
         live = np.flatnonzero(self.live)
         remap = np.full(len(self.live), -1, np.int64)
         remap[live] = np.arange(len(live))
