@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 from collections import defaultdict
@@ -9,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from model.batching import Example
-from model.config import CorpusSpec, ExperimentConfig
+from model.config import CorpusSpec, ExperimentConfig, load_config
 from model.corpus import Pair, clean_pairs, expand_rows, pairs_of, read_parallel
 from model.holdout import hold_out, normalized
 from model.langid import filter_by_language
@@ -99,6 +100,19 @@ def write_heldout(run_dir: Path, split: str, pairs: list[Pair]) -> None:
         (folder / f"{label.replace(' ', '.')}.tsv").write_text("".join(lines), encoding="utf-8")
 
 
+def write_heldout_slices(
+    config: ExperimentConfig, run_dir: Path, slices: list[CorpusSlices] | None = None
+) -> list[Pair]:
+    """Write RUN/heldout/{valid,test}/ as training does, and return the validation candidates. Held-out rows
+    depend only on the text (model/holdout.py), so this alone gives a run's test slices back, without
+    training: `python -m model.dataset CONFIG --heldout-only --out RUN`."""
+    slices = slices if slices is not None else [slice_corpus(spec) for spec in config.data.train]
+    valid_candidates = read_corpora(config.data.valid) + [p for s in slices for p in s.valid]
+    write_heldout(run_dir, "valid", valid_candidates)
+    write_heldout(run_dir, "test", [p for s in slices for p in s.test])
+    return valid_candidates
+
+
 def prepare_data(config: ExperimentConfig, run_dir: Path) -> PreparedData:
     slices = [slice_corpus(spec) for spec in config.data.train]
     held = frozenset().union(*(s.held_sentences for s in slices))
@@ -125,7 +139,7 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> PreparedData:
         )
         filtered = filter_by_language(cleaned, config.data.langid_min_confidence)
         train_pairs += upsample(filtered, corpus.spec.weight, config.train.seed + index)
-    valid_candidates = read_corpora(config.data.valid) + [p for s in slices for p in s.valid]
+    valid_candidates = write_heldout_slices(config, run_dir, slices)
     valid: dict[str, list[Pair]] = defaultdict(list)
     for pair in valid_candidates:
         bucket = valid[slice_label(pair)]
@@ -135,10 +149,25 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> PreparedData:
             and (config.data.valid_max_pairs is None or len(bucket) < config.data.valid_max_pairs)
         ):
             bucket.append(pair)
-    write_heldout(run_dir, "valid", valid_candidates)
-    write_heldout(run_dir, "test", [p for s in slices for p in s.test])
     directions = sorted({p.direction for p in train_pairs})
     valid_pairs = [p for pairs in valid.values() for p in pairs]
     return PreparedData(
         vocab, encode_pairs(train_pairs, vocab), dict(valid), encode_pairs(valid_pairs, vocab), directions, languages
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A training config's held-out slices, without training.")
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--heldout-only", action="store_true", required=True, help="write RUN/heldout/ only")
+    parser.add_argument("--out", type=Path, help="the run folder (default: the config's output_dir)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    run_dir = args.out or Path(config.output_dir)
+    write_heldout_slices(config, run_dir)
+    for path in sorted((run_dir / HELDOUT_DIR).glob("*/*.tsv")):
+        print(f"{path}\t{sum(1 for _ in path.open(encoding='utf-8'))}")
+
+
+if __name__ == "__main__":
+    main()

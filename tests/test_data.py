@@ -437,6 +437,13 @@ def test_mixed_config_holds_out_per_domain_and_never_trains_on_held_out_text(tmp
     assert not train_sources & held
     # 95 remaining sentences x 2 directions: news twice, chat once
     assert len(data.train) == 95 * 2 * 2 + 95 * 2
+    # the held-out slices alone, without training, are the same files (how a later session gets them back)
+    from model.dataset import write_heldout_slices
+
+    write_heldout_slices(config, tmp_path / "again")
+    for split in ("valid", "test"):
+        for path in sorted((tmp_path / "run" / "heldout" / split).iterdir()):
+            assert (tmp_path / "again" / "heldout" / split / path.name).read_bytes() == path.read_bytes()
 
 
 def train_other_vocabulary(tmp_path: Path) -> bytes:
