@@ -43,11 +43,20 @@ def session_options(intra_threads: int | None = None) -> ort.SessionOptions:
 
 
 def preferred_providers(device: str = "auto") -> list[str]:
-    """CUDA first when the installed build has it (and it was not refused), CPU always as the fallback."""
+    """CUDA first when the installed build has it (and it was not refused), CPU always as the fallback.
+
+    That CUDA is listed only says the build has it: whether a session really runs on it (a GPU visible, a
+    driver new enough, CUDA and cuDNN libraries found) shows only in the session's own providers."""
     available = ort.get_available_providers()
     if device != "cpu" and CUDA in available:
         return [CUDA, CPU]
     return [CPU]
+
+
+def provider_options(providers: list[str], tf32: bool = False) -> list[str | tuple[str, dict[str, str]]]:
+    """The providers with their options: TF32 off on CUDA unless asked for (it is on by default in the CUDA
+    provider, and Ampere and newer GPUs then answer differently from the CPU beyond the export's tolerance)."""
+    return [(CUDA, {"use_tf32": "1" if tf32 else "0"}) if name == CUDA else name for name in providers]
 
 
 class DeviceState:
@@ -58,9 +67,10 @@ class DeviceState:
     the batch outgrows them, which copies the current state once.
     """
 
-    def __init__(self, shapes: dict[str, tuple[int, ...]], device_type: str, capacity: int):
+    def __init__(self, shapes: dict[str, tuple[int, ...]], device_type: str, capacity: int, ortvalues: bool = False):
         self.shapes = shapes  # per-row shape of h, c, feed
         self.device_type = device_type
+        self.ortvalues = ortvalues or device_type != "cpu"  # OrtValues on CUDA; on the CPU only to test that path
         self.capacity = 0
         self.buffers: list[dict[str, Any]] = []
         self.current = 0  # which of the two buffers holds the state
@@ -69,7 +79,7 @@ class DeviceState:
 
     def _new(self, name: str, rows: int) -> Any:
         shape = (rows, *self.shapes[name])
-        if self.device_type == "cpu":
+        if not self.ortvalues:
             return np.empty(shape, np.float32)
         return ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, self.device_type, 0)
 
@@ -78,7 +88,7 @@ class DeviceState:
         if self.buffers and self.rows:
             for name in _STATE:  # keep the live state
                 old = self.buffers[self.current][name]
-                if self.device_type == "cpu":
+                if not self.ortvalues:
                     fresh[self.current][name][: self.rows] = old[: self.rows]
                 else:
                     host = old.numpy()[: self.rows]
@@ -100,14 +110,20 @@ class DeviceState:
 
 class OnnxBackend:
     def __init__(
-        self, encoder_path: str | Path, decoder_path: str | Path, device: str = "auto", intra_threads: int | None = None
+        self,
+        encoder_path: str | Path,
+        decoder_path: str | Path,
+        device: str = "auto",
+        intra_threads: int | None = None,
+        tf32: bool = False,
     ):
         options = session_options(intra_threads)
-        providers = preferred_providers(device)
+        providers = provider_options(preferred_providers(device), tf32)
         self.encoder = ort.InferenceSession(str(encoder_path), options, providers=providers)
         self.decoder = ort.InferenceSession(str(decoder_path), options, providers=providers)
         self.provider = self.decoder.get_providers()[0]
         self.device_type = "cuda" if self.provider == CUDA else "cpu"
+        self.ortvalue_state = self.device_type != "cpu"  # tests set it on the CPU to run the CUDA path there
         names = tuple(i.name for i in self.decoder.get_inputs())
         if names != DECODER_INPUTS:
             raise ValueError(f"{decoder_path}: not a format-2 decoder step (inputs {list(names)})")
@@ -154,7 +170,7 @@ class OnnxBackend:
     def step(self, state: DeviceState | None, inputs: StepInputs) -> tuple[DeviceState, StepOutput]:
         rows = len(inputs.prev_tokens)
         if state is None:
-            state = DeviceState(self._row_shapes, self.device_type, max(_MIN_CAPACITY, rows))
+            state = DeviceState(self._row_shapes, self.device_type, max(_MIN_CAPACITY, rows), self.ortvalue_state)
         state.reserve(rows)
         binding = self._binding
         binding.bind_cpu_input("prev_tokens", inputs.prev_tokens)

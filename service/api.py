@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.auth import KeyedRoute, header_keys
+from service.engine import LoadedModel
 from service.errors import NotReady, ServiceError, ShuttingDown
 from service.formats import translate_texts
 from service.http_errors import http_status
@@ -18,6 +19,7 @@ from service.validation import (
     LanguagePair,
     LanguagesResponse,
     ModelRef,
+    ServedModel,
     TranslateRequest,
     TranslateResponse,
     Translation,
@@ -114,6 +116,12 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
 
 
+def served(model: LoadedModel) -> ServedModel:
+    return ServedModel(
+        id=model.model_id, version=model.model_version, provider=model.provider, precision=model.precision
+    )
+
+
 def _item_error(error: ServiceError | None) -> ItemError | None:
     return None if error is None else ItemError(code=error.code, message=error.message, status=http_status(error))
 
@@ -134,7 +142,7 @@ router.add_api_route(
 async def languages(translator: Translator = Depends(get_translator)) -> LanguagesResponse:
     return LanguagesResponse(
         directions=[
-            LanguagePair(source=source, target=target, model=ModelRef(id=m.model_id, version=m.model_version))
+            LanguagePair(source=source, target=target, model=served(m))
             for source, target, m in translator.engine.directions()
         ]
     )
@@ -148,9 +156,11 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", tags=["ops"], responses={503: ERROR_RESPONSES[503]})
 async def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
-    """Readiness: models loaded and warm, scheduler running, not draining."""
-    if runtime.ready:
-        return JSONResponse({"status": "ready"})
+    """Readiness: models loaded and warm, scheduler running, not draining; the models as this replica runs
+    them (provider and precision), so that a GPU replica serving from the CPU shows at a glance."""
+    if runtime.ready and runtime.engine is not None:
+        models = [served(m).model_dump() for m in runtime.engine.models]
+        return JSONResponse({"status": "ready", "models": models})
     reason = "draining" if runtime.draining else "starting"
     return JSONResponse(
         {"error": {"code": "not_ready", "message": reason, "status": 503}},

@@ -23,6 +23,8 @@ from service.metrics import MODEL_INFO
 
 log = logging.getLogger(__name__)
 
+WARM_UP_ROWS = 64  # the state buffers' starting rows (nmt_core/onnx_backend.py): warm-up decodes past them
+
 
 @dataclass
 class LoadedModel:
@@ -31,6 +33,7 @@ class LoadedModel:
     vocab: Vocabulary
 
     precision: str = FP32
+    tf32: bool = False
 
     @property
     def model_id(self) -> str:
@@ -38,9 +41,13 @@ class LoadedModel:
 
     @property
     def model_version(self) -> str:
-        """The manifest's version, marked for int8 graphs: their outputs differ, so must their cache entries."""
+        """The manifest's version, marked wherever the outputs can differ, so that cache entries (and replicas
+        sharing Redis) never mix them: int8 graphs, and the GPU's float math (with TF32 marked apart)."""
+        marks = [] if self.precision == FP32 else [self.precision]
+        if self.provider == CUDA:
+            marks.append("cuda-tf32" if self.tf32 else "cuda")
         version = self.bundle.manifest.model_version
-        return version if self.precision == FP32 else f"{version}+{self.precision}"
+        return "+".join([version, *marks])
 
     @property
     def provider(self) -> str:
@@ -55,13 +62,15 @@ class LoadedModel:
         return self.bundle.manifest.decoding.for_direction(direction).search_options()
 
     def warm_up(self) -> float:
-        """One greedy and one beam decode, so the first user does not pay for ORT's lazy initialisation."""
+        """A greedy and a beam decode, so the first user does not pay for ORT's lazy initialisation; the beam
+        one runs more rows than the state buffers start with, so their growth (a copy on the device, on a
+        GPU) has run once before any request needs it."""
         start = time.perf_counter()
         sources = [self.vocab.source("warm up", d.target) for d in self.bundle.manifest.directions[:1]]
-        for beam in (1, 2):
+        for beam, copies in ((1, 2), (4, WARM_UP_ROWS // 4 + 1)):
             decode_batch(
                 self.backend,
-                sources * 2,
+                sources * copies,
                 SearchOptions(beam_size=beam, max_length_ratio=0.0, max_length_offset=4),
                 self.vocab.specials,
             )
@@ -88,7 +97,12 @@ class Engine:
 
     @classmethod
     def load(
-        cls, model_dir: str | Path, device: str = "auto", intra_threads: int | None = None, precision: str = "auto"
+        cls,
+        model_dir: str | Path,
+        device: str = "auto",
+        intra_threads: int | None = None,
+        precision: str = "auto",
+        tf32: bool = False,
     ) -> Engine:
         """Load and verify every bundle; a bad bundle stops start-up rather than serving half a fleet."""
         paths = discover_bundles(model_dir)
@@ -97,26 +111,20 @@ class Engine:
         models = []
         for path in paths:
             bundle = load_bundle(path)
-            on_cpu = device == "cpu" or CUDA not in preferred_providers(device)
-            chosen = choose_precision(bundle, precision, on_cpu)
-            encoder_path, decoder_path = bundle.graph_paths(chosen)
-            backend = OnnxBackend(
-                encoder_path, decoder_path, device="cpu" if on_cpu else "auto", intra_threads=intra_threads
-            )
-            if device == "cuda" and backend.provider != CUDA:
-                raise BundleError(f"{path}: DEVICE=cuda but ONNX Runtime gave {backend.provider}")
+            backend, chosen = open_backend(bundle, device, precision, intra_threads, tf32)
             vocab = Vocabulary(bundle.sentencepiece_path, bundle.manifest.special_ids)
             vocab.verify(bundle.manifest, str(bundle.sentencepiece_path))
-            model = LoadedModel(bundle, backend, vocab, chosen)
+            model = LoadedModel(bundle, backend, vocab, chosen, tf32 and backend.provider == CUDA)
             log.info(
-                "loaded %s %s from %s (directions %s, provider %s)",
+                "loaded %s %s from %s (directions %s, provider %s, precision %s)",
                 model.model_id,
                 model.model_version,
                 path,
                 ",".join(model.directions),
                 model.provider,
+                model.precision,
             )
-            MODEL_INFO.labels(model.model_id, model.model_version, model.provider).set(1)
+            MODEL_INFO.labels(model.model_id, model.model_version, model.provider, model.precision).set(1)
             models.append(model)
         return cls(models)
 
@@ -135,6 +143,38 @@ class Engine:
 
     def directions(self) -> list[tuple[str, str, LoadedModel]]:
         return [(key.split("-", 1)[0], key.split("-", 1)[1], model) for key, model in sorted(self.by_direction.items())]
+
+
+GPU_HELP = (
+    "check that the container sees a GPU (--gpus all, or an nvidia.com/gpu limit), that the driver is R580 or"
+    " newer (CUDA 13), and that onnxruntime-gpu found CUDA and cuDNN (docs/deploy.md)"
+)
+
+
+def open_backend(
+    bundle: Bundle, device: str, precision: str, intra_threads: int | None, tf32: bool = False
+) -> tuple[OnnxBackend, str]:
+    """The bundle's sessions and their precision, chosen from the provider ONNX Runtime really gave.
+
+    A build with the CUDA provider may still run on the CPU (no GPU visible, an old driver, a missing
+    library): under DEVICE=cuda that stops start-up with a message saying so; under DEVICE=auto the bundle
+    is served on the CPU as a CPU replica would serve it (its CPU precision, int8 where it ships), with a
+    warning, never the fp32 graphs meant for the GPU.
+    """
+    if device == "cuda" and CUDA not in preferred_providers(device):
+        raise BundleError(f"{bundle.path}: DEVICE=cuda but this ONNX Runtime has no CUDA provider (install .[gpu])")
+    if device != "cpu" and CUDA in preferred_providers(device):
+        chosen = choose_precision(bundle, precision, on_cpu=False)
+        backend = OnnxBackend(*bundle.graph_paths(chosen), device="auto", intra_threads=intra_threads, tf32=tf32)
+        if backend.provider == CUDA:
+            return backend, chosen
+        if device == "cuda":
+            raise BundleError(f"{bundle.path}: DEVICE=cuda but ONNX Runtime could not start CUDA; {GPU_HELP}")
+        log.warning(
+            "DEVICE=auto: the CUDA provider is installed but could not start; serving on the CPU (%s)", GPU_HELP
+        )
+    chosen = choose_precision(bundle, precision, on_cpu=True)
+    return OnnxBackend(*bundle.graph_paths(chosen), device="cpu", intra_threads=intra_threads), chosen
 
 
 def choose_precision(bundle: Bundle, requested: str, on_cpu: bool) -> str:

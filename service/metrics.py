@@ -55,7 +55,9 @@ DECODE_EFFICIENCY = Gauge(
     "nmt_decode_efficiency",
     "Share of the scheduler's busy time spent inside ONNX Runtime, over the last second of work",
 )
-MODEL_INFO = Gauge("nmt_model_info", "Loaded model bundles (value 1)", ["model_id", "model_version", "provider"])
+MODEL_INFO = Gauge(
+    "nmt_model_info", "Loaded model bundles (value 1)", ["model_id", "model_version", "provider", "precision"]
+)
 
 LOOP_LAG_INTERVAL_S = 0.025
 LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

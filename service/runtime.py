@@ -62,7 +62,7 @@ class Runtime:
         """Load and verify every bundle, warm each up, then start the scheduler (readiness follows)."""
         s = self.settings
         intra = s.ort_intra_threads
-        self.engine = await asyncio.to_thread(Engine.load, s.model_dir, s.device, intra, s.precision)
+        self.engine = await asyncio.to_thread(Engine.load, s.model_dir, s.device, intra, s.precision, s.cuda_tf32)
         await asyncio.to_thread(self.engine.warm_up)
         self.warm = True
         self._translator = Translator(self.engine, self.queue, self.cache, s)

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # auto: the bundle's cpu_precision on the CPU (int8 where it held BLEU), fp32 on CUDA (never int8)
     precision: Literal["auto", "fp32", "int8"] = "auto"
+    # TF32 on CUDA: faster matrix products on Ampere and newer, but answers that differ from the CPU's
+    cuda_tf32: bool = False
     ort_intra_threads: int | None = Field(default=None, ge=1)
 
     cors_origins: str = ""

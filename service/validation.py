@@ -81,10 +81,17 @@ class TranslateResponse(BaseModel):
     model: ModelRef
 
 
+class ServedModel(ModelRef):
+    """A loaded model as this replica runs it: where (the ONNX Runtime provider) and in which precision."""
+
+    provider: str = Field(examples=["CPUExecutionProvider", "CUDAExecutionProvider"])
+    precision: str = Field(examples=["int8", "fp32"])
+
+
 class LanguagePair(BaseModel):
     source: str
     target: str
-    model: ModelRef
+    model: ServedModel
 
 
 class LanguagesResponse(BaseModel):

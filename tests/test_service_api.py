@@ -39,10 +39,13 @@ def unique(text: str) -> str:
 
 async def test_translate_and_languages(model_dir: Path) -> None:
     async with running_app(settings_for(model_dir)) as (app, client):
-        assert (await client.get("/readyz")).status_code == 200
+        ready = await client.get("/readyz")
+        served = {"id": "tiny", "version": "0.0.1", "provider": "CPUExecutionProvider", "precision": "fp32"}
+        assert ready.status_code == 200 and ready.json() == {"status": "ready", "models": [served]}
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         languages = (await client.get("/v1/languages")).json()["directions"]
         assert {(d["source"], d["target"]) for d in languages} == {("en", "de"), ("de", "en")}
+        assert all(d["model"] == served for d in languages)  # where and how this replica runs it
         text = [unique("the dog runs. The cat sits"), unique("a big tree")]
         response = await client.post("/v1/translate", json=translate_body(text, beam_size=1))
         assert response.status_code == 200, response.text
@@ -234,7 +237,8 @@ async def test_metrics_use_the_documented_names(model_dir: Path) -> None:
         assert name.removesuffix("_bucket") in documented.read_text(), name
     assert 'nmt_requests_total{route="/v1/translate",status="400"}' in text
     assert 'nmt_tokens_total{direction="en-de",kind="source"}' in text
-    assert 'nmt_model_info{model_id="tiny",model_version="0.0.1",provider="CPUExecutionProvider"} 1.0' in text
+    info = 'nmt_model_info{model_id="tiny",model_version="0.0.1",precision="fp32",provider="CPUExecutionProvider"}'
+    assert f"{info} 1.0" in text
 
 
 async def test_memory_then_redis_tier_and_single_flight(model_dir: Path) -> None:
