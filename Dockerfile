@@ -58,8 +58,10 @@ STOPSIGNAL SIGTERM
 CMD ["python", "-m", "service"]
 
 # ---------------------------------------------------------------------------------------------
-# gpu-build: the same virtualenv on the CUDA image's own python, with onnxruntime-gpu swapped in
-# for onnxruntime (both install the `onnxruntime` module, so exactly one may stay).
+# gpu-build: the same virtualenv on the CUDA image's own python, with the `gpu` extra, which pulls in
+# onnxruntime-gpu and never the CPU onnxruntime (both install the `onnxruntime` module). The check
+# proves more than the provider's name: every library the CUDA provider links must resolve, except
+# the driver's libcuda.so.1, which the NVIDIA container toolkit mounts at run time.
 FROM ${CUDA_IMAGE} AS gpu-build
 ARG DEBIAN_FRONTEND=noninteractive
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -77,10 +79,12 @@ COPY nmt_core ./nmt_core
 # the page-translation core lives in extension/; the installed package serves it from static/
 COPY extension/translate-core.js ./service/static/translate-core.js
 COPY model ./model
-RUN /opt/venv/bin/pip install ".[serve]" \
-    && /opt/venv/bin/pip uninstall -y onnxruntime \
-    && /opt/venv/bin/pip install ".[gpu]" \
-    && /opt/venv/bin/python -c "import onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers()"
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN /opt/venv/bin/pip install ".[gpu]" \
+    && /opt/venv/bin/python -c "import onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers()" \
+    && provider="$(/opt/venv/bin/python -c 'import onnxruntime, pathlib; print(pathlib.Path(onnxruntime.__file__).parent / "capi" / "libonnxruntime_providers_cuda.so")')" \
+    && missing="$(ldd "$provider" | grep 'not found' | grep -v 'libcuda\.so\.1' || true)" \
+    && if [ -n "$missing" ]; then echo "the CUDA provider cannot load: $missing" >&2; exit 1; fi
 
 # ---------------------------------------------------------------------------------------------
 # gpu: runtime image (default target). Needs the NVIDIA container toolkit on the host.
@@ -101,7 +105,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=8000 \
     MODEL_DIR=/app/models \
-    DEVICE=auto
+    DEVICE=cuda
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
