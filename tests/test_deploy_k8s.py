@@ -128,6 +128,21 @@ def test_strict_validation_rejects_unknown_fields(overlay: tuple[str, list[Resou
         validate_strictly(monitor)
 
 
+def test_the_gfd_node_selector_is_an_optional_patch(tmp_path: Path) -> None:
+    shutil.copy(K8S / "optional" / "gpu-node-selector.yaml", tmp_path)
+    base = os.path.relpath(K8S / "overlays" / "gpu", tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(
+        f"resources:\n  - {base}\npatches:\n  - path: gpu-node-selector.yaml\n"
+    )
+    pod = find(render(tmp_path), "Deployment", "nmt-api")["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+
+
+def test_no_kustomization_uses_deprecated_fields() -> None:
+    for path in K8S.rglob("kustomization.yaml"):
+        assert not {"bases", "patchesStrategicMerge", "patchesJson6902"} & set(load_yaml(path)), path
+
+
 @pytest.mark.parametrize("name", ["ingress.yaml", "hpa-queue-depth.yaml"])
 def test_optional_manifests_validate_strictly(name: str) -> None:
     for resource in load_yaml_all(K8S / "optional" / name):
@@ -138,9 +153,7 @@ def test_queue_depth_hpa_patches_an_overlay(tmp_path: Path) -> None:
     """The documented use of hpa-queue-depth.yaml: a patch in an overlay built on gpu."""
     shutil.copy(K8S / "optional" / "hpa-queue-depth.yaml", tmp_path)
     base = os.path.relpath(K8S / "overlays" / "gpu", tmp_path)
-    (tmp_path / "kustomization.yaml").write_text(
-        f"bases:\n  - {base}\npatchesStrategicMerge:\n  - hpa-queue-depth.yaml\n"
-    )
+    (tmp_path / "kustomization.yaml").write_text(f"resources:\n  - {base}\npatches:\n  - path: hpa-queue-depth.yaml\n")
     resources = render(tmp_path)
     hpa = find(resources, "HorizontalPodAutoscaler", "nmt-api")
     validate_strictly(hpa)
@@ -297,11 +310,16 @@ def test_redis_url_points_at_a_non_persistent_lru_redis(overlay: tuple[str, list
 
 
 def test_gpu_overlay_requests_a_gpu_on_gpu_nodes() -> None:
+    """The GPU limit places the pods (no GFD-only label required); a rollout needs no spare GPU."""
     resources = render(K8S / "overlays" / "gpu")
-    pod = find(resources, "Deployment", "nmt-api")["spec"]["template"]["spec"]
+    deployment = find(resources, "Deployment", "nmt-api")
+    pod = deployment["spec"]["template"]["spec"]
     api = api_container(resources)
     assert api["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert pod["nodeSelector"]
+    assert "nodeSelector" not in pod
+    rolling = deployment["spec"]["strategy"]["rollingUpdate"]
+    assert rolling["maxSurge"] == 0 and rolling["maxUnavailable"] == 1
+    assert find(resources, "PodDisruptionBudget", "nmt-api")["spec"]["maxUnavailable"] == 1
     assert any(t["key"] == "nvidia.com/gpu" and t["effect"] == "NoSchedule" for t in pod["tolerations"])
     assert config(resources)["DEVICE"] == "cuda"
     assert api["image"].endswith(":gpu")
