@@ -145,6 +145,12 @@ def _normalize(text: str) -> str:
     return _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
 
 
+def has_letters(text: str) -> bool:
+    """Whether a text holds anything to translate. One without letters (a number, a time, a price, a dash, an
+    emoji, a symbol) is kept as it is: the model can only damage it."""
+    return any(c.isalpha() for c in text)
+
+
 def _ends_with_abbreviation(chunk: str) -> bool:
     """Whether the last word before a period is an abbreviation or an initial ("Dr.", "J.").
 

@@ -20,7 +20,7 @@ from service.errors import DeadlineExceeded, InvalidRequest, ShuttingDown, TextF
 from service.metrics import SEGMENTS, TOKENS
 from service.queue import WorkItem, WorkQueue, next_request_id
 from service.results import SegmentResult, SentenceResult
-from service.segmentation import Split, normalize, split_sentences
+from service.segmentation import Split, has_letters, normalize, split_sentences
 from service.settings import Settings
 from service.validation import TranslationOptions
 
@@ -133,11 +133,17 @@ class Translator:
         fields = decoding.cache_fields()
         prepared: list[tuple[Split, list[str]] | TextFailed] = []
         texts: dict[str, str] = {}
+        verbatim: dict[str, SentenceOutcome] = {}
         for segment in segments:
             try:
                 split = split_sentences(segment)
                 keys = []
                 for sentence in split.sentences:
+                    if not has_letters(sentence):  # kept as it is, without running the model
+                        key = _VERBATIM + sentence
+                        verbatim[key] = _verbatim(sentence)
+                        keys.append(key)
+                        continue
                     text = normalize(sentence)
                     key = cache_key(
                         self.settings.cache_key_prefix,
@@ -155,6 +161,8 @@ class Translator:
                 continue
             prepared.append((split, keys))
         found, from_cache = await self._resolve(model, source, target, decoding, texts, deadline)
+        found.update(verbatim)
+        from_cache.update(verbatim)  # nothing was decoded for them, as for an empty segment
         SEGMENTS.labels(f"{source}-{target}").inc(sum(len(p[1]) for p in prepared if not isinstance(p, TextFailed)))
         return [
             _finish(segment, outcome, found, from_cache, decoding.alternatives)
@@ -260,6 +268,15 @@ async def _wait(awaitable: Awaitable[T], deadline: float) -> T:
         return await asyncio.wait_for(awaitable, max(0.0, deadline - time.monotonic()) + _GRACE_S)
     except TimeoutError:
         raise DeadlineExceeded("the request deadline passed") from None
+
+
+_VERBATIM = "\0verbatim\0"  # keys of sentences kept as they are: never a cache key (those start with the prefix)
+
+
+def _verbatim(sentence: str) -> SentenceResult:
+    """A sentence without letters as its own translation, word for word aligned (so markup around it stays)."""
+    pieces = ["▁" + word for word in sentence.split()]
+    return SentenceResult(sentence, pieces, pieces, list(range(len(pieces))))
 
 
 def _failed(step: str) -> TextFailed:

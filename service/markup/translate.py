@@ -12,11 +12,12 @@ from service.markup.document import EmptyDocument, Parsed, TooDeep, parse_html, 
 from service.markup.projection import SpanNode, project
 from service.markup.protocol import AlignedTranslation, Translate
 from service.markup.runs import Run, collect_runs, pinned, replace_run, run_source, shifted
+from service.segmentation import has_letters
 
 
 def worth_translating(text: str) -> bool:
     """Runs without letters (numbers, punctuation, symbols, whitespace) are left as they are."""
-    return any(c.isalpha() for c in text)
+    return has_letters(text)
 
 
 def _split_edges(text: str) -> tuple[str, str, str]:

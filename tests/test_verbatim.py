@@ -1,0 +1,46 @@
+"""A sentence with no letters (a dash, a price, a time, a year, an emoji, a bullet) comes back exactly as it was
+sent, without running the model (issue 19: the shipped model turned "—" into "Sch" and "€ 4,99" into "$")."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.service_support import make_model_dir, running_app, settings_for
+
+pytestmark = pytest.mark.asyncio
+
+NO_LETTERS = ["—", "© 2024", "12:30", "€ 4,99", "😀 👍🏽", "1.", "•", "+49 (0)30 1234-567", "3.5% → 4%", "#1 !!!"]
+
+
+@pytest.fixture
+def model_dir(tiny_bundle: Path, tmp_path: Path) -> Path:
+    return make_model_dir(tiny_bundle, tmp_path)
+
+
+async def test_segments_without_letters_are_kept_and_never_decoded(model_dir: Path) -> None:
+    async with running_app(settings_for(model_dir)) as (app, client):
+        translator = app.state.runtime.translator
+        body = {"text": NO_LETTERS, "source": "en", "target": "de"}
+        response = await client.post("/v1/translate", json=body)
+        assert response.status_code == 200, response.text
+        assert [t["text"] for t in response.json()["translations"]] == NO_LETTERS
+        assert translator.decoded_sentences == 0
+
+        # inside a text with words: the sentence with letters is translated, the one without is kept
+        words = f"the dog runs {os.urandom(3).hex()}."
+        mixed = await client.post("/v1/translate", json={**body, "text": [f"{words} 12:30"]})
+        text = mixed.json()["translations"][0]["text"]
+        assert text.endswith(" 12:30") and not text.startswith("the dog runs")
+        assert translator.decoded_sentences == 1
+
+        html = await client.post(
+            "/v1/translate", json={**body, "text": "<p><b>12:30</b> — 14:00 €</p>", "format": "html"}
+        )
+        assert html.json()["translations"][0]["text"] == "<p><b>12:30</b> — 14:00 €</p>"
+
+        libre = await client.post("/translate", json={"q": NO_LETTERS, "source": "en", "target": "de"})
+        assert libre.json()["translatedText"] == NO_LETTERS
+        assert translator.decoded_sentences == 1
