@@ -93,7 +93,9 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     if runtime.limiter.enabled:
         await runtime.limiter.check(request, header_keys(request), sum(len(s) for s in segments))
     model = translator.engine.resolve(body.source, body.target)
-    results = await translate_texts(translator, body.source, body.target, segments, body.format, body.options)
+    results = await translate_texts(
+        translator, body.source, body.target, segments, body.format, body.options, body.protect
+    )
     if isinstance(body.text, str) and results[0].error is not None:
         raise results[0].error  # one text: its failure is the request's
     html = body.format == "html"

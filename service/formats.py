@@ -27,6 +27,8 @@ from typing import Literal, TypeVar
 
 from service.errors import HtmlTooComplex, InvalidRequest, ServiceError, TextFailed
 from service.markup import HtmlLimits, TooComplex, Unrepresentable, check_representable, translate_html
+from service.metrics import PROTECTED_SPANS
+from service.protection import Span, as_markup, find_spans, from_markup, protectable
 from service.results import SegmentResult
 from service.translator import Translator
 from service.validation import TranslationOptions, is_valid_unicode, replacing_lone_surrogates
@@ -90,11 +92,13 @@ async def translate_texts(
     texts: list[str],
     text_format: TextFormat,
     options: TranslationOptions | None = None,
+    protect: bool = True,
 ) -> list[TextResult]:
     """Translate each text in order; HTML documents concurrently (the scheduler batches their segments).
 
     A text that cannot be translated gets its `error` (see the module's docstring); errors about the whole
-    request are raised.
+    request are raised. With `protect`, a plain text's protected spans (service/protection.py) come back
+    byte for byte.
     """
     if text_format == "html" and options is not None and options.alternatives:
         raise InvalidRequest("options.alternatives: only for format text", code="alternatives_unsupported")
@@ -106,7 +110,16 @@ async def translate_texts(
     todo = [index for index, result in enumerate(results) if result is None]
     if not todo:
         return [r for r in results if r is not None]
-    if text_format == "text":
+    guarded: dict[int, list[Span]] = {}
+    if text_format == "text" and protect:
+        guarded = {i: spans for i in todo if protectable(texts[i]) and (spans := find_spans(texts[i]))}
+        todo = [i for i in todo if i not in guarded]
+    if guarded:
+        for index, result in zip(
+            guarded, await _translate_guarded(translator, source, target, texts, guarded, options)
+        ):
+            results[index] = result if result.error is None else replace(result, error=_indexed(result.error, index))
+    if todo and text_format == "text":
         segments = await translator.translate_segments(source, target, [texts[i] for i in todo], options)
         for index, r in zip(todo, segments, strict=True):
             results[index] = (
@@ -114,7 +127,7 @@ async def translate_texts(
                 if r.error is None
                 else _failed_text(r.text, r.error, index)
             )
-    else:
+    elif todo:
         # A task group cancels the other documents as soon as one fails the request: nobody waits for them.
         try:
             async with asyncio.TaskGroup() as group:
@@ -128,6 +141,44 @@ async def translate_texts(
             result = task.result()
             results[index] = result if result.error is None else replace(result, error=_indexed(result.error, index))
     return [r for r in results if r is not None]
+
+
+async def _translate_guarded(
+    translator: Translator,
+    source: str,
+    target: str,
+    texts: list[str],
+    guarded: dict[int, list[Span]],
+    options: TranslationOptions | None,
+) -> list[TextResult]:
+    """Texts with protected spans, each as an HTML fragment whose spans are atoms, then back to text."""
+    plain = options.model_copy(update={"alternatives": None}) if options is not None else None
+    for spans in guarded.values():
+        for span in spans:
+            PROTECTED_SPANS.labels(span.kind).inc()
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(_translate_document(translator, source, target, as_markup(texts[i], spans), plain))
+                for i, spans in guarded.items()
+            ]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # about the request (overload, deadline): the API answers it
+    out = []
+    for (index, spans), task in zip(guarded.items(), tasks, strict=True):
+        done = task.result()
+        if done.error is not None:
+            out.append(replace(done, text=texts[index]))
+            continue
+        try:
+            text = from_markup(done.text, texts[index], spans)
+        except Exception:
+            log.exception("a protected text could not be written back")
+            error = TextFailed("the text could not be written back: a fault of the server, logged there")
+            out.append(TextResult(texts[index], False, 0, 0, error=error))
+            continue
+        out.append(TextResult(text, done.cached, 1, int(done.cached)))
+    return out
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}

@@ -204,6 +204,16 @@ def _string(params: dict[str, Any], name: str, default: str | None = None) -> st
     return value.strip()
 
 
+def _flag(params: dict[str, Any], name: str, default: bool) -> bool:
+    """A boolean parameter as JSON (true/false) or a form/query string ("true", "false", "1", "0")."""
+    value = params.get(name, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false", "0", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    raise LibreError(400, f"Invalid request: {name} must be true or false")
+
+
 def _alternatives(params: dict[str, Any]) -> int:
     try:
         return max(0, int(params.get("alternatives") or 0))
@@ -307,7 +317,8 @@ async def translate(
         model = translator.engine.resolve(source, target)
         beam = translator.decoding_for(model, None, source, target).search.beam_size
         options = TranslationOptions(alternatives=min(alternatives, beam - 1)) if beam > 1 else None
-    results = await translate_texts(translator, source, target, texts, cast(TextFormat, text_format), options)
+    protect = _flag(params, "protect", default=True)
+    results = await translate_texts(translator, source, target, texts, cast(TextFormat, text_format), options, protect)
     if not isinstance(q, list) and results[0].error is not None:
         raise results[0].error  # one text: its failure is the request's
     translated = [r.text for r in results]

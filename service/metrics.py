@@ -93,3 +93,8 @@ class LoopLagMonitor:
             start = loop.time()
             await asyncio.sleep(self.interval_s)
             EVENT_LOOP_LAG.observe(max(0.0, loop.time() - start - self.interval_s))
+
+
+PROTECTED_SPANS = Counter(
+    "nmt_protected_spans_total", "Spans kept byte for byte in plain texts (service/protection.py)", ["kind"]
+)

@@ -39,6 +39,11 @@ class TranslateRequest(BaseModel):
         description="html: each text is an HTML fragment or document; its text is translated and its markup kept",
     )
     options: TranslationOptions = Field(default_factory=TranslationOptions)
+    protect: bool = Field(
+        default=True,
+        description="text format: URLs, e-mail addresses, @handles, #hashtags, emoji, `code` and i18n placeholders"
+        " ({name}, %s, %(name)s, ${VAR}, {{x}}) come back byte for byte (docs/terminology.md); false turns it off",
+    )
 
     @property
     def segments(self) -> list[str]:

@@ -76,6 +76,13 @@ class _Projector:
         self.align = [a if 0 <= a < n_src else -1 for a in list(alignment)[: len(self.tgt)]]
         self.align += [-1] * (len(self.tgt) - len(self.align))
         self.probes = [_probe(span) for span in self.src]
+        # next_word[t]: the first target boundary at or after t that is not inside a word (or the end): an
+        # element without text moved between two pieces of one word would split it ("J 😀'adore")
+        pieces = list(target_pieces)
+        self.next_word = list(range(len(self.tgt) + 1))
+        for t in range(min(len(self.tgt), len(pieces)) - 1, 0, -1):
+            if _inside_word(pieces[t - 1], pieces[t]):
+                self.next_word[t] = self.next_word[t + 1]
         self.sorted_probes = all(a <= b for a, b in pairwise(self.probes))
         self._arrays: tuple[IntArray, IntArray] | None = None
 
@@ -149,7 +156,7 @@ class _Projector:
         intervals = self.split(text_kids, lo, hi)
         order = sorted(range(len(text_kids)), key=lambda i: (intervals[i][0], intervals[i][1], i))
         snap = _snapper(intervals)
-        cuts = self.cuts([c.start for c in empty_kids], lo, hi)
+        cuts = [min(self.next_word[t], hi) for t in self.cuts([c.start for c in empty_kids], lo, hi)]
         pending = deque(sorted((snap(t), i) for i, t in enumerate(cuts)))
         children: list[Placed] = []
         for i in order:
@@ -254,6 +261,16 @@ class _Projector:
                 t = lo + int(later[state]) if later[state] < n else hi
                 intervals.append((t, t))
         return intervals
+
+
+def _wordish(char: str) -> bool:
+    return char.isalnum() or char in "'’-"
+
+
+def _inside_word(before: str, piece: str) -> bool:
+    """Whether the boundary between two target pieces falls inside one word (no space, word characters on both
+    sides; an apostrophe or hyphen counts as one: "J'adore", "e-mail")."""
+    return not piece.startswith("▁") and _wordish(piece[:1]) and _wordish(before[-1:])
 
 
 def _disjoint(kids: list[SpanNode]) -> bool:

@@ -95,6 +95,12 @@ def shifted(node: SpanNode, offset: int, limit: int) -> SpanNode:
     )
 
 
+# An atom's spacing from the source is not repeated against punctuation that clings to it in the target
+# ("org ." for "org.", "( 😀" for "(😀").
+_CLOSING = frozenset(".,;:!?)]}»”’…")
+_OPENING = frozenset("([{«“‘¿¡")
+
+
 def render(placed: Placed, text: str) -> list[Node]:
     """Content of a placed tag: target text slices and elements (new copies of inline tags, atoms moved)."""
     out: list[Node] = []
@@ -104,11 +110,11 @@ def render(placed: Placed, text: str) -> list[Node]:
         if start > cursor:
             out.append(text[cursor:start])
         before, after = child.node.spaced if not child.node.has_text else (False, False)
-        if before and start > placed.start and not text[start - 1].isspace():
+        if before and start > placed.start and not text[start - 1].isspace() and text[start - 1] not in _OPENING:
             out.append(" ")
         out.append(_element(child, text))
         cursor = max(cursor, child.end)
-        if after and cursor < placed.end and not text[cursor].isspace():
+        if after and cursor < placed.end and not text[cursor].isspace() and text[cursor] not in _CLOSING:
             out.append(" ")
     if placed.end > cursor:
         out.append(text[cursor : placed.end])

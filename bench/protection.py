@@ -1,0 +1,100 @@
+"""How much of what must be kept comes back (issue 19): protected entities inserted into real sentences, and
+sentences without letters, through a real server with and without `protect`.
+
+Entities (URLs, e-mail addresses, @handles, #hashtags, emoji, `code` and placeholders of every syntax of
+docs/terminology.md) are inserted at a random word boundary of held-out sentences; a sentence counts as kept
+when every entity it holds comes back byte for byte.
+
+  python bench/protection.py --model-dir models --texts runs/general_en_de_fr_stage2/heldout/test/news.en-de.tsv \\
+      --targets de,fr --limit 200 --out artifacts/bench-protection.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load import ROOT, emit, read_sentences, server
+
+ENTITIES = [
+    "https://www.example.com/path?q=1",
+    "info@example.org",
+    "@acme",
+    "#NMT",
+    "😀",
+    "👍🏽",
+    "🇩🇪",
+    "`make test`",
+    "{name}",
+    "{0}",
+    "%s",
+    "%d",
+    "%1$s",
+    "%(count)d",
+    "%{user}",
+    "${HOME}",
+    "{{ button_label }}",
+]
+NO_LETTERS = ["—", "•", "© 2024", "12:30", "€ 4,99", "+49 30 1234-567", "1.", "😀 👍🏽", "3.5% → 4%", "2024-12-03"]
+
+
+def with_entities(sentences: list[str], seed: int = 0) -> list[tuple[str, list[str]]]:
+    rng = random.Random(seed)
+    out = []
+    for sentence in sentences:
+        words = sentence.split()
+        chosen = rng.sample(ENTITIES, k=min(len(ENTITIES), rng.randint(1, 2)))
+        for entity in chosen:
+            words.insert(rng.randint(1, max(1, len(words))), entity)
+        out.append((" ".join(words), chosen))
+    return out
+
+
+def kept(base: str, target: str, cases: list[tuple[str, list[str]]], protect: bool) -> float:
+    ok = 0
+    with httpx.Client(base_url=base, timeout=600) as client:
+        for start in range(0, len(cases), 32):
+            batch = cases[start : start + 32]
+            body = {"text": [t for t, _ in batch], "source": "en", "target": target, "protect": protect}
+            answers = client.post("/v1/translate", json=body).json()["translations"]
+            ok += sum(all(e in a["text"] for e in ents) for (_, ents), a in zip(batch, answers, strict=True))
+    return round(100 * ok / len(cases), 1)
+
+
+def unchanged(base: str, target: str) -> float:
+    body = {"text": NO_LETTERS, "source": "en", "target": target}
+    answers = httpx.post(f"{base}/v1/translate", json=body, timeout=60).json()["translations"]
+    return round(100 * sum(a["text"] == t for a, t in zip(answers, NO_LETTERS, strict=True)) / len(NO_LETTERS), 1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--texts", type=Path, required=True, help="English sentences (.tsv: first column)")
+    parser.add_argument("--targets", type=lambda s: s.split(","), default=["de", "fr"])
+    parser.add_argument("--limit", type=int, default=200)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    lines = read_sentences(args.texts)
+    sentences = [line.split("\t")[0] for line in lines][: args.limit]
+    cases = with_entities(sentences)
+    result: dict[str, Any] = {"sentences": len(cases)}
+    with server(args, {"CACHE_MEMORY_MB": "0", "REQUEST_TIMEOUT_S": "600"}) as base:
+        for target in args.targets:
+            result[f"en-{target}"] = {
+                "entities_kept_pct_protect_off": kept(base, target, cases, protect=False),
+                "entities_kept_pct": kept(base, target, cases, protect=True),
+                "no_letter_segments_unchanged_pct": unchanged(base, target),
+            }
+    emit(result, args.out)
+
+
+if __name__ == "__main__":
+    main()

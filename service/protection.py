@@ -1,0 +1,103 @@
+"""Protected spans: what a translation must keep byte for byte (URLs, e-mail addresses, @handles, #hashtags,
+emoji, inline code, i18n placeholders), found in a text so that the model never sees them.
+
+A text with protected spans is translated as an HTML fragment whose spans are empty inline elements (atoms):
+the model translates the words around them, and the attention-based placement that carries inline HTML tags
+puts each span back where its neighbours went (service/markup). The spans come back exactly as they were.
+
+Every pattern is bounded or possessive-free and the search is one pass of one regex, so finding spans is linear
+in the text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import lxml.html
+
+from service.markup.document import NOT_IN_HTML
+
+_TRAILING = ".,;:!?)]}'\"»”’"  # punctuation that ends a sentence rather than a URL
+
+# (kind, pattern), tried left to right at each position: the first that matches wins.
+_KINDS: list[tuple[str, str]] = [
+    ("code", r"`[^`\n]{1,200}`"),
+    ("url", r"\b(?:https?|ftp)://[^\s<>\"'`]{1,2000}|\bwww\.[^\s<>\"'`]{1,2000}"),
+    ("email", r"\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}\b"),
+    ("placeholder", r"\{\{[^{}\n]{0,200}\}\}|\{%[^{}\n]{0,200}%\}"),  # Mustache, Handlebars, Jinja
+    ("placeholder", r"\$\{\w{1,64}\}|%\{\w{1,64}\}|%\(\w{1,64}\)[-#0 +]?\d{0,3}(?:\.\d{1,3})?[sdifrxXeEgGc]"),
+    ("placeholder", r"\{\w{0,64}\}"),  # Python/.NET/ICU simple arguments: {name}, {0}, {}
+    (
+        "placeholder",
+        r"%\d{1,2}\$[-#0 +]?\d{0,3}(?:\.\d{1,3})?[sdifuxXeEgGc@]|%[-#0+]?\d{0,3}(?:\.\d{1,3})?[sdifuxXeEgGc@](?!\w)",
+    ),
+    ("handle", r"(?<![\w@/])@\w{1,64}"),
+    ("hashtag", r"(?<![\w#&/])#[^\W\d]\w{0,99}"),
+    (
+        "emoji",
+        r"(?:[\U0001F1E6-\U0001F1FF]{2}|[\u2600-\u27BF\U0001F000-\U0001FAFF][\uFE0F\U0001F3FB-\U0001F3FF]*)"
+        r"(?:\u200D[\u2600-\u27BF\U0001F000-\U0001FAFF][\uFE0F\U0001F3FB-\U0001F3FF]*){0,10}",
+    ),
+]
+_PATTERN = re.compile("|".join(f"(?P<k{i}>{pattern})" for i, (_, pattern) in enumerate(_KINDS)))
+_MARK = "data-protected"
+
+
+@dataclass(frozen=True)
+class Span:
+    kind: str
+    start: int
+    end: int
+
+
+def find_spans(text: str) -> list[Span]:
+    """Protected spans of `text`, in order and never overlapping."""
+    spans = []
+    for match in _PATTERN.finditer(text):
+        kind = _KINDS[int(match.lastgroup[1:])][0] if match.lastgroup else "other"
+        start, end = match.span()
+        if kind == "url":
+            while end > start and text[end - 1] in _TRAILING:
+                end -= 1
+        if end > start:
+            spans.append(Span(kind, start, end))
+    return spans
+
+
+def protectable(text: str) -> bool:
+    """Whether the HTML round trip gives `text` back exactly (HTML can hold it; no CR, which parsers fold)."""
+    return "\r" not in text and "\f" not in text and not NOT_IN_HTML.search(text)
+
+
+def as_markup(text: str, spans: list[Span]) -> str:
+    """`text` as an HTML fragment, each span an empty inline element."""
+    parts, position = [], 0
+    for index, span in enumerate(spans):
+        parts += [html.escape(text[position : span.start], quote=False), f'<span {_MARK}="{index}"></span>']
+        position = span.end
+    parts.append(html.escape(text[position:], quote=False))
+    return "".join(parts)
+
+
+def from_markup(markup: str, text: str, spans: list[Span]) -> str:
+    """The translated fragment as text, each empty element replaced by its span, byte for byte."""
+    root = lxml.html.fragment_fromstring(markup or " ", create_parent="div") if markup.strip() else None
+    if root is None:
+        return markup
+    out: list[str] = [root.text or ""]
+    for element in root:
+        out.append(_text_of(element, text, spans))
+        out.append(element.tail or "")
+    return "".join(out)
+
+
+def _text_of(element: Any, text: str, spans: list[Span]) -> str:
+    mark = element.get(_MARK) if isinstance(element.tag, str) else None
+    if mark is not None and mark.isdigit() and int(mark) < len(spans):
+        span = spans[int(mark)]
+        inner = "".join(_text_of(child, text, spans) + (child.tail or "") for child in element)
+        return (element.text or "") + text[span.start : span.end] + inner
+    return (element.text or "") + "".join(_text_of(c, text, spans) + (c.tail or "") for c in element)

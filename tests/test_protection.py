@@ -1,0 +1,135 @@
+"""Protected spans (issue 19, first part): URLs, e-mail addresses, @handles, #hashtags, emoji, inline code and
+i18n placeholders come back byte for byte, wherever the translation puts them; `protect: false` turns it off.
+
+The model path runs on the tiny model through a real app; the span finder and the round trip through the
+markup are checked on every syntax, on adversarial input for linear cost, and as a property (any text, any
+reordering translation: every span comes back, as many times as it was sent).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+
+from service.markup.translate import finish, prepare
+from service.protection import as_markup, find_spans, from_markup, protectable
+from tests.service_support import make_model_dir, metric_value, running_app, settings_for
+from tests.test_text_properties import reversing
+from tests.text_strategies import property_settings, texts
+
+SYNTAXES = {
+    "url": [
+        "https://www.example.com/path?q=1&x=2",
+        "http://example.org",
+        "www.example.net/a_b",
+        "ftp://files.example.com/x",
+    ],
+    "email": ["info@example.org", "first.last+tag@mail.example.co.uk"],
+    "handle": ["@acme", "@user_42"],
+    "hashtag": ["#NMT", "#Übersetzung"],
+    "emoji": ["😀", "👍🏽", "👨\u200d👩\u200d👧", "🇩🇪", "❤️"],
+    "code": ["`make test`", "`x = {a: 1}`"],
+    "placeholder": [
+        "{name}",
+        "{0}",
+        "{}",
+        "%s",
+        "%d",
+        "%1$s",
+        "%.2f",
+        "%@",
+        "%(name)s",
+        "%(count)d",
+        "%{user}",
+        "${VAR}",
+        "{{ button_label }}",
+        "{{x}}",
+        "{% if user %}",
+    ],
+}
+
+
+@pytest.mark.parametrize(("kind", "span"), [(k, s) for k, spans in SYNTAXES.items() for s in spans])
+def test_every_syntax_is_found_whole(kind: str, span: str) -> None:
+    text = f"Look at {span} now, please."
+    found = find_spans(text)
+    assert [(s.kind, text[s.start : s.end]) for s in found] == [(kind, span)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["The price rose 3.5% to €1,234.56 per share.", "We are 100% sure.", "Meet me at 5 pm.", "C# and F# code", "a@b"],
+)
+def test_ordinary_text_has_nothing_protected(text: str) -> None:
+    assert find_spans(text) == []
+
+
+def test_a_url_leaves_the_sentence_punctuation_outside() -> None:
+    text = "See https://example.com/a). Or (www.example.org)."
+    assert [text[s.start : s.end] for s in find_spans(text)] == ["https://example.com/a", "www.example.org"]
+
+
+def test_finding_spans_is_linear() -> None:
+    for unit in ("{" * 3 + "a", "%(" * 4, "@" * 5, "`" * 7, "http://" + "a" * 50, "{{" + "x" * 300, "#" * 9 + "a"):
+        text = (unit * (200_000 // len(unit)))[:200_000]
+        start = time.process_time()
+        spans = find_spans(text)
+        assert time.process_time() - start < 2.0
+        assert as_markup(text, spans)  # writing the fragment is linear too
+
+
+@property_settings
+@given(texts())
+def test_every_span_comes_back_whatever_the_translation(text: str) -> None:
+    if not protectable(text) or not (spans := find_spans(text)):
+        return
+    markup = as_markup(text, spans)
+    assert from_markup(markup, text, spans) == text  # the round trip alone is exact
+    prepared = prepare(markup)
+    out = finish(prepared, [reversing(s) for s in prepared.segments]) if prepared.output is None else prepared.output
+    back = from_markup(out, text, spans)
+    for span, count in Counter(text[s.start : s.end] for s in spans).items():
+        assert back.count(span) >= count, (text, back)
+
+
+@pytest.fixture
+def model_dir(tiny_bundle: Path, tmp_path: Path) -> Path:
+    return make_model_dir(tiny_bundle, tmp_path)
+
+
+@pytest.mark.asyncio
+async def test_spans_come_back_byte_for_byte_through_the_service(model_dir: Path) -> None:
+    tag = os.urandom(3).hex()
+    sent = [
+        f"the dog {tag} runs to https://example.com/a?b=1 and {{name}} sits.",
+        f"the man {tag} sends 😀 to info@example.org with %(count)d cats and ${{HOME}}.",
+        f"a cat {tag} sees @acme and #NMT in `make test`.",
+        f"the woman {tag} runs.",  # nothing to protect: the plain path
+    ]
+    async with running_app(settings_for(model_dir)) as (_, client):
+        before = metric_value((await client.get("/metrics")).text, 'nmt_protected_spans_total{kind="url"}')
+        body = {"text": sent, "source": "en", "target": "de"}
+        answers = [t["text"] for t in (await client.post("/v1/translate", json=body)).json()["translations"]]
+        for text, answer in zip(sent, answers, strict=True):
+            for span in find_spans(text):
+                assert text[span.start : span.end] in answer, (text, answer)
+        after = metric_value((await client.get("/metrics")).text, 'nmt_protected_spans_total{kind="url"}')
+        assert after == before + 1
+
+        # protect: false sends the texts to the model as they are
+        unprotected = await client.post("/v1/translate", json={**body, "protect": False})
+        plain = [t["text"] for t in unprotected.json()["translations"]]
+        assert plain[3] == answers[3]
+        assert any(p != a for p, a in zip(plain[:3], answers[:3], strict=True))
+
+        libre = await client.post("/translate", json={"q": sent, "source": "en", "target": "de"})
+        assert libre.json()["translatedText"] == answers
+        off = await client.post("/translate", json={"q": sent, "source": "en", "target": "de", "protect": "false"})
+        assert off.json()["translatedText"] == plain
+        bad = await client.post("/translate", json={"q": sent, "source": "en", "target": "de", "protect": "maybe"})
+        assert bad.status_code == 400
