@@ -24,7 +24,7 @@ _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation that ends a sentence rather th
 
 # (kind, pattern), tried left to right at each position: the first that matches wins.
 _KINDS: list[tuple[str, str]] = [
-    ("code", r"`[^`\n]{1,200}`"),
+    ("code", r"`[^`\s](?:[^`\n]{0,198}[^`\s])?`"),  # no space inside the ticks' edges: not TeX-style `quotes
     ("url", r"\b(?:https?|ftp)://[^\s<>\"'`]{1,2000}|\bwww\.[^\s<>\"'`]{1,2000}"),
     ("email", r"\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}\b"),
     ("placeholder", r"\{\{[^{}\n]{0,200}\}\}|\{%[^{}\n]{0,200}%\}"),  # Mustache, Handlebars, Jinja

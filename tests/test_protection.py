@@ -63,7 +63,14 @@ def test_every_syntax_is_found_whole(kind: str, span: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["The price rose 3.5% to €1,234.56 per share.", "We are 100% sure.", "Meet me at 5 pm.", "C# and F# code", "a@b"],
+    [
+        "The price rose 3.5% to €1,234.56 per share.",
+        "We are 100% sure.",
+        "Meet me at 5 pm.",
+        "C# and F# code",
+        "a@b",
+        "It costs 8 Euros per `Maß,' he says, and `more relaxed.'",  # TeX-style quotes in news text
+    ],
 )
 def test_ordinary_text_has_nothing_protected(text: str) -> None:
     assert find_spans(text) == []
