@@ -24,6 +24,7 @@ from service.validation import (
     TranslateResponse,
     Translation,
     check_segments,
+    check_terms,
 )
 
 router = APIRouter()
@@ -93,8 +94,9 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     if runtime.limiter.enabled:
         await runtime.limiter.check(request, header_keys(request), sum(len(s) for s in segments))
     model = translator.engine.resolve(body.source, body.target)
+    literals = check_terms(body.do_not_translate, runtime.settings)
     results = await translate_texts(
-        translator, body.source, body.target, segments, body.format, body.options, body.protect
+        translator, body.source, body.target, segments, body.format, body.options, body.protect, literals
     )
     if isinstance(body.text, str) and results[0].error is not None:
         raise results[0].error  # one text: its failure is the request's

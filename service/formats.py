@@ -28,7 +28,7 @@ from typing import Literal, TypeVar
 from service.errors import HtmlTooComplex, InvalidRequest, ServiceError, TextFailed
 from service.markup import HtmlLimits, TooComplex, Unrepresentable, check_representable, translate_html
 from service.metrics import PROTECTED_SPANS
-from service.protection import Span, as_markup, find_spans, from_markup, protectable
+from service.protection import Span, as_markup, find_spans, from_markup, literal_spans, protectable
 from service.results import SegmentResult
 from service.translator import Translator
 from service.validation import TranslationOptions, is_valid_unicode, replacing_lone_surrogates
@@ -93,12 +93,13 @@ async def translate_texts(
     text_format: TextFormat,
     options: TranslationOptions | None = None,
     protect: bool = True,
+    literals: tuple[str, ...] = (),
 ) -> list[TextResult]:
     """Translate each text in order; HTML documents concurrently (the scheduler batches their segments).
 
     A text that cannot be translated gets its `error` (see the module's docstring); errors about the whole
     request are raised. With `protect`, a plain text's protected spans (service/protection.py) come back
-    byte for byte.
+    byte for byte; the do-not-translate `literals` do, protect or not.
     """
     if text_format == "html" and options is not None and options.alternatives:
         raise InvalidRequest("options.alternatives: only for format text", code="alternatives_unsupported")
@@ -111,8 +112,9 @@ async def translate_texts(
     if not todo:
         return [r for r in results if r is not None]
     guarded: dict[int, list[Span]] = {}
-    if text_format == "text" and protect:
-        guarded = {i: spans for i in todo if protectable(texts[i]) and (spans := find_spans(texts[i]))}
+    if text_format == "text" and (protect or literals):
+        find = find_spans if protect else literal_spans
+        guarded = {i: spans for i in todo if protectable(texts[i]) and (spans := find(texts[i], literals))}
         todo = [i for i in todo if i not in guarded]
     if guarded:
         for index, result in zip(

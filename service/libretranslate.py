@@ -37,7 +37,7 @@ from service.http_errors import http_headers
 from service.runtime import Runtime
 from service.settings import Settings
 from service.translator import Translator
-from service.validation import TranslationOptions, check_segments
+from service.validation import TranslationOptions, check_segments, check_terms
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +318,11 @@ async def translate(
         beam = translator.decoding_for(model, None, source, target).search.beam_size
         options = TranslationOptions(alternatives=min(alternatives, beam - 1)) if beam > 1 else None
     protect = _flag(params, "protect", default=True)
-    results = await translate_texts(translator, source, target, texts, cast(TextFormat, text_format), options, protect)
+    terms = params.get("do_not_translate") or []
+    literals = check_terms(terms if isinstance(terms, list) else [terms], settings)
+    results = await translate_texts(
+        translator, source, target, texts, cast(TextFormat, text_format), options, protect, literals
+    )
     if not isinstance(q, list) and results[0].error is not None:
         raise results[0].error  # one text: its failure is the request's
     translated = [r.text for r in results]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import lxml.html
@@ -53,8 +54,34 @@ class Span:
     end: int
 
 
-def find_spans(text: str) -> list[Span]:
-    """Protected spans of `text`, in order and never overlapping."""
+@lru_cache(maxsize=256)
+def _literal_pattern(literals: tuple[str, ...]) -> re.Pattern[str]:
+    """Whole-word matches of literal strings, longest first (an alternation tries them in order)."""
+    ordered = sorted(set(literals), key=lambda term: (-len(term), term))
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(term) for term in ordered) + r")(?!\w)")
+
+
+def find_spans(text: str, literals: tuple[str, ...] = ()) -> list[Span]:
+    """Protected spans of `text`, in order and never overlapping: the patterns', and the do-not-translate
+    `literals` (whole words, exactly as given); where two overlap, the one that starts first, then the longer,
+    is kept (a literal inside a URL stays part of the URL)."""
+    spans = _pattern_spans(text)
+    if not literals:
+        return spans
+    candidates = sorted([*spans, *literal_spans(text, literals)], key=lambda span: (span.start, -span.end))
+    kept: list[Span] = []
+    for span in candidates:
+        if not kept or span.start >= kept[-1].end:
+            kept.append(span)
+    return kept
+
+
+def literal_spans(text: str, literals: tuple[str, ...]) -> list[Span]:
+    """Where the do-not-translate `literals` occur in `text` as whole words."""
+    return [Span("literal", *m.span()) for m in _literal_pattern(literals).finditer(text)] if literals else []
+
+
+def _pattern_spans(text: str) -> list[Span]:
     spans = []
     for match in _PATTERN.finditer(text):
         kind = _KINDS[int(match.lastgroup[1:])][0] if match.lastgroup else "other"

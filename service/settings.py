@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     precision: Literal["auto", "fp32", "int8"] = "auto"
     # TF32 on CUDA: faster matrix products on Ampere and newer, but answers that differ from the CPU's
     cuda_tf32: bool = False
+    # do_not_translate: terms a request may send, and characters a term may have (docs/terminology.md)
+    max_do_not_translate_terms: int = Field(default=200, ge=0)
+    max_term_chars: int = Field(default=200, ge=1)
     ort_intra_threads: int | None = Field(default=None, ge=1)
 
     cors_origins: str = ""

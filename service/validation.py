@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,12 @@ class TranslateRequest(BaseModel):
         description="html: each text is an HTML fragment or document; its text is translated and its markup kept",
     )
     options: TranslationOptions = Field(default_factory=TranslationOptions)
+    do_not_translate: list[Any] = Field(
+        default_factory=list,
+        description="terms kept verbatim wherever they occur as whole words (literal, case-sensitive), up to"
+        " MAX_DO_NOT_TRANSLATE_TERMS of MAX_TERM_CHARS characters each",
+        examples=[["Acme", "Mastodon"]],
+    )
     protect: bool = Field(
         default=True,
         description="text format: URLs, e-mail addresses, @handles, #hashtags, emoji, `code` and i18n placeholders"
@@ -133,3 +139,26 @@ def is_valid_unicode(text: str) -> bool:
 def replacing_lone_surrogates(text: str) -> str:
     """`text` with each lone surrogate as U+FFFD: what a UTF-8 answer can carry of a text that was not valid."""
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def check_terms(terms: list[Any], settings: Settings, field: str = "do_not_translate") -> tuple[str, ...]:
+    """A request's literal terms, refused with 422 (not a string, empty, duplicated) or 413 (beyond the bounds)."""
+    if len(terms) > settings.max_do_not_translate_terms:
+        raise PayloadTooLarge(
+            f"{field}: {len(terms)} terms; at most {settings.max_do_not_translate_terms} are allowed",
+            code="too_many_terms",
+        )
+    seen: set[str] = set()
+    for index, term in enumerate(terms):
+        if not isinstance(term, str) or not term.strip():
+            raise InvalidRequest(f"{field}[{index}]: a term must be a non-empty string", code="invalid_term")
+        if len(term) > settings.max_term_chars:
+            raise PayloadTooLarge(
+                f"{field}[{index}]: {len(term)} characters; at most {settings.max_term_chars}", code="term_too_long"
+            )
+        if term in seen:
+            raise InvalidRequest(f"{field}[{index}]: {term!r} is listed twice", code="duplicate_term")
+        if not is_valid_unicode(term):
+            raise InvalidRequest(f"{field}[{index}]: not valid Unicode", code="invalid_term")
+        seen.add(term)
+    return tuple(terms)

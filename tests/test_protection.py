@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 
 from service.markup.translate import finish, prepare
-from service.protection import as_markup, find_spans, from_markup, protectable
+from service.protection import Span, as_markup, find_spans, from_markup, protectable
 from tests.service_support import make_model_dir, metric_value, running_app, settings_for
 from tests.test_text_properties import reversing
 from tests.text_strategies import property_settings, texts
@@ -140,3 +140,46 @@ async def test_spans_come_back_byte_for_byte_through_the_service(model_dir: Path
         assert off.json()["translatedText"] == plain
         bad = await client.post("/translate", json={"q": sent, "source": "en", "target": "de", "protect": "maybe"})
         assert bad.status_code == 400
+
+
+def test_do_not_translate_terms_are_whole_words_longest_first() -> None:
+    text = "Acme Cloud beats AcmeCorp; see https://x.org/Acme and acme."
+    spans = find_spans(text, ("Acme", "Acme Cloud"))
+    assert [(s.kind, text[s.start : s.end]) for s in spans] == [
+        ("literal", "Acme Cloud"),
+        ("url", "https://x.org/Acme"),  # a term inside a URL stays part of the URL
+    ]
+    assert find_spans("a+b and c.d", ("a+b", "c.d")) == [Span("literal", 0, 3), Span("literal", 8, 11)]  # literal
+
+
+def test_many_terms_stay_linear() -> None:
+    terms = tuple(f"term{i}" for i in range(200))
+    text = "term " * 40_000
+    start = time.process_time()
+    assert find_spans(text, terms) == []
+    assert time.process_time() - start < 3.0
+
+
+@pytest.mark.asyncio
+async def test_do_not_translate_through_the_service(model_dir: Path) -> None:
+    tag = os.urandom(3).hex()
+    sent = [f"the dog {tag} runs to the car", f"a man {tag} sees the dog"]
+    body = {"text": sent, "source": "en", "target": "de", "do_not_translate": ["dog", "car"]}
+    async with running_app(settings_for(model_dir, max_do_not_translate_terms=3, max_term_chars=10)) as (_, client):
+        for protect in (True, False):
+            answers = (await client.post("/v1/translate", json={**body, "protect": protect})).json()["translations"]
+            assert [a["text"].count("dog") for a in answers] == [1, 1]
+            assert answers[0]["text"].count("car") == 1
+        libre = await client.post(
+            "/translate", json={"q": sent, "source": "en", "target": "de", "do_not_translate": ["dog"]}
+        )
+        assert all("dog" in t for t in libre.json()["translatedText"])
+        for terms, status, code in [
+            (["dog", "dog"], 422, "duplicate_term"),
+            ([""], 422, "invalid_term"),
+            ([3], 422, "invalid_term"),
+            (["a", "b", "c", "d"], 413, "too_many_terms"),
+            (["x" * 11], 413, "term_too_long"),
+        ]:
+            refused = await client.post("/v1/translate", json={**body, "do_not_translate": terms})
+            assert refused.status_code == status and refused.json()["error"]["code"] == code, refused.text
