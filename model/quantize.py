@@ -1,4 +1,4 @@
-"""Add int8 graphs to a bundle by ONNX Runtime dynamic quantization: `python -m model.quantize BUNDLE [--out OUT]`.
+"""Add int8 graphs to a bundle: `python -m model.quantize BUNDLE [--out OUT] [--cpu-default]`.
 
 Weights of MatMul, Gemm and the embeddings become int8; the activations entering the int8 products are
 quantized with scales calibrated once over validation text (model/calibration.py, model/static_quantization.py),
@@ -25,9 +25,7 @@ import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from model.calibration import activation_ranges
-from model.corpus import read_lines
-from model.dataset import resolve_path
-from model.eval_sets import MULTI30K_VALID
+from model.eval_sets import MULTI30K_VALID, multi30k_slices
 from model.static_quantization import dynamic_inputs, fused_products, static_activations
 from model.weights import restore_initializers_fp32, store_initializers_fp16
 from nmt_core.bundle import (
@@ -55,11 +53,9 @@ def calibration_note(texts: Sequence[CalibrationText]) -> str:
 
 def default_calibration(bundle: Bundle, limit: int = CALIBRATION_SENTENCES) -> list[CalibrationText]:
     """Multi30k validation sentences, `limit` per direction of the bundle (validation: never test text)."""
-    texts: list[CalibrationText] = []
-    for direction in bundle.manifest.directions:
-        lines = read_lines(resolve_path(MULTI30K_VALID.format(lang=direction.source)))[:limit]
-        texts += [(line, direction.target) for line in lines if line.strip()]
-    return texts
+    directions = [direction.key for direction in bundle.manifest.directions]
+    slices = multi30k_slices(directions, MULTI30K_VALID, limit)
+    return [(line, piece.target_lang) for piece in slices for line in piece.sources if line.strip()]
 
 
 def quantize_graphs(bundle: Bundle, out_dir: Path, calibration: Sequence[CalibrationText]) -> None:

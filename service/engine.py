@@ -161,9 +161,10 @@ def open_backend(
     is served on the CPU as a CPU replica would serve it (its CPU precision, int8 where it ships), with a
     warning, never the fp32 graphs meant for the GPU.
     """
-    if device == "cuda" and CUDA not in preferred_providers(device):
+    cuda_built = CUDA in preferred_providers(device)  # False for DEVICE=cpu
+    if device == "cuda" and not cuda_built:
         raise BundleError(f"{bundle.path}: DEVICE=cuda but this ONNX Runtime has no CUDA provider (install .[gpu])")
-    if device != "cpu" and CUDA in preferred_providers(device):
+    if cuda_built:
         chosen = choose_precision(bundle, precision, on_cpu=False)
         backend = OnnxBackend(*bundle.graph_paths(chosen), device="auto", intra_threads=intra_threads, tf32=tf32)
         if backend.provider == CUDA:

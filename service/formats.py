@@ -117,10 +117,9 @@ async def translate_texts(
         guarded = {i: spans for i in todo if protectable(texts[i]) and (spans := find(texts[i], literals))}
         todo = [i for i in todo if i not in guarded]
     if guarded:
-        for index, result in zip(
-            guarded, await _translate_guarded(translator, source, target, texts, guarded, options)
-        ):
-            results[index] = result if result.error is None else replace(result, error=_indexed(result.error, index))
+        translated = await _translate_guarded(translator, source, target, texts, guarded, options)
+        for index, result in zip(guarded, translated, strict=True):
+            results[index] = _of_text(result, index)
     if todo and text_format == "text":
         segments = await translator.translate_segments(source, target, [texts[i] for i in todo], options)
         for index, r in zip(todo, segments, strict=True):
@@ -130,19 +129,28 @@ async def translate_texts(
                 else _failed_text(r.text, r.error, index)
             )
     elif todo:
-        # A task group cancels the other documents as soon as one fails the request: nobody waits for them.
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = {
-                    index: group.create_task(_translate_document(translator, source, target, texts[index], options))
-                    for index in todo
-                }
-        except ExceptionGroup as failed:
-            raise failed.exceptions[0] from None  # the API answers the first error in its own shape
-        for index, task in tasks.items():
-            result = task.result()
-            results[index] = result if result.error is None else replace(result, error=_indexed(result.error, index))
+        documents = await _translate_documents(translator, source, target, [texts[i] for i in todo], options)
+        for index, result in zip(todo, documents, strict=True):
+            results[index] = _of_text(result, index)
     return [r for r in results if r is not None]
+
+
+def _of_text(result: TextResult, index: int) -> TextResult:
+    """`result` as the request's text[index]: its error, if any, says which text it is about."""
+    return result if result.error is None else replace(result, error=_indexed(result.error, index))
+
+
+async def _translate_documents(
+    translator: Translator, source: str, target: str, documents: list[str], options: TranslationOptions | None
+) -> list[TextResult]:
+    """HTML documents concurrently. A task group cancels the others as soon as one fails the request (overload,
+    deadline): nobody waits for them; the API answers the first error in its own shape."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_translate_document(translator, source, target, d, options)) for d in documents]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 async def _translate_guarded(
@@ -158,17 +166,10 @@ async def _translate_guarded(
     for spans in guarded.values():
         for span in spans:
             PROTECTED_SPANS.labels(span.kind).inc()
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(_translate_document(translator, source, target, as_markup(texts[i], spans), plain))
-                for i, spans in guarded.items()
-            ]
-    except ExceptionGroup as failed:
-        raise failed.exceptions[0] from None  # about the request (overload, deadline): the API answers it
+    fragments = [as_markup(texts[i], spans) for i, spans in guarded.items()]
+    documents = await _translate_documents(translator, source, target, fragments, plain)
     out = []
-    for (index, spans), task in zip(guarded.items(), tasks, strict=True):
-        done = task.result()
+    for (index, spans), done in zip(guarded.items(), documents, strict=True):
         if done.error is not None:
             out.append(replace(done, text=texts[index]))
             continue

@@ -111,20 +111,16 @@ def as_markup(text: str, spans: list[Span]) -> str:
 
 def from_markup(markup: str, text: str, spans: list[Span]) -> str:
     """The translated fragment as text, each empty element replaced by its span, byte for byte."""
-    root = lxml.html.fragment_fromstring(markup or " ", create_parent="div") if markup.strip() else None
-    if root is None:
+    if not markup.strip():
         return markup
-    out: list[str] = [root.text or ""]
-    for element in root:
-        out.append(_text_of(element, text, spans))
-        out.append(element.tail or "")
-    return "".join(out)
+    return _text_of(lxml.html.fragment_fromstring(markup, create_parent="div"), text, spans)
 
 
 def _text_of(element: Any, text: str, spans: list[Span]) -> str:
+    head = element.text or ""
+    rest = "".join(_text_of(child, text, spans) + (child.tail or "") for child in element)
     mark = element.get(_MARK) if isinstance(element.tag, str) else None
     if mark is not None and mark.isdigit() and int(mark) < len(spans):
         span = spans[int(mark)]
-        inner = "".join(_text_of(child, text, spans) + (child.tail or "") for child in element)
-        return (element.text or "") + text[span.start : span.end] + inner
-    return (element.text or "") + "".join(_text_of(c, text, spans) + (c.tail or "") for c in element)
+        return head + text[span.start : span.end] + rest
+    return head + rest

@@ -21,6 +21,17 @@ class Aligned:
     alignment: list[int]
 
 
+def word_pieces(text: str) -> list[str]:
+    return ["▁" + word for word in text.split()]
+
+
+def reversing(segment: str) -> Aligned:
+    """A 'translation' that reorders every word, the hardest case for carrying tags across."""
+    source = word_pieces(segment)
+    target = [f"▁{piece[1:].upper()}" for piece in reversed(source)]
+    return Aligned(" ".join(p[1:] for p in target), source, target, list(reversed(range(len(source)))))
+
+
 @dataclass
 class TinyTranslator:
     """Async `translate(segments)` backed by the real tiny model; remembers every call."""

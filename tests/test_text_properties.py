@@ -15,7 +15,6 @@ import asyncio
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import assume, given
@@ -29,6 +28,7 @@ from service.markup.document import NOT_IN_HTML, Unrepresentable, parse_html, se
 from service.markup.translate import TooComplex, finish, prepare
 from service.segmentation import Split, normalize, split_sentences
 from service.settings import Settings
+from tests.markup_support import Aligned, reversing, word_pieces
 from tests.text_strategies import html_fragments, property_settings, texts
 
 SETTINGS = Settings(model_dir="unused", redis_url=None)
@@ -80,25 +80,6 @@ def test_splitting_cost_stays_linear(unit: str) -> None:
 
 
 # --- HTML: parse, project, write back --------------------------------------------------------------------
-
-
-@dataclass
-class Aligned:
-    text: str
-    source_pieces: list[str]
-    target_pieces: list[str]
-    alignment: list[int]
-
-
-def word_pieces(text: str) -> list[str]:
-    return ["▁" + word for word in text.split()]
-
-
-def reversing(segment: str) -> Aligned:
-    """A 'translation' that reorders every word, the hardest case for carrying tags across."""
-    source = word_pieces(segment)
-    target = [f"▁{piece[1:].upper()}" for piece in reversed(source)]
-    return Aligned(" ".join(p[1:] for p in target), source, target, list(reversed(range(len(source)))))
 
 
 def arbitrary(data: st.DataObject, segment: str) -> Aligned:
