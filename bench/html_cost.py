@@ -31,7 +31,7 @@ SHAPES = {
 MEASURE = """
 import asyncio, json, statistics, sys, time
 from dataclasses import dataclass
-from service.markup import translate_html
+from service.text.markup import translate_html
 
 @dataclass
 class Aligned:

@@ -300,7 +300,7 @@ def scenario_cached(args: argparse.Namespace, sentences: list[str]) -> dict[str,
 def scenario_idle(args: argparse.Namespace, sentences: list[str]) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from nmt_core.offline import decode_batch
-    from service.engine import Engine
+    from service.engine.backends import Engine
 
     sentence = min(sentences[:200], key=len)
     engine = Engine.load(args.model_dir, args.device, None)

@@ -132,7 +132,7 @@ def engine_seconds(args: argparse.Namespace, texts: list[str]) -> float:
     """The engine alone: the same segments in one batch, same bundle and decoding options, after a warm-up."""
     sys.path.insert(0, str(ROOT))
     from nmt_core.offline import translate_offline
-    from service.engine import Engine
+    from service.engine.backends import Engine
 
     engine = Engine.load(args.model_dir, args.device, None)
     model = engine.resolve(args.source, args.target)

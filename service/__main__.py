@@ -15,13 +15,13 @@ from types import FrameType
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from service.access_log import install_redaction
 from service.app import create_app, shape
-from service.http_errors import ErrorShape
-from service.protocol_errors import JsonRefusalsProtocol
-from service.runtime import Runtime
+from service.edge.access_log import install_redaction
+from service.edge.http_errors import ErrorShape
+from service.edge.protocol_errors import JsonRefusalsProtocol
+from service.edge.slow_clients import HeaderDeadlineProtocol
+from service.engine.runtime import Runtime
 from service.settings import Settings
-from service.slow_clients import HeaderDeadlineProtocol
 
 
 class DrainingServer(uvicorn.Server):
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         timeout_graceful_shutdown=2,
         lifespan="on",
         http=edge_protocol(settings.header_timeout_s, shape),
-        limit_concurrency=settings.max_connections,  # 503 beyond it, in JSON (service/protocol_errors.py)
+        limit_concurrency=settings.max_connections,  # 503 beyond it, in JSON (service/edge/protocol_errors.py)
         ws="none",  # no WebSocket routes: an upgrade request is plain HTTP, in the JSON shape and under the cap
         # The client address is the service's decision (TRUSTED_PROXY_HEADER / TRUSTED_PROXIES, rate limits);
         # uvicorn's own proxy handling would believe X-Forwarded-For from any loopback peer.

@@ -1,6 +1,6 @@
 """The FastAPI application: `create_app(settings)` wires routes, errors, metrics and the lifespan.
 
-Front-ends are APIRouters that depend on `service.api.get_translator`: the native API (`api.router`),
+Front-ends are APIRouters that depend on `service.api.native.get_translator`: the native API (`api.router`),
 the LibreTranslate-compatible API (`libretranslate.router`) and the browser files (`web`).
 """
 
@@ -17,15 +17,16 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import api, libretranslate
-from service.auth import document_keys
-from service.detection import LazyDetector
-from service.http_errors import error_body, install_error_handlers
-from service.limits import BodyLimit
+from service.api import libretranslate
+from service.api import native as api
+from service.api.web import install_web
+from service.edge.auth import document_keys
+from service.edge.http_errors import error_body, install_error_handlers
+from service.edge.limits import BodyLimit
+from service.engine.runtime import Runtime
 from service.metrics import REQUEST_DURATION, REQUESTS, LoopLagMonitor
-from service.runtime import Runtime
 from service.settings import Settings
-from service.web import install_web
+from service.text.detection import LazyDetector
 
 log = logging.getLogger(__name__)
 

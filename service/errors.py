@@ -1,7 +1,7 @@
 """The service's errors, in domain terms: a stable machine-readable `code` and a message for humans.
 
-They carry no HTTP status. The edge maps them to statuses and headers (`service.http_errors` for the
-native API, `service.libretranslate.from_service_error` for the LibreTranslate routes), as
+They carry no HTTP status. The edge maps them to statuses and headers (`service.edge.http_errors` for the
+native API, `service.api.libretranslate.from_service_error` for the LibreTranslate routes), as
 text-generation-inference's router maps its validation errors only at its HTTP edge.
 """
 
@@ -50,7 +50,7 @@ class HtmlTooComplex(PayloadTooLarge):
 
 
 class RateLimited(ServiceError):
-    """A rate-limit budget is spent (service/ratelimit.py); `retry_after_s` says when the request would pass."""
+    """A rate-limit budget is spent (service/edge/ratelimit.py); `retry_after_s` says when the request would pass."""
 
     code = "rate_limited"
 

@@ -96,5 +96,5 @@ class LoopLagMonitor:
 
 
 PROTECTED_SPANS = Counter(
-    "nmt_protected_spans_total", "Spans kept byte for byte in plain texts (service/protection.py)", ["kind"]
+    "nmt_protected_spans_total", "Spans kept byte for byte in plain texts (service/text/protection.py)", ["kind"]
 )

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
 
     cors_origins: str = ""
     api_keys: str = ""
-    # Rate limits (service/ratelimit.py, docs/security.md); 0 turns a limit off.
+    # Rate limits (service/edge/ratelimit.py, docs/security.md); 0 turns a limit off.
     rate_limit_client_requests_per_minute: int = Field(default=0, ge=0)
     rate_limit_client_chars_per_minute: int = Field(default=0, ge=0)
     rate_limit_key_requests_per_minute: int = Field(default=0, ge=0)

@@ -111,7 +111,7 @@ class LanguagesResponse(BaseModel):
 
 def check_segments(segments: list[str], settings: Settings) -> None:
     """The gate every route's request passes: reject an empty, oversized or over-long request with a 4xx before
-    it costs anything. What concerns one text alone is that text's error (`service.formats.text_problem`)."""
+    it costs anything. What concerns one text alone is that text's error (`service.engine.formats.text_problem`)."""
     if not segments:
         raise InvalidRequest("text: the list of segments is empty", code="empty_text")
     if len(segments) > settings.max_segments:

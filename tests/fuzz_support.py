@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
+from service.api.libretranslate import LIBRE_PATHS
 from service.app import create_app
-from service.libretranslate import LIBRE_PATHS
 from service.settings import Settings
 from tests.service_support import metric_value
 

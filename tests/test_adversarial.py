@@ -16,8 +16,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from service.markup.document import is_document
-from service.segmentation import split_sentences
+from service.text.markup.document import is_document
+from service.text.segmentation import split_sentences
 from tests.fuzz_support import LoopWatch, Observation, collections_paused, response_problem
 from tests.service_support import (
     ServiceProcess,
@@ -388,7 +388,7 @@ NASTY = [
     Nasty("options-native", "OPTIONS", NATIVE, ok(405)),
     Nasty("head-healthz", "HEAD", "/healthz", ok(405)),
     Nasty("webdav-method", "PROPFIND", NATIVE, ok(405)),
-    # refused by uvicorn's HTTP parser before any app code, still in the JSON shape (service/protocol_errors.py)
+    # refused by uvicorn's HTTP parser before any app code, still in the JSON shape (service/edge/protocol_errors.py)
     Nasty("made-up-method", "BREW", "/healthz", ok(400)),
     # HTML with 10k nested elements
     v1("nested-divs", NESTED_DIVS, ok(200, 413), "html"),

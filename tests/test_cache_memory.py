@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from service import segmentation
-from service.cache import MemoryTier, TranslationCache, cache_key
-from service.results import SentenceResult
-from service.segmentation import _MEMO_MAX_CHARS, _normalize, _split_sentences, normalize, split_sentences
+from service.engine.cache import MemoryTier, TranslationCache, cache_key
+from service.engine.results import SentenceResult
+from service.text import segmentation
+from service.text.segmentation import _MEMO_MAX_CHARS, _normalize, _split_sentences, normalize, split_sentences
 
 _VOCABULARY = (
     "ein Mann in einem blauen Hemd steht auf der Leiter und putzt die Fenster eines hohen Gebäudes "

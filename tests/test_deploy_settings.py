@@ -18,7 +18,7 @@ from unittest import mock
 import pytest
 from pydantic import ValidationError
 
-from service.api import router
+from service.api.native import router
 from service.settings import Settings
 from tests.deploy_helpers import (
     K8S,

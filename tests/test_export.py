@@ -64,7 +64,7 @@ def test_int8_graphs_are_a_variant_of_the_bundle(tiny_run: Path, tmp_path: Path,
 
     from model.export import export_bundle
     from model.quantize import quantize_bundle
-    from service.engine import Engine
+    from service.engine.backends import Engine
 
     export_bundle(tiny_run, tmp_path / weights, weights=weights)
     calibration = [("the dog runs", "de"), ("a man sits on the red car", "de"), ("the cat", "de")]

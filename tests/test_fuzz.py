@@ -47,7 +47,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from service.libretranslate import LIBRE_PATHS
+from service.api.libretranslate import LIBRE_PATHS
 from tests.fuzz_support import (
     LIBRE_API,
     LoopWatch,

@@ -27,7 +27,7 @@ from nmt_core.offline import decode_batch
 from nmt_core.onnx_backend import CPU, CUDA, OnnxBackend, provider_options
 from nmt_core.search import SearchOptions
 from nmt_core.vocabulary import Vocabulary
-from service.engine import Engine
+from service.engine.backends import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,7 +67,7 @@ def test_device_cuda_without_the_cuda_build_says_what_to_install(int8_bundle: Pa
 def test_device_auto_that_lands_on_the_cpu_serves_int8_and_warns(
     int8_bundle: Path, cuda_listed_but_absent: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="service.engine"):
+    with caplog.at_level(logging.WARNING, logger="service.engine.backends"):
         model = Engine.load(int8_bundle, "auto", 1).models[0]
     assert model.provider == CPU and model.precision == "int8"  # not the fp32 graphs meant for the GPU
     assert model.model_version.endswith("+int8")

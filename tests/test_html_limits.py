@@ -13,13 +13,13 @@ import httpx
 import lxml.html
 import pytest
 
-from service.detection import Detection, LazyDetector, detect_within, head
+from service.edge.http_errors import http_status
 from service.errors import DeadlineExceeded
-from service.http_errors import http_status
-from service.markup import HtmlLimits, TooComplex, translate_html
-from service.markup.pieces import piece_offsets
-from service.markup.runs import fill
 from service.settings import Settings
+from service.text.detection import Detection, LazyDetector, detect_within, head
+from service.text.markup import HtmlLimits, TooComplex, translate_html
+from service.text.markup.pieces import piece_offsets
+from service.text.markup.runs import fill
 from tests.service_support import (
     assert_error_shape,
     make_model_dir,

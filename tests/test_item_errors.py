@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-import service.translator
+import service.engine.translator
 from nmt_core.vocabulary import Vocabulary
 from tests.service_support import (
     ServiceProcess,
@@ -148,7 +148,7 @@ async def test_a_fault_in_one_text_fails_that_text_alone(
         if POISON_MARK in text:
             raise IndexError("list index out of range")  # what the splitter raised on ". a"
 
-    real_split, real_source = service.translator.split_sentences, Vocabulary.source
+    real_split, real_source = service.engine.translator.split_sentences, Vocabulary.source
 
     def split_sentences(text: str, *args: Any) -> Any:
         fault(text)
@@ -159,7 +159,7 @@ async def test_a_fault_in_one_text_fails_that_text_alone(
         return real_source(self, text, *args)
 
     if where == "splitting":
-        monkeypatch.setattr(service.translator, "split_sentences", split_sentences)
+        monkeypatch.setattr(service.engine.translator, "split_sentences", split_sentences)
     else:
         monkeypatch.setattr(Vocabulary, "source", source)
 
@@ -168,7 +168,7 @@ async def test_a_fault_in_one_text_fails_that_text_alone(
     texts[5] = f"the dog {POISON_MARK} runs. The cat sits."
     texts[30] = f"<b>the man</b> {POISON_MARK}"
     async with running_app(settings_for(model_dir)) as (_, client):
-        with caplog.at_level(logging.ERROR, logger="service.translator"):
+        with caplog.at_level(logging.ERROR, logger="service.engine.translator"):
             response = await client.post("/v1/translate", json={"text": texts, "source": "en", "target": "de"})
         assert response.status_code == 200, response.text
         answers = response.json()["translations"]

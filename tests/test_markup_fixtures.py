@@ -11,9 +11,9 @@ import html5lib
 import pytest
 from lxml import etree
 
-from service.markup import translate_html
-from service.markup.classify import ATOM_TAGS, SKIPPED_TAGS, TRANSLATED_ATTRIBUTES
-from service.markup.document import parse_html, serialize
+from service.text.markup import translate_html
+from service.text.markup.classify import ATOM_TAGS, SKIPPED_TAGS, TRANSLATED_ATTRIBUTES
+from service.text.markup.document import parse_html, serialize
 from tests.markup_support import Aligned, TinyTranslator, ToyTranslator
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "html").glob("*.html"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.markup import translate_html
+from service.text.markup import translate_html
 from tests.markup_support import Aligned, ToyTranslator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "html"

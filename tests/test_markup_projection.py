@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.markup import projection
-from service.markup.monotone import assign_piece_major, assign_python, assign_state_major
-from service.markup.pieces import piece_offsets
-from service.markup.projection import NONEMPTY_BONUS, Placed, SpanNode, project
+from service.text.markup import projection
+from service.text.markup.monotone import assign_piece_major, assign_python, assign_state_major
+from service.text.markup.pieces import piece_offsets
+from service.text.markup.projection import NONEMPTY_BONUS, Placed, SpanNode, project
 
 
 def _spans(placed: Placed, text: str) -> dict[str, str]:

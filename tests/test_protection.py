@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 
-from service.markup.translate import finish, prepare
-from service.protection import Span, as_markup, find_spans, from_markup, protectable
+from service.text.markup.translate import finish, prepare
+from service.text.protection import Span, as_markup, find_spans, from_markup, protectable
 from tests.markup_support import reversing
 from tests.service_support import make_model_dir, metric_value, running_app, settings_for
 from tests.text_strategies import property_settings, texts

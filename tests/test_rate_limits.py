@@ -1,4 +1,4 @@
-"""Rate limits per API key and per client address (service/ratelimit.py): the GCRA in-process on a fake clock,
+"""Rate limits per API key and per client address (service/edge/ratelimit.py): the GCRA in-process on a fake clock,
 the same GCRA as a Lua script in the real Redis, the 429 answers of both APIs, the trusted-proxy rule, and two
 real replicas sharing one budget through Redis."""
 
@@ -19,9 +19,9 @@ import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 from starlette.requests import Request
 
+from service.edge.http_errors import http_status
+from service.edge.ratelimit import PRUNE_AT, Budget, ClientAddress, LocalLimiter, RateLimiter, RedisLimiter, Refusal
 from service.errors import RateLimited
-from service.http_errors import http_status
-from service.ratelimit import PRUNE_AT, Budget, ClientAddress, LocalLimiter, RateLimiter, RedisLimiter, Refusal
 from tests.service_support import (
     ServiceProcess,
     assert_error_shape,
@@ -254,7 +254,7 @@ async def test_without_redis_the_limits_hold_per_process_counted_and_logged(
     limiter = RateLimiter(settings_for(tmp_path, redis_url=dead, rate_limit_client_requests_per_minute=2))
     assert limiter.redis is not None
     before = sample("nmt_rate_limit_fallbacks_total")
-    with caplog.at_level(logging.WARNING, logger="service.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="service.edge.ratelimit"):
         await limiter.check(fake_request("192.0.2.1"), [], 10)
         await limiter.check(fake_request("192.0.2.1"), [], 10)
         with pytest.raises(RateLimited):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from service.segmentation import split_sentences
+from service.text.segmentation import split_sentences
 
 
 def rebuilt(text: str, max_chars: int) -> str:

@@ -14,7 +14,7 @@ import redis
 from nmt_core.bundle import MANIFEST_FILE
 from nmt_core.offline import decode_batch
 from nmt_core.search import SearchOptions
-from service.results import SegmentResult
+from service.engine.results import SegmentResult
 from service.validation import TranslationOptions
 from tests.service_support import assert_error_shape, make_model_dir, metric_value, running_app, settings_for
 

@@ -20,11 +20,11 @@ from nmt_core.bundle import load_bundle
 from nmt_core.offline import decode_batch, translate_offline
 from nmt_core.search import Hypothesis, SearchOptions
 from nmt_core.vocabulary import DEFAULT_MAX_SOURCE_PIECES, Vocabulary
-from service.engine import Engine, LoadedModel
+from service.edge.http_errors import http_headers, http_status
+from service.engine.backends import Engine, LoadedModel
+from service.engine.queue import WorkItem, WorkQueue, next_request_id
+from service.engine.scheduler import Scheduler
 from service.errors import ShuttingDown
-from service.http_errors import http_headers, http_status
-from service.queue import WorkItem, WorkQueue, next_request_id
-from service.scheduler import Scheduler
 from tests import legacy_search as legacy
 
 MODES = ("continuous", "static", "none")

@@ -21,13 +21,13 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from starlette.requests import Request
 
-from service.detection import Detector, head
+from service.api.libretranslate import LibreError, _alternatives, _string, _texts, read_params
 from service.errors import InvalidRequest
-from service.libretranslate import LibreError, _alternatives, _string, _texts, read_params
-from service.markup.document import NOT_IN_HTML, Unrepresentable, parse_html, serialize
-from service.markup.translate import TooComplex, finish, prepare
-from service.segmentation import Split, normalize, split_sentences
 from service.settings import Settings
+from service.text.detection import Detector, head
+from service.text.markup.document import NOT_IN_HTML, Unrepresentable, parse_html, serialize
+from service.text.markup.translate import TooComplex, finish, prepare
+from service.text.segmentation import Split, normalize, split_sentences
 from tests.markup_support import Aligned, reversing, word_pieces
 from tests.text_strategies import html_fragments, property_settings, texts
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nmt_core.search import Hypothesis, SearchOptions
-from service.engine import LoadedModel
+from service.engine.backends import LoadedModel
 from service.errors import Overloaded, ShuttingDown
 from service.metrics import QUEUE_DEPTH
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import lxml.html
 
-from service.markup.document import NOT_IN_HTML
+from service.text.markup.document import NOT_IN_HTML
 
 _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation that ends a sentence rather than a URL
 

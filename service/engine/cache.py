@@ -24,8 +24,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from service.engine.results import SentenceResult
 from service.metrics import CACHE_HITS, CACHE_MISSES, REDIS_ERRORS
-from service.results import SentenceResult
 
 log = logging.getLogger(__name__)
 

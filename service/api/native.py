@@ -7,13 +7,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.auth import KeyedRoute, header_keys
-from service.engine import LoadedModel
+from service.edge.auth import KeyedRoute, header_keys
+from service.edge.http_errors import http_status
+from service.engine.backends import LoadedModel
+from service.engine.formats import translate_texts
+from service.engine.runtime import Runtime
+from service.engine.translator import Translator
 from service.errors import NotReady, ServiceError, ShuttingDown
-from service.formats import translate_texts
-from service.http_errors import http_status
-from service.runtime import Runtime
-from service.translator import Translator
 from service.validation import (
     ItemError,
     LanguagePair,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.markup.classify import Roles, is_skipped, is_special
-from service.markup.projection import Placed, SpanNode
+from service.text.markup.classify import Roles, is_skipped, is_special
+from service.text.markup.projection import Placed, SpanNode
 
 Node = str | Any  # text or an lxml element
 

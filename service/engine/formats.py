@@ -25,12 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 
+from service.engine.results import SegmentResult
+from service.engine.translator import Translator
 from service.errors import HtmlTooComplex, InvalidRequest, ServiceError, TextFailed
-from service.markup import HtmlLimits, TooComplex, Unrepresentable, check_representable, translate_html
 from service.metrics import PROTECTED_SPANS
-from service.protection import Span, as_markup, find_spans, from_markup, literal_spans, protectable
-from service.results import SegmentResult
-from service.translator import Translator
+from service.text.markup import HtmlLimits, TooComplex, Unrepresentable, check_representable, translate_html
+from service.text.protection import Span, as_markup, find_spans, from_markup, literal_spans, protectable
 from service.validation import TranslationOptions, is_valid_unicode, replacing_lone_surrogates
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ async def translate_texts(
     """Translate each text in order; HTML documents concurrently (the scheduler batches their segments).
 
     A text that cannot be translated gets its `error` (see the module's docstring); errors about the whole
-    request are raised. With `protect`, a plain text's protected spans (service/protection.py) come back
+    request are raised. With `protect`, a plain text's protected spans (service/text/protection.py) come back
     byte for byte; the do-not-translate `literals` do, protect or not.
     """
     if text_format == "html" and options is not None and options.alternatives:

@@ -9,8 +9,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-ROOT = Path(__file__).resolve().parent.parent
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+SERVICE_DIR = Path(__file__).resolve().parent.parent
+ROOT = SERVICE_DIR.parent
+STATIC_DIR = SERVICE_DIR / "static"
 # A source checkout serves the extension's own file; an installed package (the image) gets a copy in static/.
 CORE_JS = next(
     (path for path in (ROOT / "extension" / "translate-core.js", STATIC_DIR / "translate-core.js") if path.is_file()),

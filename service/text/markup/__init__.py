@@ -1,8 +1,8 @@
 """HTML-aware translation: block texts translated once, inline tags carried over by the word alignment."""
 
-from service.markup.document import NOT_IN_HTML, Unrepresentable, check_representable
-from service.markup.protocol import AlignedTranslation, Translate
-from service.markup.translate import HtmlLimits, Offload, TooComplex, translate_html
+from service.text.markup.document import NOT_IN_HTML, Unrepresentable, check_representable
+from service.text.markup.protocol import AlignedTranslation, Translate
+from service.text.markup.translate import HtmlLimits, Offload, TooComplex, translate_html
 
 __all__ = [
     "NOT_IN_HTML",

@@ -19,9 +19,12 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api import get_runtime, get_translator
-from service.auth import header_key, key_matches
-from service.detection import Detection, LazyDetector, detect_within, language_name
+from service.api.native import get_runtime, get_translator
+from service.edge.auth import header_key, key_matches
+from service.edge.http_errors import http_headers
+from service.engine.formats import FORMATS, TextFormat, check_texts, text_problem, translate_texts
+from service.engine.runtime import Runtime
+from service.engine.translator import Translator
 from service.errors import (
     Forbidden,
     InvalidRequest,
@@ -32,11 +35,8 @@ from service.errors import (
     Unauthorized,
     UnknownDirection,
 )
-from service.formats import FORMATS, TextFormat, check_texts, text_problem, translate_texts
-from service.http_errors import http_headers
-from service.runtime import Runtime
 from service.settings import Settings
-from service.translator import Translator
+from service.text.detection import Detection, LazyDetector, detect_within, language_name
 from service.validation import TranslationOptions, check_segments, check_terms
 
 log = logging.getLogger(__name__)

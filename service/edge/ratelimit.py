@@ -27,7 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
-from service.auth import key_matches
+from service.edge.auth import key_matches
 from service.errors import RateLimited
 from service.metrics import RATE_LIMIT_FALLBACKS, RATE_LIMITED
 from service.settings import Settings

@@ -3,7 +3,7 @@
 Uvicorn times out idle keep-alive connections but not a connection that sends nothing, or sends its
 headers a byte at a time (slow-loris): each one holds a connection slot forever. This protocol closes a
 connection whose request line and headers are not complete `header_timeout_s` after the connection
-opened, or after the first byte of a later request on it. Body deadlines are `service.limits`' job.
+opened, or after the first byte of a later request on it. Body deadlines are `service.edge.limits`' job.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.http_errors import ErrorShape, closing_json_headers, native_shape
+from service.edge.http_errors import ErrorShape, closing_json_headers, native_shape
 
 
 class BodyRefused(HTTPException):

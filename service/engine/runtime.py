@@ -10,14 +10,14 @@ import asyncio
 import logging
 import time
 
-from service.cache import TranslationCache
-from service.engine import Engine
+from service.edge.ratelimit import RateLimiter
+from service.engine.backends import Engine
+from service.engine.cache import TranslationCache
+from service.engine.queue import WorkQueue
+from service.engine.scheduler import Scheduler
+from service.engine.translator import Translator
 from service.errors import NotReady
-from service.queue import WorkQueue
-from service.ratelimit import RateLimiter
-from service.scheduler import Scheduler
 from service.settings import Settings
-from service.translator import Translator
 
 log = logging.getLogger(__name__)
 

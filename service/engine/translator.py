@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from nmt_core.search import Hypothesis, SearchOptions
-from service.cache import TranslationCache, cache_key
-from service.engine import Engine, LoadedModel, alignment_of
+from service.engine.backends import Engine, LoadedModel, alignment_of
+from service.engine.cache import TranslationCache, cache_key
+from service.engine.queue import WorkItem, WorkQueue, next_request_id
+from service.engine.results import SegmentResult, SentenceResult
 from service.errors import DeadlineExceeded, InvalidRequest, ShuttingDown, TextFailed
 from service.metrics import SEGMENTS, TOKENS
-from service.queue import WorkItem, WorkQueue, next_request_id
-from service.results import SegmentResult, SentenceResult
-from service.segmentation import Split, has_letters, normalize, split_sentences
 from service.settings import Settings
+from service.text.segmentation import Split, has_letters, normalize, split_sentences
 from service.validation import TranslationOptions
 
 log = logging.getLogger(__name__)

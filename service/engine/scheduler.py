@@ -20,6 +20,7 @@ from typing import Literal
 
 from nmt_core.decoder import BatchedDecoder
 from nmt_core.selection import Sentence
+from service.engine.queue import Budget, WorkItem, WorkQueue
 from service.errors import DeadlineExceeded, EngineFailure, ShuttingDown
 from service.metrics import (
     ADMITTED_PER_STEP,
@@ -32,7 +33,6 @@ from service.metrics import (
     SCHEDULER_BUSY_SECONDS,
     SCHEDULER_ONNX_SECONDS,
 )
-from service.queue import Budget, WorkItem, WorkQueue
 
 log = logging.getLogger(__name__)
 

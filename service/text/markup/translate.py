@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
-from service.markup.classify import TRANSLATED_ATTRIBUTES, Roles, iter_translatable
-from service.markup.document import EmptyDocument, Parsed, TooDeep, parse_html, serialize, storable
-from service.markup.projection import SpanNode, project
-from service.markup.protocol import AlignedTranslation, Translate
-from service.markup.runs import Run, collect_runs, pinned, replace_run, run_source, shifted
-from service.segmentation import has_letters
+from service.text.markup.classify import TRANSLATED_ATTRIBUTES, Roles, iter_translatable
+from service.text.markup.document import EmptyDocument, Parsed, TooDeep, parse_html, serialize, storable
+from service.text.markup.projection import SpanNode, project
+from service.text.markup.protocol import AlignedTranslation, Translate
+from service.text.markup.runs import Run, collect_runs, pinned, replace_run, run_source, shifted
+from service.text.segmentation import has_letters
 
 
 def worth_translating(text: str) -> bool:

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from service.markup.monotone import IntArray, assign
-from service.markup.pieces import piece_offsets
+from service.text.markup.monotone import IntArray, assign
+from service.text.markup.pieces import piece_offsets
 
 NONEMPTY_BONUS = 1.5
 """Score for giving a tag with source text at least one target piece: worth one misaligned piece, not two."""

@@ -22,8 +22,8 @@ from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallab
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from service.edge.http_errors import ErrorShape, closing_json_headers, error_body, native_shape
 from service.errors import RETRY_AFTER_SECONDS
-from service.http_errors import ErrorShape, closing_json_headers, error_body, native_shape
 from service.metrics import EDGE_REFUSALS
 
 log = logging.getLogger(__name__)
