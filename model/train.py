@@ -11,8 +11,10 @@ import json
 import math
 import random
 import time
+import warnings
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -139,10 +141,24 @@ def pick_device(requested: str | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@lru_cache(maxsize=4)
+def bf16_runs_on(device_type: str) -> bool:
+    """Whether an LSTM runs under bf16 autocast here: oneDNN refuses it on CPUs without bf16 instructions."""
+    try:
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            torch.nn.LSTM(4, 4).to(device_type)(torch.zeros(2, 1, 4, device=device_type))
+    except RuntimeError:
+        return False
+    return True
+
+
 def mixed_precision(precision: str, device: torch.device) -> AbstractContextManager[Any]:
-    """bf16 autocast (fp32 master weights, fp32 loss) where asked, or by default on CUDA."""
+    """bf16 autocast (fp32 master weights, fp32 loss) where asked, or by default on CUDA; fp32, with a warning,
+    where the hardware cannot run it (the same recipe then trains on any machine)."""
     if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+        if bf16_runs_on(device.type):
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        warnings.warn(f"bf16 does not run on this {device.type}: training in fp32", stacklevel=2)
     return nullcontext()
 
 
