@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api import libretranslate
+from service.api import glossaries, libretranslate
 from service.api import native as api
 from service.api.web import install_web
 from service.edge.auth import document_keys
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.detector = detector
     install_error_handlers(app, shape)
     app.include_router(api.router)
+    app.include_router(glossaries.router)
     app.include_router(libretranslate.router)
     install_web(app)
     document_keys(app, bool(settings.api_key_list))

@@ -31,6 +31,12 @@ class InvalidRequest(ServiceError):
     code = "invalid_request"
 
 
+class NotFound(ServiceError):
+    """A resource (a stored glossary) that does not exist, or that the caller's key does not own."""
+
+    code = "not_found"
+
+
 class Unauthorized(ServiceError):
     code = "unauthorized"
 
@@ -71,6 +77,12 @@ class ShuttingDown(Overloaded):
 
 class NotReady(Overloaded):
     code = "not_ready"
+
+
+class StoreUnavailable(Overloaded):
+    """The shared store (Redis) did not answer: the request may succeed on a retry."""
+
+    code = "store_unavailable"
 
 
 class DeadlineExceeded(ServiceError):

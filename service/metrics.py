@@ -98,3 +98,7 @@ class LoopLagMonitor:
 PROTECTED_SPANS = Counter(
     "nmt_protected_spans_total", "Spans kept byte for byte in plain texts (service/text/protection.py)", ["kind"]
 )
+GLOSSARY_TERMS_APPLIED = Counter(
+    "nmt_glossary_terms_applied",
+    "Glossary terms found in plain texts and given their target term (docs/terminology.md)",
+)

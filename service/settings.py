@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # do_not_translate: terms a request may send, and characters a term may have (docs/terminology.md)
     max_do_not_translate_terms: int = Field(default=200, ge=0)
     max_term_chars: int = Field(default=200, ge=1)
+    # glossaries: entries in one (inline or stored), and stored glossaries per API key (docs/terminology.md)
+    max_glossary_entries: int = Field(default=5000, ge=0)
+    max_glossaries: int = Field(default=100, ge=0)
     ort_intra_threads: int | None = Field(default=None, ge=1)
 
     cors_origins: str = ""

@@ -45,6 +45,18 @@ class TranslateRequest(BaseModel):
         " MAX_DO_NOT_TRANSLATE_TERMS of MAX_TERM_CHARS characters each",
         examples=[["Acme", "Mastodon"]],
     )
+    glossary: dict[str, Any] | None = Field(
+        default=None,
+        description="source term -> target term, applied wherever a source term occurs as whole words (any case,"
+        " after NFC; longest first); the target term appears as given. Up to MAX_GLOSSARY_ENTRIES entries of"
+        " MAX_TERM_CHARS characters; with glossary_id, these entries win over the stored ones",
+        examples=[{"cookie": "Cookie", "sign in": "anmelden"}],
+    )
+    glossary_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="a stored glossary (POST /v1/glossaries) of this API key, for this direction",
+    )
     protect: bool = Field(
         default=True,
         description="text format: URLs, e-mail addresses, @handles, #hashtags, emoji, `code` and i18n placeholders"
@@ -64,6 +76,11 @@ class ItemError(BaseModel):
     status: int = Field(description="the HTTP status this error would have as a request's answer")
 
 
+class AppliedTerm(BaseModel):
+    source: str = Field(description="the glossary's source term that matched")
+    target: str
+
+
 class Translation(BaseModel):
     text: str = Field(
         description="the translation; with `error`, what could be kept: the text as sent (html: the document with"
@@ -74,6 +91,9 @@ class Translation(BaseModel):
     cached_segments: int | None = Field(default=None, description="html only: how many of them came from the cache")
     alternatives: list[str] | None = Field(
         default=None, description="when options.alternatives was asked: distinct runner-up translations, best first"
+    )
+    applied_terms: list[AppliedTerm] | None = Field(
+        default=None, description="with a glossary: its entries that this text used, each once"
     )
     error: ItemError | None = Field(
         default=None,

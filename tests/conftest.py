@@ -7,11 +7,13 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures import tiny_config
+from tests.service_support import shared_redis
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +33,13 @@ def tiny_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     out = tmp_path_factory.mktemp("bundles") / "tiny-en-de"
     export_bundle(tiny_run, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis to talk to: the machine's when one answers, else one this session starts (and stops)."""
+    url, process = shared_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    if process is not None:
+        process.kill()
+        process.wait()

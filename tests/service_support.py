@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from service.app import create_app
 from service.settings import Settings
@@ -146,3 +147,45 @@ def service_process(model_dir: Path, log_path: Path, **env: str) -> Iterator[Ser
         yield service.start().wait_ready()
     finally:
         service.close()
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            return process
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def shared_redis(workdir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
+    """The Redis the tests share: TEST_REDIS_URL (default the machine's, 127.0.0.1:6379) when it answers, or a
+    `redis-server` of our own on a free port (then also returned, for the caller to stop)."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        return url, None
+    except redis.ConnectionError:
+        pass
+    port = free_port()
+    return f"redis://127.0.0.1:{port}/0", start_redis(port, workdir)

@@ -24,7 +24,6 @@ import redis
 
 from tests.service_support import ServiceProcess, assert_error_shape, make_model_dir, metric_value
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CLIENT_TASKS = 6
 REDIS_HITS = 'nmt_cache_hits_total{tier="redis"}'
 MEMORY_HITS = 'nmt_cache_hits_total{tier="memory"}'
@@ -42,13 +41,9 @@ def body(text: str) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def cache_prefix() -> Iterator[str]:
+def cache_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of our own in the shared Redis; its keys are deleted afterwards (never a flush)."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as error:
-        pytest.fail(f"the scale-out test needs the Redis at {REDIS_URL} (TEST_REDIS_URL): {error}")
+    client = redis.Redis.from_url(redis_url)
     prefix = f"nmt-scale-{os.getpid()}-{os.urandom(4).hex()}:"
     yield prefix
     keys = list(client.scan_iter(f"{prefix}*"))
@@ -56,19 +51,21 @@ def cache_prefix() -> Iterator[str]:
         client.delete(*keys)
 
 
-def redis_keys(prefix: str) -> int:
-    return sum(1 for _ in redis.Redis.from_url(REDIS_URL).scan_iter(f"{prefix}*"))
+def redis_keys(url: str, prefix: str) -> int:
+    return sum(1 for _ in redis.Redis.from_url(url).scan_iter(f"{prefix}*"))
 
 
 @pytest.fixture
-def replicas(tiny_bundle: Path, tmp_path: Path, cache_prefix: str) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+def replicas(
+    tiny_bundle: Path, tmp_path: Path, redis_url: str, cache_prefix: str
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     """Replicas A and B: the same bundle, one Redis, one key prefix; both load their models concurrently.
 
     A collects requests for a wide static-batching window, so requests stay in flight at A long enough
     to SIGTERM it while it holds several; B batches continuously.
     """
     model_dir = make_model_dir(tiny_bundle, tmp_path)
-    shared = {"REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": cache_prefix, "DRAIN_TIMEOUT_S": "20"}
+    shared = {"REDIS_URL": redis_url, "CACHE_KEY_PREFIX": cache_prefix, "DRAIN_TIMEOUT_S": "20"}
     a = ServiceProcess(
         model_dir,
         tmp_path / "replica-a.log",
@@ -88,15 +85,15 @@ def replicas(tiny_bundle: Path, tmp_path: Path, cache_prefix: str) -> Iterator[t
 
 
 def test_a_sentence_translated_on_one_replica_is_a_redis_hit_on_the_other(
-    replicas: tuple[ServiceProcess, ServiceProcess], cache_prefix: str
+    replicas: tuple[ServiceProcess, ServiceProcess], redis_url: str, cache_prefix: str
 ) -> None:
     a, b = replicas
     text = unique_sentence("shared")
-    keys_before = redis_keys(cache_prefix)
+    keys_before = redis_keys(redis_url, cache_prefix)
     from_a = httpx.post(f"{a.base}/v1/translate", json=body(text), timeout=30)
     assert from_a.status_code == 200, from_a.text
     assert from_a.json()["translations"][0]["cached"] is False
-    assert redis_keys(cache_prefix) == keys_before + 1, "A writes the sentence to the shared Redis"
+    assert redis_keys(redis_url, cache_prefix) == keys_before + 1, "A writes the sentence to the shared Redis"
 
     # B is a separate process that has never been sent this sentence: its memory tier cannot hold it.
     metrics_before = httpx.get(f"{b.base}/metrics").text

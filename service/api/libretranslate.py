@@ -9,6 +9,7 @@ cache, batching and HTML handling are the native API's.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
@@ -23,11 +24,13 @@ from service.api.native import get_runtime, get_translator
 from service.edge.auth import header_key, key_matches
 from service.edge.http_errors import http_headers
 from service.engine.formats import FORMATS, TextFormat, check_texts, text_problem, translate_texts
+from service.engine.glossaries import owner_of, request_glossary
 from service.engine.runtime import Runtime
 from service.engine.translator import Translator
 from service.errors import (
     Forbidden,
     InvalidRequest,
+    NotFound,
     Overloaded,
     PayloadTooLarge,
     RateLimited,
@@ -72,6 +75,8 @@ def from_service_error(exc: ServiceError) -> LibreError:
         return LibreError(400, exc.message, headers)
     if isinstance(exc, Forbidden):
         return LibreError(403, exc.message)
+    if isinstance(exc, NotFound):
+        return LibreError(404, exc.message)
     if isinstance(exc, RateLimited) or type(exc) is Overloaded:
         return LibreError(429, f"Slowdown: {exc.message}", headers)
     if isinstance(exc, Overloaded):  # not ready, shutting down
@@ -214,6 +219,20 @@ def _flag(params: dict[str, Any], name: str, default: bool) -> bool:
     raise LibreError(400, f"Invalid request: {name} must be true or false")
 
 
+def _glossary_param(value: Any) -> tuple[Any, str | None]:
+    """`glossary` as (inline entries, stored id): an object, a JSON object in a form field, or an id."""
+    if value is None or value == "":
+        return None, None
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            return json.loads(value), None
+        except (ValueError, RecursionError):
+            raise LibreError(400, "Invalid request: glossary: not a JSON object") from None
+    if isinstance(value, str):
+        return None, value
+    return value, None
+
+
 def _alternatives(params: dict[str, Any]) -> int:
     try:
         return max(0, int(params.get("alternatives") or 0))
@@ -320,8 +339,14 @@ async def translate(
     protect = _flag(params, "protect", default=True)
     terms = params.get("do_not_translate") or []
     literals = check_terms(terms if isinstance(terms, list) else [terms], settings)
+    inline, glossary_id = _glossary_param(params.get("glossary"))
+    key = request.query_params.get("api_key") or header_key(request) or params.get("api_key")
+    owner = owner_of(key if isinstance(key, str) else "")
+    glossary = await request_glossary(
+        runtime.glossaries, owner if settings.api_key_list else "", source, target, inline, glossary_id, settings
+    )
     results = await translate_texts(
-        translator, source, target, texts, cast(TextFormat, text_format), options, protect, literals
+        translator, source, target, texts, cast(TextFormat, text_format), options, protect, literals, glossary
     )
     if not isinstance(q, list) and results[0].error is not None:
         raise results[0].error  # one text: its failure is the request's
@@ -329,6 +354,9 @@ async def translate(
     body: dict[str, Any] = {"translatedText": translated if isinstance(q, list) else translated[0]}
     if any(r.error is not None for r in results):  # beside translatedText, which then holds the text as sent
         body["errors"] = [None if r.error is None else _item_error(r.error) for r in results]
+    if glossary:  # beside translatedText, as the native API's applied_terms
+        applied = [[{"source": s, "target": t} for s, t in r.applied_terms] for r in results]
+        body["appliedTerms"] = applied if isinstance(q, list) else applied[0]
     if detection is not None:
         body["detectedLanguage"] = [_detected(detection)] * len(texts) if isinstance(q, list) else _detected(detection)
     if alternatives > 0:

@@ -7,14 +7,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.edge.auth import KeyedRoute, header_keys
+from service.edge.auth import KeyedRoute, header_key, header_keys
 from service.edge.http_errors import http_status
 from service.engine.backends import LoadedModel
 from service.engine.formats import translate_texts
+from service.engine.glossaries import owner_of, request_glossary
 from service.engine.runtime import Runtime
 from service.engine.translator import Translator
 from service.errors import NotReady, ServiceError, ShuttingDown
+from service.settings import Settings
 from service.validation import (
+    AppliedTerm,
     ItemError,
     LanguagePair,
     LanguagesResponse,
@@ -38,6 +41,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (400, "unknown_direction", "No loaded model serves this direction"),
         (401, "unauthorized", "API_KEYS is set and no key was sent"),
         (403, "forbidden", "The key sent is not one of API_KEYS"),
+        (404, "glossary_not_found", "glossary_id names no glossary of this key"),
         (413, "too_many_segments", "Too many segments or too much text; a single html text beyond the caps"),
         (
             422,
@@ -95,8 +99,17 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
         await runtime.limiter.check(request, header_keys(request), sum(len(s) for s in segments))
     model = translator.engine.resolve(body.source, body.target)
     literals = check_terms(body.do_not_translate, runtime.settings)
+    glossary = await request_glossary(
+        runtime.glossaries,
+        key_owner(request, runtime.settings),
+        body.source,
+        body.target,
+        body.glossary,
+        body.glossary_id,
+        runtime.settings,
+    )
     results = await translate_texts(
-        translator, body.source, body.target, segments, body.format, body.options, body.protect, literals
+        translator, body.source, body.target, segments, body.format, body.options, body.protect, literals, glossary
     )
     if isinstance(body.text, str) and results[0].error is not None:
         raise results[0].error  # one text: its failure is the request's
@@ -110,6 +123,7 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
                 segments=r.segments if html else None,
                 cached_segments=r.cached_segments if html else None,
                 alternatives=r.alternatives if alternatives else None,
+                applied_terms=[AppliedTerm(source=s, target=t) for s, t in r.applied_terms] if glossary else None,
                 error=_item_error(r.error),
             )
             for r in results
@@ -118,6 +132,11 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     )
     # Serialised here: returning the model would make FastAPI validate it a second time.
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+def key_owner(request: Request, settings: Settings) -> str:
+    """Whose stored glossaries a request sees: its API key's when keys are on (checked before), else everyone's."""
+    return owner_of(header_key(request)) if settings.api_key_list else ""
 
 
 def served(model: LoadedModel) -> ServedModel:

@@ -28,9 +28,10 @@ from typing import Literal, TypeVar
 from service.engine.results import SegmentResult
 from service.engine.translator import Translator
 from service.errors import HtmlTooComplex, InvalidRequest, ServiceError, TextFailed
-from service.metrics import PROTECTED_SPANS
+from service.metrics import GLOSSARY_TERMS_APPLIED, PROTECTED_SPANS
+from service.text.glossary import EMPTY, Glossary
 from service.text.markup import HtmlLimits, TooComplex, Unrepresentable, check_representable, translate_html
-from service.text.protection import Span, as_markup, find_spans, from_markup, literal_spans, protectable
+from service.text.protection import Span, as_markup, find_spans, from_markup, protectable
 from service.validation import TranslationOptions, is_valid_unicode, replacing_lone_surrogates
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class TextResult:
     alternatives: list[str] = field(default_factory=list)
     error: ServiceError | None = None
     """Set when this text could not be translated (whole or in part); `text` is then what could be kept."""
+    applied_terms: tuple[tuple[str, str], ...] = ()
+    """The glossary entries (source, target) applied, each once, in the order they first occur."""
 
 
 def text_problem(text: str, text_format: TextFormat) -> InvalidRequest | None:
@@ -94,12 +97,13 @@ async def translate_texts(
     options: TranslationOptions | None = None,
     protect: bool = True,
     literals: tuple[str, ...] = (),
+    glossary: Glossary = EMPTY,
 ) -> list[TextResult]:
     """Translate each text in order; HTML documents concurrently (the scheduler batches their segments).
 
     A text that cannot be translated gets its `error` (see the module's docstring); errors about the whole
     request are raised. With `protect`, a plain text's protected spans (service/text/protection.py) come back
-    byte for byte; the do-not-translate `literals` do, protect or not.
+    byte for byte; the do-not-translate `literals` do, protect or not, and the `glossary`'s terms are applied.
     """
     if text_format == "html" and options is not None and options.alternatives:
         raise InvalidRequest("options.alternatives: only for format text", code="alternatives_unsupported")
@@ -112,9 +116,12 @@ async def translate_texts(
     if not todo:
         return [r for r in results if r is not None]
     guarded: dict[int, list[Span]] = {}
-    if text_format == "text" and (protect or literals):
-        find = find_spans if protect else literal_spans
-        guarded = {i: spans for i in todo if protectable(texts[i]) and (spans := find(texts[i], literals))}
+    if text_format == "text" and (protect or literals or glossary):
+        guarded = {
+            i: spans
+            for i in todo
+            if protectable(texts[i]) and (spans := find_spans(texts[i], literals, glossary, patterns=protect))
+        }
         todo = [i for i in todo if i not in guarded]
     if guarded:
         translated = await _translate_guarded(translator, source, target, texts, guarded, options)
@@ -165,7 +172,8 @@ async def _translate_guarded(
     plain = options.model_copy(update={"alternatives": None}) if options is not None else None
     for spans in guarded.values():
         for span in spans:
-            PROTECTED_SPANS.labels(span.kind).inc()
+            if span.target is None:
+                PROTECTED_SPANS.labels(span.kind).inc()
     fragments = [as_markup(texts[i], spans) for i, spans in guarded.items()]
     documents = await _translate_documents(translator, source, target, fragments, plain)
     out = []
@@ -180,7 +188,9 @@ async def _translate_guarded(
             error = TextFailed("the text could not be written back: a fault of the server, logged there")
             out.append(TextResult(texts[index], False, 0, 0, error=error))
             continue
-        out.append(TextResult(text, done.cached, 1, int(done.cached)))
+        applied = tuple(dict.fromkeys((s.entry, s.target) for s in spans if s.entry is not None and s.target))
+        GLOSSARY_TERMS_APPLIED.inc(sum(s.entry is not None for s in spans))
+        out.append(TextResult(text, done.cached, 1, int(done.cached), applied_terms=applied))
     return out
 
 

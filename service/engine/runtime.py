@@ -13,6 +13,7 @@ import time
 from service.edge.ratelimit import RateLimiter
 from service.engine.backends import Engine
 from service.engine.cache import TranslationCache
+from service.engine.glossaries import open_store
 from service.engine.queue import WorkQueue
 from service.engine.scheduler import Scheduler
 from service.engine.translator import Translator
@@ -44,6 +45,7 @@ class Runtime:
             settings.redis_timeout_s,
         )
         self.limiter = RateLimiter(settings)
+        self.glossaries = open_store(settings.redis_url, settings.cache_key_prefix, settings.max_glossaries)
         self._translator: Translator | None = None
         self.warm = False
         self.draining = False
@@ -105,4 +107,5 @@ class Runtime:
         await asyncio.to_thread(self.scheduler.stop)
         await self.cache.close()
         await self.limiter.close()
+        await self.glossaries.close()
         log.info("stopped")

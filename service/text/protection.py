@@ -19,7 +19,9 @@ from typing import Any
 
 import lxml.html
 
+from service.text.glossary import EMPTY, Glossary
 from service.text.markup.document import NOT_IN_HTML
+from service.text.terms import TermMatcher
 
 _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation that ends a sentence rather than a URL
 
@@ -52,23 +54,36 @@ class Span:
     kind: str
     start: int
     end: int
+    target: str | None = None
+    """For a glossary term: what replaces the words the span's text became. None: the span comes back as is."""
+    entry: str | None = None
+    """For a glossary term: the glossary's source term that matched."""
 
 
 @lru_cache(maxsize=256)
-def _literal_pattern(literals: tuple[str, ...]) -> re.Pattern[str]:
-    """Whole-word matches of literal strings, longest first (an alternation tries them in order)."""
-    ordered = sorted(set(literals), key=lambda term: (-len(term), term))
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(term) for term in ordered) + r")(?!\w)")
+def _literal_matcher(literals: tuple[str, ...]) -> TermMatcher:
+    return TermMatcher(literals)
 
 
-def find_spans(text: str, literals: tuple[str, ...] = ()) -> list[Span]:
-    """Protected spans of `text`, in order and never overlapping: the patterns', and the do-not-translate
-    `literals` (whole words, exactly as given); where two overlap, the one that starts first, then the longer,
-    is kept (a literal inside a URL stays part of the URL)."""
-    spans = _pattern_spans(text)
-    if not literals:
-        return spans
-    candidates = sorted([*spans, *literal_spans(text, literals)], key=lambda span: (span.start, -span.end))
+def find_spans(
+    text: str, literals: tuple[str, ...] = (), glossary: Glossary = EMPTY, patterns: bool = True
+) -> list[Span]:
+    """Spans of `text` to keep or replace, in order and never overlapping: the protected patterns' (with
+    `patterns`), the do-not-translate `literals` (whole words, exactly as given) and the `glossary`'s source
+    terms (whole words, any case); where two overlap, the one that starts first, then the longer, is kept (a
+    literal inside a URL stays part of the URL)."""
+    groups = [
+        _pattern_spans(text) if patterns else [],
+        literal_spans(text, literals),
+        [
+            Span("term", m.start, m.end, *reversed(glossary.entries[m.term]))
+            for m in (glossary.matcher.find(text) if glossary else [])
+        ],
+    ]
+    nonempty = [group for group in groups if group]
+    if len(nonempty) <= 1:
+        return nonempty[0] if nonempty else []
+    candidates = sorted((span for group in nonempty for span in group), key=lambda span: (span.start, -span.end))
     kept: list[Span] = []
     for span in candidates:
         if not kept or span.start >= kept[-1].end:
@@ -78,7 +93,7 @@ def find_spans(text: str, literals: tuple[str, ...] = ()) -> list[Span]:
 
 def literal_spans(text: str, literals: tuple[str, ...]) -> list[Span]:
     """Where the do-not-translate `literals` occur in `text` as whole words."""
-    return [Span("literal", *m.span()) for m in _literal_pattern(literals).finditer(text)] if literals else []
+    return [Span("literal", m.start, m.end) for m in _literal_matcher(literals).find(text)] if literals else []
 
 
 def _pattern_spans(text: str) -> list[Span]:
@@ -100,17 +115,20 @@ def protectable(text: str) -> bool:
 
 
 def as_markup(text: str, spans: list[Span]) -> str:
-    """`text` as an HTML fragment, each span an empty inline element."""
+    """`text` as an HTML fragment: a kept span as an empty inline element (the model never sees it), a glossary
+    term as an inline element around its words (the model translates them; the placement says where they went)."""
     parts, position = [], 0
     for index, span in enumerate(spans):
-        parts += [html.escape(text[position : span.start], quote=False), f'<span {_MARK}="{index}"></span>']
+        inner = "" if span.target is None else html.escape(text[span.start : span.end], quote=False)
+        parts += [html.escape(text[position : span.start], quote=False), f'<span {_MARK}="{index}">{inner}</span>']
         position = span.end
     parts.append(html.escape(text[position:], quote=False))
     return "".join(parts)
 
 
 def from_markup(markup: str, text: str, spans: list[Span]) -> str:
-    """The translated fragment as text, each empty element replaced by its span, byte for byte."""
+    """The translated fragment as text: each kept span's element replaced by the span byte for byte, each
+    glossary term's element (the words its term became) by the target term, the spacing around it kept."""
     if not markup.strip():
         return markup
     return _text_of(lxml.html.fragment_fromstring(markup, create_parent="div"), text, spans)
@@ -122,5 +140,13 @@ def _text_of(element: Any, text: str, spans: list[Span]) -> str:
     mark = element.get(_MARK) if isinstance(element.tag, str) else None
     if mark is not None and mark.isdigit() and int(mark) < len(spans):
         span = spans[int(mark)]
-        return head + text[span.start : span.end] + rest
+        if span.target is None:
+            return head + text[span.start : span.end] + rest
+        inner = head + rest
+        stripped = inner.strip()
+        if not stripped:
+            return inner + span.target
+        lead = inner[: len(inner) - len(inner.lstrip())]
+        trail = inner[len(inner.rstrip()) :]
+        return lead + span.target + trail
     return head + rest
