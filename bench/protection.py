@@ -6,14 +6,16 @@ docs/terminology.md) are inserted at a random word boundary of held-out sentence
 when every entity it holds comes back byte for byte.
 
   python bench/protection.py --model-dir models --texts runs/general_en_de_fr_stage2/heldout/test/news.en-de.tsv \\
-      --targets de,fr --limit 200 --out artifacts/bench-protection.json
+      --targets de,fr --limit 200 --news-dir runs/general_en_de_fr_stage2/heldout --out artifacts/bench-protection.json
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,33 @@ def unchanged(base: str, target: str) -> float:
     return round(100 * sum(a["text"] == t for a, t in zip(answers, NO_LETTERS, strict=True)) / len(NO_LETTERS), 1)
 
 
+CURRENCY = re.compile(r"[$€£¥₹₽₩¢₺₫₪]")
+DIGITS = re.compile(r"\d+")
+
+
+def numbers_kept(base: str, target: str, sentences: list[str], protect: bool) -> dict[str, Any]:
+    """News sentences with digits: the share whose every digit run comes back (as often as it was sent), and
+    of those with a currency symbol, the share whose every symbol does."""
+    with_digits = [s for s in sentences if DIGITS.search(s)]
+    digits_ok = currency_ok = currency_total = 0
+    with httpx.Client(base_url=base, timeout=600) as client:
+        for start in range(0, len(with_digits), 32):
+            batch = with_digits[start : start + 32]
+            body = {"text": batch, "source": "en", "target": target, "protect": protect}
+            answers = [a["text"] for a in client.post("/v1/translate", json=body).json()["translations"]]
+            for sent, answer in zip(batch, answers, strict=True):
+                digits_ok += not (Counter(DIGITS.findall(sent)) - Counter(DIGITS.findall(answer)))
+                if CURRENCY.search(sent):
+                    currency_total += 1
+                    currency_ok += not (Counter(CURRENCY.findall(sent)) - Counter(CURRENCY.findall(answer)))
+    return {
+        "sentences_with_digits": len(with_digits),
+        "digits_kept_pct": round(100 * digits_ok / max(1, len(with_digits)), 1),
+        "sentences_with_currency": currency_total,
+        "currency_kept_pct": round(100 * currency_ok / max(1, currency_total), 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
@@ -80,6 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--texts", type=Path, required=True, help="English sentences (.tsv: first column)")
     parser.add_argument("--targets", type=lambda s: s.split(","), default=["de", "fr"])
     parser.add_argument("--limit", type=int, default=200)
+    parser.add_argument(
+        "--news-dir", type=Path, help="held-out slices (valid/, test/ with news.en-XX.tsv) for digits and currency"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     lines = read_sentences(args.texts)
@@ -93,6 +125,11 @@ def main(argv: list[str] | None = None) -> None:
                 "entities_kept_pct": kept(base, target, cases, protect=True),
                 "no_letter_segments_unchanged_pct": unchanged(base, target),
             }
+            if args.news_dir:
+                paths = sorted(args.news_dir.glob(f"*/news.en-{target}.tsv"))
+                news = [line.split("\t")[0] for path in paths for line in read_sentences(path)]
+                result[f"en-{target}"]["numbers_protect_off"] = numbers_kept(base, target, news, protect=False)
+                result[f"en-{target}"]["numbers"] = numbers_kept(base, target, news, protect=True)
     emit(result, args.out)
 
 

@@ -20,7 +20,7 @@
   if (root.PageTranslate) return; // loaded twice (extension injected again): keep the first copy
 
   const SKIPPED_TAGS = new Set([
-    "SCRIPT", "STYLE", "CODE", "PRE", "NOSCRIPT", "TEMPLATE", "TEXTAREA", "SVG", "MATH",
+    "SCRIPT", "STYLE", "CODE", "VAR", "PRE", "NOSCRIPT", "TEMPLATE", "TEXTAREA", "SVG", "MATH",
     "IFRAME", "OBJECT", "CANVAS", "VIDEO", "AUDIO", "KBD", "SAMP",
   ]);
   const TRANSLATED_ATTRIBUTES = ["title", "alt", "placeholder"];

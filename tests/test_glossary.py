@@ -123,7 +123,7 @@ def model_dir(tiny_bundle: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.asyncio
 async def test_inline_glossary_through_the_service(model_dir: Path) -> None:
-    tag = os.urandom(3).hex()
+    tag = "q" + os.urandom(3).hex()  # never all digits (a number would be protected)
     sent = [f"the dog {tag} runs to the car", f"a man {tag} sees the Dog", f"the woman {tag} runs"]
     body = {"text": sent, "source": "en", "target": "de"}
     glossary = {"dog": "Hund", "the car": "das Auto"}

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 
+from service.text.icu import NUMBER_SIGN, joined, split_message
 from service.text.markup.translate import finish, prepare
 from service.text.protection import Span, as_markup, find_spans, from_markup, protectable
 from tests.markup_support import reversing
@@ -51,6 +52,9 @@ SYNTAXES = {
         "{{x}}",
         "{% if user %}",
     ],
+    "path": ["/etc/hosts", "~/.config/app.yaml", "./run.sh", "C:\\Users\\me\\file.txt"],
+    "version": ["3.1.0", "v2.4", "1.2.3-beta"],
+    "number": ["3.5%", "€1,234.56", "4,99 €", "$5", "1.000.000", "17:00", "2024", "100%"],
 }
 
 
@@ -64,16 +68,36 @@ def test_every_syntax_is_found_whole(kind: str, span: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "The price rose 3.5% to €1,234.56 per share.",
-        "We are 100% sure.",
-        "Meet me at 5 pm.",
         "C# and F# code",
         "a@b",
-        "It costs 8 Euros per `Maß,' he says, and `more relaxed.'",  # TeX-style quotes in news text
+        "It costs eight Euros per `Maß,' he says, and `more relaxed.'",  # TeX-style quotes in news text
+        "and/or 60 km/h",
+        "COVID and G7 and mp3 and 3D",
     ],
 )
 def test_ordinary_text_has_nothing_protected(text: str) -> None:
-    assert find_spans(text) == []
+    assert [s for s in find_spans(text) if s.kind != "number"] == []
+    assert all(s.target == text[s.start : s.end] for s in find_spans(text))
+
+
+def test_numbers_are_kept_by_replacement_the_model_sees_them() -> None:
+    text = "The price rose 3.5% to €1,234.56 at 17:00 on the 11th, in the '90s."
+    spans = find_spans(text)
+    assert [text[s.start : s.end] for s in spans] == ["3.5%", "€1,234.56", "17:00", "11", "'90"]
+    assert all(s.kind == "number" and s.target == text[s.start : s.end] for s in spans)
+    markup = as_markup(text, spans)
+    assert "3.5%" in markup  # inside its element: the model translates it with the sentence
+
+
+def test_a_number_cut_by_the_translation_comes_back_whole() -> None:
+    text = "since 1945 and 18 or 10"
+    spans = find_spans(text)
+    # the words the number became were cut mid-number, and two numbers came out side by side
+    translated = (
+        'seit 19<span data-protected="0">45</span> und <span data-protected="1">18</span>'
+        '<span data-protected="2">10</span>'
+    )
+    assert from_markup(translated, text, spans) == "seit 1945 und 18 10"
 
 
 def test_a_url_leaves_the_sentence_punctuation_outside() -> None:
@@ -111,7 +135,7 @@ def model_dir(tiny_bundle: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.asyncio
 async def test_spans_come_back_byte_for_byte_through_the_service(model_dir: Path) -> None:
-    tag = os.urandom(3).hex()
+    tag = "q" + os.urandom(3).hex()  # never all digits (a number would be protected)
     sent = [
         f"the dog {tag} runs to https://example.com/a?b=1 and {{name}} sits.",
         f"the man {tag} sends 😀 to info@example.org with %(count)d cats and ${{HOME}}.",
@@ -162,7 +186,7 @@ def test_many_terms_stay_linear() -> None:
 
 @pytest.mark.asyncio
 async def test_do_not_translate_through_the_service(model_dir: Path) -> None:
-    tag = os.urandom(3).hex()
+    tag = "q" + os.urandom(3).hex()  # never all digits (a number would be protected)
     sent = [f"the dog {tag} runs to the car", f"a man {tag} sees the dog"]
     body = {"text": sent, "source": "en", "target": "de", "do_not_translate": ["dog", "car"]}
     async with running_app(settings_for(model_dir, max_do_not_translate_terms=3, max_term_chars=10)) as (_, client):
@@ -183,3 +207,66 @@ async def test_do_not_translate_through_the_service(model_dir: Path) -> None:
         ]:
             refused = await client.post("/v1/translate", json={**body, "do_not_translate": terms})
             assert refused.status_code == status and refused.json()["error"]["code"] == code, refused.text
+
+
+def test_icu_plurals_keep_keywords_and_translate_branches() -> None:
+    text = "You have {count, plural, =0 {no messages} one {# message} other {# messages from {name}}}."
+    parts = split_message(text)
+    assert parts is not None
+    assert [p.text for p in parts if not p.translate] == ["{count, plural, =0 {", "} one {", "} other {", "}}"]
+    assert [p.text for p in parts if p.translate] == [
+        "You have ",
+        "no messages",
+        f"{NUMBER_SIGN} message",
+        f"{NUMBER_SIGN} messages from {{name}}",
+        ".",
+    ]
+    assert joined(parts, [p.text.upper() for p in parts if p.translate]) == (
+        "YOU HAVE {count, plural, =0 {NO MESSAGES} one {# MESSAGE} other {# MESSAGES FROM {NAME}}}."
+    )
+    select = split_message("{gender, select, female {She} other {They}} left")
+    assert select is not None and [p.text for p in select if p.translate] == ["She", "They", " left"]
+
+
+@pytest.mark.parametrize(
+    "text", ["Hello {name}", "{a, plural, one {x}", "x {a, plural, one {x}}}", "{a, plural, }", "{a, plural, one x}"]
+)
+def test_what_is_not_a_whole_icu_message_is_ordinary_text(text: str) -> None:
+    assert split_message(text) is None
+
+
+def test_icu_parsing_is_linear_and_bounded() -> None:
+    deep = "{a, plural, one {" * 20 + "x" + "}}" * 20
+    assert split_message(deep) is None  # nesting beyond the bound: ordinary text
+    wide = "{n, plural, " + " ".join(f"k{i} {{# item {{name}}}}" for i in range(20_000)) + "}"
+    start = time.process_time()
+    parts = split_message(wide)
+    assert parts is not None and len(parts) == 2 * 20_000 + 1
+    assert time.process_time() - start < 3.0
+
+
+@pytest.mark.asyncio
+async def test_icu_messages_through_the_service(model_dir: Path) -> None:
+    text = "{count, plural, one {# dog runs to {place}} other {# dogs run to {place}}} and the man sees"
+    async with running_app(settings_for(model_dir)) as (_, client):
+        body = {"text": text, "source": "en", "target": "de"}
+        answer = (await client.post("/v1/translate", json=body)).json()["translations"][0]["text"]
+        parts = split_message(answer)
+        assert parts is not None, answer
+        kept = [p.text for p in parts if not p.translate]
+        assert kept == ["{count, plural, one {", "} other {", "}}"], answer
+        assert answer.count("#") == 2 and answer.count("{place}") == 2
+        off = (await client.post("/v1/translate", json={**body, "protect": False})).json()["translations"][0]
+        assert off["text"] != answer
+
+
+@pytest.mark.asyncio
+async def test_kbd_samp_var_and_code_are_kept_in_html(model_dir: Path) -> None:
+    kept = ["<kbd>Ctrl + C</kbd>", "<var>the dog</var>", "<samp>the man runs</samp>", "<code>the cat</code>"]
+    page = f"<p>the dog runs to {kept[0]} and {kept[1]} sees {kept[2]} with {kept[3]}.</p>"
+    async with running_app(settings_for(model_dir)) as (_, client):
+        body = {"text": page, "source": "en", "target": "de", "format": "html"}
+        answer = (await client.post("/v1/translate", json=body)).json()["translations"][0]["text"]
+        for element in kept:
+            assert element in answer, answer
+        assert "the dog runs to" not in answer  # the rest was translated

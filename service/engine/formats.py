@@ -30,8 +30,10 @@ from service.engine.translator import Translator
 from service.errors import HtmlTooComplex, InvalidRequest, ServiceError, TextFailed
 from service.metrics import GLOSSARY_TERMS_APPLIED, PROTECTED_SPANS
 from service.text.glossary import EMPTY, Glossary
+from service.text.icu import Part, joined, split_message
 from service.text.markup import HtmlLimits, TooComplex, Unrepresentable, check_representable, translate_html
 from service.text.protection import Span, as_markup, find_spans, from_markup, protectable
+from service.text.segmentation import has_letters
 from service.validation import TranslationOptions, is_valid_unicode, replacing_lone_surrogates
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,15 @@ async def translate_texts(
     todo = [index for index, result in enumerate(results) if result is None]
     if not todo:
         return [r for r in results if r is not None]
+    if text_format == "text" and protect:
+        messages = {i: parts for i in todo if (parts := split_message(texts[i])) is not None}
+        if messages:
+            translated = await _translate_messages(
+                translator, source, target, texts, messages, options, literals, glossary
+            )
+            for index, result in zip(messages, translated, strict=True):
+                results[index] = _of_text(result, index)
+            todo = [i for i in todo if i not in messages]
     guarded: dict[int, list[Span]] = {}
     if text_format == "text" and (protect or literals or glossary):
         guarded = {
@@ -172,7 +183,7 @@ async def _translate_guarded(
     plain = options.model_copy(update={"alternatives": None}) if options is not None else None
     for spans in guarded.values():
         for span in spans:
-            if span.target is None:
+            if span.entry is None:
                 PROTECTED_SPANS.labels(span.kind).inc()
     fragments = [as_markup(texts[i], spans) for i, spans in guarded.items()]
     documents = await _translate_documents(translator, source, target, fragments, plain)
@@ -192,6 +203,44 @@ async def _translate_guarded(
         GLOSSARY_TERMS_APPLIED.inc(sum(s.entry is not None for s in spans))
         out.append(TextResult(text, done.cached, 1, int(done.cached), applied_terms=applied))
     return out
+
+
+async def _translate_messages(
+    translator: Translator,
+    source: str,
+    target: str,
+    texts: list[str],
+    messages: dict[int, list[Part]],
+    options: TranslationOptions | None,
+    literals: tuple[str, ...],
+    glossary: Glossary,
+) -> list[TextResult]:
+    """ICU messages with plurals or selects: their branch texts (and the texts around) translated as texts of
+    their own, in one call, and put back between the kept keywords (service/text/icu.py)."""
+    plain = options.model_copy(update={"alternatives": None}) if options is not None else None
+    wanted = [p.text for parts in messages.values() for p in parts if p.translate and has_letters(p.text)]
+    done = iter(await translate_texts(translator, source, target, wanted, "text", plain, True, literals, glossary))
+    out = []
+    for index, parts in messages.items():
+        pieces = [next(done) if p.translate and has_letters(p.text) else None for p in parts]
+        got = [r for r in pieces if r is not None]
+        failure = next((r.error for r in got if r.error is not None), None)
+        if failure is not None:
+            out.append(TextResult(texts[index], False, 0, 0, error=failure))
+            continue
+        whole = _joined_keeping(parts, pieces)
+        applied = tuple(dict.fromkeys(term for r in got for term in r.applied_terms))
+        cached = all(r.cached for r in got)
+        out.append(TextResult(whole, cached, 1, int(cached), applied_terms=applied))
+    return out
+
+
+def _joined_keeping(parts: list[Part], pieces: list[TextResult | None]) -> str:
+    """The message with each translated part in place and each part without letters as it was."""
+    return joined(
+        [Part(p.text, translate=False) if r is None else p for p, r in zip(parts, pieces, strict=True)],
+        [r.text for r in pieces if r is not None],
+    )
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}

@@ -25,6 +25,20 @@ from service.text.terms import TermMatcher
 
 _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation that ends a sentence rather than a URL
 
+_CURRENCY = "$€£¥₹₽₩¢₺₫₪"
+# An amount: digits with their separators and decimals, a currency symbol before or after, a percent sign.
+# Numbers are kept by replacement, not hidden: the model sees them (context for the words around), and the
+# words they became are replaced by the original (see `KEPT_BY_REPLACEMENT`).
+_NUMBER = (
+    r"(?<![\w.,:])\d{1,2}:\d{2}(?::\d{2})?(?![\w:]|[.,]\d)"  # a time or a score: 17:00, 3:1
+    rf"|(?<![\w.,])(?:[{_CURRENCY}]\s?)?(?:\d{{1,3}}(?:[,.\u00a0\u202f']\d{{3}}){{1,10}}|\d{{1,30}})(?:[.,]\d{{1,30}})?"
+    rf"(?:\s?[%{_CURRENCY}])?(?!\w|[.,]\d)"
+    r"|(?<![\w.,])'?\d{1,4}(?=(?:st|nd|rd|th|s)\b)"  # the digits of 11th, 1980s, '90s
+)
+KEPT_BY_REPLACEMENT = frozenset({"number"})
+_DIGITS_BEFORE = re.compile(r"(?:\d[.,]?)+$")
+_DIGITS_AFTER = re.compile(r"^(?:[.,]?\d)+")
+
 # (kind, pattern), tried left to right at each position: the first that matches wins.
 _KINDS: list[tuple[str, str]] = [
     ("code", r"`[^`\s](?:[^`\n]{0,198}[^`\s])?`"),  # no space inside the ticks' edges: not TeX-style `quotes
@@ -37,6 +51,13 @@ _KINDS: list[tuple[str, str]] = [
         "placeholder",
         r"%\d{1,2}\$[-#0 +]?\d{0,3}(?:\.\d{1,3})?[sdifuxXeEgGc@]|%[-#0+]?\d{0,3}(?:\.\d{1,3})?[sdifuxXeEgGc@](?!\w)",
     ),
+    (
+        "path",
+        r"(?<![\w/.~])(?:(?:~|\.{1,2})(?:/[\w.@+-]{1,255}){1,32}|(?:/[\w.@+-]{1,255}){2,32})/?"
+        r"|\b[A-Za-z]:\\(?:[\w.-]{1,255}\\){0,32}[\w.-]{1,255}",
+    ),
+    ("number", _NUMBER),
+    ("version", r"\bv\d{1,9}(?:\.\d{1,9}){1,3}(?:-[\w.]{1,32})?\b|\b\d{1,9}(?:\.\d{1,9}){2,3}(?:-[\w.]{1,32})?\b"),
     ("handle", r"(?<![\w@/])@\w{1,64}"),
     ("hashtag", r"(?<![\w#&/])#[^\W\d]\w{0,99}"),
     (
@@ -105,7 +126,7 @@ def _pattern_spans(text: str) -> list[Span]:
             while end > start and text[end - 1] in _TRAILING:
                 end -= 1
         if end > start:
-            spans.append(Span(kind, start, end))
+            spans.append(Span(kind, start, end, text[start:end] if kind in KEPT_BY_REPLACEMENT else None))
     return spans
 
 
@@ -135,18 +156,40 @@ def from_markup(markup: str, text: str, spans: list[Span]) -> str:
 
 
 def _text_of(element: Any, text: str, spans: list[Span]) -> str:
-    head = element.text or ""
-    rest = "".join(_text_of(child, text, spans) + (child.tail or "") for child in element)
+    out = element.text or ""
+    kept = 0  # out[:kept] holds what the last kept span put there: never trimmed
+    previous: Span | None = None  # the span written last, while nothing has been written after it
+    for child in element:
+        piece = _text_of(child, text, spans)
+        tail = child.tail or ""
+        span = _span_of(child, spans)
+        if span is not None and previous is not None and previous.end < span.start and piece:
+            # two spans the translation put side by side keep what separated them ("18 10", not "1810")
+            between = text[previous.end : span.start]
+            out += between if len(between) <= 3 and not any(c.isalpha() for c in between) else " "
+        previous = span if span is not None and not tail else None
+        if span is not None and span.kind in KEPT_BY_REPLACEMENT:
+            # the number's own words may have been cut mid-number ("19<n>45</n>"): its digits outside go too
+            if piece[:1].isdigit():
+                out = out[:kept] + _DIGITS_BEFORE.sub("", out[kept:])
+            tail = _DIGITS_AFTER.sub("", tail) if piece[-1:].isdigit() else tail
+            out += piece
+            kept = len(out)
+            out += tail
+        else:
+            out += piece + tail
+    span = _span_of(element, spans)
+    if span is None:
+        return out
+    if span.target is None:
+        return out + text[span.start : span.end]  # an atom: empty in the fragment
+    if not out.strip():
+        return out + span.target
+    lead = out[: len(out) - len(out.lstrip())]
+    trail = out[len(out.rstrip()) :]
+    return lead + span.target + trail
+
+
+def _span_of(element: Any, spans: list[Span]) -> Span | None:
     mark = element.get(_MARK) if isinstance(element.tag, str) else None
-    if mark is not None and mark.isdigit() and int(mark) < len(spans):
-        span = spans[int(mark)]
-        if span.target is None:
-            return head + text[span.start : span.end] + rest
-        inner = head + rest
-        stripped = inner.strip()
-        if not stripped:
-            return inner + span.target
-        lead = inner[: len(inner) - len(inner.lstrip())]
-        trail = inner[len(inner.rstrip()) :]
-        return lead + span.target + trail
-    return head + rest
+    return spans[int(mark)] if mark is not None and mark.isdigit() and int(mark) < len(spans) else None

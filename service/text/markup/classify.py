@@ -21,12 +21,10 @@ INLINE_TAGS = frozenset(
         "font",
         "i",
         "ins",
-        "kbd",
         "label",
         "mark",
         "q",
         "s",
-        "samp",
         "small",
         "span",
         "strike",
@@ -36,7 +34,6 @@ INLINE_TAGS = frozenset(
         "time",
         "tt",
         "u",
-        "var",
     }
 )
 """Phrasing elements whose text is part of the surrounding sentence: translated with it, tag carried over."""
@@ -47,6 +44,9 @@ ATOM_TAGS = frozenset(
         "input",
         "wbr",
         "code",
+        "kbd",
+        "samp",
+        "var",
         "script",
         "style",
         "noscript",
@@ -65,8 +65,11 @@ ATOM_TAGS = frozenset(
 )
 """Phrasing elements moved as a whole: they keep their place in the sentence but their content is not text."""
 
-SKIPPED_TAGS = frozenset({"script", "style", "code", "pre", "noscript", "template", "textarea", "svg", "math"})
-"""Never translated, subtree included (textarea holds the user's own text)."""
+SKIPPED_TAGS = frozenset(
+    {"script", "style", "code", "kbd", "samp", "var", "pre", "noscript", "template", "textarea", "svg", "math"}
+)
+"""Never translated, subtree included (textarea holds the user's own text; kbd, samp and var hold keys, program
+output and variable names, which must come out as they went in)."""
 
 TRANSLATED_ATTRIBUTES = ("title", "alt", "placeholder")
 
