@@ -100,9 +100,17 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def closed_loop(
-    base: str, sentences: list[str], concurrency: int, requests: int, beam_size: int | None, source: str, target: str
+    base: str,
+    sentences: list[str],
+    concurrency: int,
+    requests: int,
+    beam_size: int | None,
+    source: str,
+    target: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`concurrency` clients, each sending one sentence and waiting for the answer before the next."""
+    """`concurrency` clients, each sending one sentence and waiting for the answer before the next; `extra`
+    fields (a glossary, say) go into every request."""
     latencies: list[float] = []
     failures = 0
     counter = iter(range(requests))
@@ -119,6 +127,7 @@ async def closed_loop(
                     "source": source,
                     "target": target,
                     "options": options,
+                    **(extra or {}),
                 }
                 start = time.perf_counter()
                 response = await client.post("/v1/translate", json=body)

@@ -23,9 +23,9 @@ from model.eval_sets import EvalSlice, heldout_slices, multi30k_slices
 from model.metrics import score
 
 
-def translate_all(client: httpx.Client, piece: EvalSlice, concurrency: int) -> list[str]:
+def translate_all(client: httpx.Client, piece: EvalSlice, concurrency: int, protect: bool = True) -> list[str]:
     def one(text: str) -> str:
-        body = {"text": text, "source": piece.source_lang, "target": piece.target_lang}
+        body = {"text": text, "source": piece.source_lang, "target": piece.target_lang, "protect": protect}
         response = client.post("/v1/translate", json=body)
         response.raise_for_status()
         return str(response.json()["translations"][0]["text"])
@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--heldout", type=Path, help="also every DOMAIN.SRC-TGT.tsv slice here (RUN/heldout/test)")
     parser.add_argument("--limit", type=int, help="at most this many sentences per slice")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--no-protect", action="store_true", help="send protect: false (what the model alone makes of the text)"
+    )
     args = parser.parse_args()
     directions = args.directions.split(",")
     slices = multi30k_slices(directions, limit=args.limit)
@@ -49,7 +52,7 @@ def main() -> None:
     with httpx.Client(base_url=args.url, timeout=60.0) as client:
         languages = client.get("/v1/languages").json()
         for piece in slices:
-            hypotheses = translate_all(client, piece, args.concurrency)
+            hypotheses = translate_all(client, piece, args.concurrency, protect=not args.no_protect)
             figures = score(hypotheses, piece.references, piece.target_lang)
             figures.pop("sacrebleu_signature")
             print(json.dumps({"slice": piece.label, "sentences": len(hypotheses), **figures}), flush=True)

@@ -26,7 +26,8 @@ async function command(tabId, cmd, extra) {
 async function translateBatch(texts, source, target) {
   const s = await load();
   try {
-    const translations = await globalThis.PageTranslate.fetchTransport(s.serviceUrl, s.apiKey)(
+    const terms = globalThis.PageTranslateSettings.termsOf(s);
+    const translations = await globalThis.PageTranslate.fetchTransport(s.serviceUrl, s.apiKey, terms)(
       texts, source, target || s.target);
     return { ok: true, translations };
   } catch (err) {

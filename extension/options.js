@@ -1,4 +1,4 @@
-/* Options page: service URL, target language and API key, kept in storage.sync. */
+/* Options page: service URL, target language, API key, glossary and do-not-translate list. */
 (async function () {
   "use strict";
   const { api, load, save } = globalThis.PageTranslateSettings;
@@ -7,6 +7,8 @@
   const settings = await load();
   $("serviceUrl").value = settings.serviceUrl;
   $("apiKey").value = settings.apiKey;
+  $("glossary").value = settings.glossary;
+  $("doNotTranslate").value = settings.doNotTranslate;
 
   async function refreshLanguages() {
     const error = await globalThis.PageTranslateLanguages.fillTargets($("target"), $("serviceUrl").value, $("target").value || settings.target);
@@ -28,7 +30,13 @@
     event.preventDefault();
     const url = $("serviceUrl").value;
     const granted = /^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?(\/|$)/.test(url) || (await allowOrigin(url));
-    await save({ serviceUrl: url, target: $("target").value, apiKey: $("apiKey").value });
+    await save({
+      serviceUrl: url,
+      target: $("target").value,
+      apiKey: $("apiKey").value,
+      glossary: $("glossary").value,
+      doNotTranslate: $("doNotTranslate").value,
+    });
     status(granted ? "Saved." : "Saved, but without permission to reach this host the requests may fail.", !granted);
   });
   $("test").addEventListener("click", refreshLanguages);

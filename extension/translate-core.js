@@ -281,10 +281,11 @@
    * or null for a text the service could not translate (it answers the others all the same, with an `errors`
    * list beside them). Any failure of the request becomes a ServiceError with a message meant for the user.
    */
-  function fetchTransport(serviceUrl, apiKey) {
+  function fetchTransport(serviceUrl, apiKey, terms) {
     const url = String(serviceUrl || "").replace(/\/+$/, "") + "/translate";
     return async function translateTexts(texts, source, target, signal) {
-      const body = { q: texts, source: source || "auto", target, format: "text" };
+      // terms: the user's { glossary, do_not_translate }, sent with every batch
+      const body = Object.assign({ q: texts, source: source || "auto", target, format: "text" }, terms || {});
       if (apiKey) body.api_key = apiKey;
       const data = await requestJson(url, body, signal);
       const out = data && data.translatedText;

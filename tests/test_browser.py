@@ -239,6 +239,32 @@ def test_extension_translates_and_restores(browser: Any, server: ServiceProcess,
     page.close()
 
 
+def test_extension_options_glossary_and_do_not_translate_reach_every_page(
+    browser: Any, server: ServiceProcess, pages: str
+) -> None:
+    """What the user types on the options page (a glossary, a do-not-translate list, one bad line of each) is
+    saved, sent with the page's texts, and applied; the bad lines are dropped rather than failing the page."""
+    worker = extension_worker(browser, server)
+    extension_id = worker.url.split("/")[2]
+    options = browser.new_page()
+    options.goto(f"chrome-extension://{extension_id}/options.html")
+    options.fill("#glossary", "dog = HUNDX\nno separator here\nDOG = twice\n# a comment\nred\tROTX")
+    options.fill("#doNotTranslate", "ball\n\n" + "x" * 300)
+    options.click("button[type=submit]")
+    wait_until(lambda: "Saved" in options.inner_text("#status"), "the options to be saved")
+    options.close()
+    try:
+        page = browser.new_page()
+        page.goto(f"{pages}/nested.html")
+        extension_translate(worker, f"{pages}/nested.html")
+        title = page.inner_text("#title")
+        assert "HUNDX" in title and "ROTX" in title and "dog" not in title, title
+        assert "ball" in page.inner_text("#list li"), page.inner_text("#list li")
+        page.close()
+    finally:
+        worker.evaluate("() => chrome.storage.local.set({ glossary: '', doNotTranslate: '' })")
+
+
 def test_embeddable_script_translates_and_restores(browser: Any, server: ServiceProcess, pages: str) -> None:
     page = browser.new_page()
     page.goto(f"{pages}/embed.html")

@@ -270,3 +270,14 @@ async def test_kbd_samp_var_and_code_are_kept_in_html(model_dir: Path) -> None:
         for element in kept:
             assert element in answer, answer
         assert "the dog runs to" not in answer  # the rest was translated
+
+
+def test_a_number_in_the_target_locale_is_welcome_a_changed_one_is_not() -> None:
+    text = "It rose 3.5% to €1,234.56 and 1,234 people."
+    spans = find_spans(text)
+    localized = (
+        'Er stieg <span data-protected="0">3,5 %</span> auf <span data-protected="1">1.234,56 €</span> und'
+        ' <span data-protected="2">12.34</span> Menschen.'
+    )
+    # the same digits, grouped the same, the same symbols: the model's writing stays; 12.34 is not 1,234
+    assert from_markup(localized, text, spans) == "Er stieg 3,5 % auf 1.234,56 € und 1,234 Menschen."

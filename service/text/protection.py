@@ -26,6 +26,8 @@ from service.text.terms import TermMatcher
 _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation that ends a sentence rather than a URL
 
 _CURRENCY = "$€£¥₹₽₩¢₺₫₪"
+_SYMBOLS = frozenset(_CURRENCY + "%")
+_DIGIT_RUNS = re.compile(r"\d+")
 # An amount: digits with their separators and decimals, a currency symbol before or after, a percent sign.
 # Numbers are kept by replacement, not hidden: the model sees them (context for the words around), and the
 # words they became are replaced by the original (see `KEPT_BY_REPLACEMENT`).
@@ -195,6 +197,8 @@ def _text_of(element: Any, text: str, spans: list[Span]) -> str:
         return out
     if span.target is None:
         return out + text[span.start : span.end]  # an atom: empty in the fragment
+    if span.kind in KEPT_BY_REPLACEMENT and _same_number(out.strip(), span.target):
+        return out  # the model's own writing of it (the target's separators: "3,5 %"), digits and symbols kept
     if not out.strip():
         return out + span.target
     lead = out[: len(out) - len(out.lstrip())]
@@ -211,6 +215,17 @@ def _spaced(out: str, piece: str, tail: str, text: str, span: Span) -> tuple[str
     if tail[:1].isalnum() and not text[span.end : span.end + 1].isalnum():
         return out + " ", len(out) + 1
     return out, len(out)
+
+
+def _same_number(written: str, number: str) -> bool:
+    """Whether `written` is `number` in other separators or spacing: the same digits and symbols, no letters."""
+    return (
+        bool(written)
+        and not any(c.isalpha() for c in written)
+        and re.sub(r"[\d%" + _CURRENCY + "]", "", written).strip(" .,'\u00a0\u202f") == ""
+        and _DIGIT_RUNS.findall(written) == _DIGIT_RUNS.findall(number)  # the same digits, grouped the same
+        and sorted(c for c in written if c in _SYMBOLS) == sorted(c for c in number if c in _SYMBOLS)
+    )
 
 
 def _span_of(element: Any, spans: list[Span]) -> Span | None:
