@@ -415,6 +415,61 @@ NASTY = [
     libre("libre-emoji-auto", EMOJI, ok(200), path="/detect"),
     # 400 when lingua takes the Hebrew and Arabic for German (the only candidates are en and de): de -> de
     Nasty("libre-auto-rtl", "POST", "/translate", ok(200, 400), json={"q": RTL, "source": "auto", "target": "de"}),
+    # glossaries and do-not-translate terms: literal, bounded, linear (issue 19)
+    Nasty("glossary-list", "POST", NATIVE, ok(422), json={**native("the dog"), "glossary": ["dog"]}),
+    Nasty("glossary-nested", "POST", NATIVE, ok(422), json={**native("the dog"), "glossary": {"dog": {"x": 1}}}),
+    Nasty(
+        "glossary-past-the-bound",
+        "POST",
+        NATIVE,
+        ok(413),
+        json={**native("the dog"), "glossary": {f"t{i}": "x" for i in range(5001)}},
+    ),
+    Nasty(
+        "glossary-worst-case-trie",  # 5,000 terms sharing long prefixes over a text of that prefix: linear
+        "POST",
+        NATIVE,
+        ok(200),
+        json={
+            **native("a " * 2000),
+            "glossary": {"a " * (i % 90) + f"b{i}": "x" for i in range(5000)},
+        },
+    ),
+    Nasty(
+        "glossary-regex-terms", "POST", NATIVE, ok(200), json={**native("the dog (a+)*"), "glossary": {"(a+)*": "x"}}
+    ),
+    Nasty("dnt-regex-terms", "POST", NATIVE, ok(200), json={**native("the dog .* runs"), "do_not_translate": [".*"]}),
+    Nasty("glossary-id-traversal", "POST", NATIVE, ok(404), json={**native("the dog"), "glossary_id": "../../x"}),
+    Nasty("glossary-id-too-long", "POST", NATIVE, ok(422), json={**native("the dog"), "glossary_id": "f" * 65}),
+    Nasty("glossary-get-nul", "GET", "/v1/glossaries/%00", ok(404)),
+    Nasty(
+        "glossary-tsv-past-the-bound",
+        "POST",
+        "/v1/glossaries",
+        ok(413),
+        json={"name": "n", "source": "en", "target": "de", "entries": "".join(f"t{i}\tx\n" for i in range(5001))},
+    ),
+    Nasty(
+        "glossary-csv-broken-quote",
+        "POST",
+        "/v1/glossaries",
+        ok(422),
+        json={"name": "n", "source": "en", "target": "de", "entries": '"a,b\n' * 1000, "entries_format": "csv"},
+    ),
+    Nasty(
+        "glossary-unknown-format",
+        "POST",
+        "/v1/glossaries",
+        ok(422),
+        json={"name": "n", "source": "en", "target": "de", "entries": "a\tb", "entries_format": "xml"},
+    ),
+    Nasty(
+        "libre-glossary-bad-json",
+        "POST",
+        "/translate",
+        ok(400),
+        json={**{"q": "the dog", "source": "en", "target": "de"}, "glossary": "{not json"},
+    ),
 ]
 
 

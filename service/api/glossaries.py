@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.native import ERROR_RESPONSES, key_owner, ready_translator
 from service.edge.auth import KeyedRoute
-from service.engine.glossaries import StoredGlossary, new_glossary
+from service.engine.glossaries import StoredGlossary, checked_glossary, new_glossary
 from service.engine.runtime import Runtime
 from service.errors import InvalidRequest
-from service.text.glossary import check_glossary, parse_entries
+from service.text.glossary import parse_entries
 
 router = APIRouter(tags=["glossaries"], route_class=KeyedRoute)
 
@@ -70,7 +70,7 @@ async def create_glossary(body: GlossaryRequest, request: Request) -> GlossaryIn
     settings = runtime.settings
     ready_translator(runtime).engine.resolve(body.source, body.target)  # 400 for a direction nobody serves
     raw = parse_entries(body.entries, body.entries_format) if isinstance(body.entries, str) else body.entries
-    glossary = check_glossary(raw, settings.max_glossary_entries, settings.max_term_chars, field="entries")
+    glossary = await checked_glossary(raw, settings, field="entries")
     if not glossary:
         raise InvalidRequest("entries: a glossary needs at least one entry", code="invalid_glossary")
     stored = new_glossary(body.name, body.source, body.target, dict(glossary.entries))

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TextFormat = Literal["text", "html"]
+_INLINE_MATCH_COST = 50_000  # characters x glossary term tokens that are matched on the event loop
 FORMATS: tuple[TextFormat, ...] = ("text", "html")
 
 
@@ -128,11 +129,18 @@ async def translate_texts(
             todo = [i for i in todo if i not in messages]
     guarded: dict[int, list[Span]] = {}
     if text_format == "text" and (protect or literals or glossary):
-        guarded = {
-            i: spans
-            for i in todo
-            if protectable(texts[i]) and (spans := find_spans(texts[i], literals, glossary, patterns=protect))
-        }
+
+        def find() -> dict[int, list[Span]]:
+            return {
+                i: spans
+                for i in todo
+                if protectable(texts[i]) and (spans := find_spans(texts[i], literals, glossary, patterns=protect))
+            }
+
+        # Matching is linear, but a long text against a glossary of long terms is still work for a thread,
+        # not for the event loop.
+        cost = sum(len(texts[i]) for i in todo) * max(1, glossary.matcher.longest if glossary else 1)
+        guarded = await asyncio.to_thread(find) if cost > _INLINE_MATCH_COST else find()
         todo = [i for i in todo if i not in guarded]
     if guarded:
         translated = await _translate_guarded(translator, source, target, texts, guarded, options)

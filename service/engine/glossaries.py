@@ -12,7 +12,7 @@ import hashlib
 import json
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -27,6 +27,7 @@ from service.settings import Settings
 from service.text.glossary import EMPTY, Glossary, check_glossary
 
 _STORE_TIMEOUT_S = 1.0
+_INLINE_BUILD_ENTRIES = 100  # glossaries up to this size are built on the event loop (microseconds)
 T = TypeVar("T")
 
 
@@ -211,12 +212,26 @@ async def request_glossary(
                 code="glossary_direction",
             )
         if inline is None:
-            return stored.glossary
+            return await _off_the_loop(lambda: stored.glossary, len(stored.entries))
         entries.update(stored.entries)
     if inline is None:
         return EMPTY
-    checked = check_glossary(inline, settings.max_glossary_entries, settings.max_term_chars)
+    limits = settings.max_glossary_entries, settings.max_term_chars
+    checked = await _off_the_loop(lambda: check_glossary(inline, *limits), len(inline))
     entries.update(checked.entries)
     if len(entries) == len(checked.entries):
         return checked
-    return check_glossary(entries, settings.max_glossary_entries, settings.max_term_chars)
+    return await _off_the_loop(lambda: check_glossary(entries, *limits), len(entries))
+
+
+async def checked_glossary(entries: Any, settings: Settings, field: str = "glossary") -> Glossary:
+    """`check_glossary` with the service's bounds, in a thread for a large glossary."""
+    limits = settings.max_glossary_entries, settings.max_term_chars
+    size = len(entries) if isinstance(entries, dict) else 0
+    return await _off_the_loop(lambda: check_glossary(entries, *limits, field=field), size)
+
+
+async def _off_the_loop(build: Callable[[], Glossary], entries: int) -> Glossary:
+    """A glossary of many entries is checked and its trie built in a thread: that is milliseconds of work,
+    which the event loop (every other request's) must not wait for."""
+    return build() if entries <= _INLINE_BUILD_ENTRIES else await asyncio.to_thread(build)
