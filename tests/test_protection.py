@@ -281,3 +281,21 @@ def test_a_number_in_the_target_locale_is_welcome_a_changed_one_is_not() -> None
     )
     # the same digits, grouped the same, the same symbols: the model's writing stays; 12.34 is not 1,234
     assert from_markup(localized, text, spans) == "Er stieg 3,5 % auf 1.234,56 € und 1,234 Menschen."
+
+
+@pytest.mark.asyncio
+async def test_spans_in_html_text_runs_are_kept(model_dir: Path) -> None:
+    kept = ["https://example.com/a?b=1", "info@example.org", "{name}", "%(count)d", "😀", "Acme"]
+    page = (
+        f"<p>the dog runs to <b>{kept[0]} and</b> the man sees {kept[1]}</p>"
+        f"<ul><li>a cat {kept[2]} sits with {kept[3]} cats {kept[4]}</li><li>the woman likes Acme</li></ul>"
+    )
+    async with running_app(settings_for(model_dir)) as (_, client):
+        body = {"text": page, "source": "en", "target": "de", "format": "html", "do_not_translate": ["Acme"]}
+        answer = (await client.post("/v1/translate", json=body)).json()["translations"][0]["text"]
+        for span in kept:
+            assert span in answer, (span, answer)
+        assert "data-nmt-kept" not in answer and 'translate="no"' not in answer  # the wrappers are gone
+        assert answer.count("<b>") == 1 and answer.count("<li>") == 2
+        off = (await client.post("/v1/translate", json={**body, "protect": False})).json()["translations"][0]
+        assert "Acme" in off["text"] and off["text"] != answer

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Literal, TypeVar
 
 from service.engine.results import SegmentResult
@@ -32,7 +33,8 @@ from service.metrics import GLOSSARY_TERMS_APPLIED, PROTECTED_SPANS
 from service.text.glossary import EMPTY, Glossary
 from service.text.icu import Part, joined, split_message
 from service.text.markup import HtmlLimits, TooComplex, Unrepresentable, check_representable, translate_html
-from service.text.protection import Span, as_markup, find_spans, from_markup, protectable
+from service.text.markup.translate import Keep
+from service.text.protection import Span, as_markup, find_spans, from_markup, hidden_spans, protectable
 from service.text.segmentation import has_letters
 from service.validation import TranslationOptions, is_valid_unicode, replacing_lone_surrogates
 
@@ -155,7 +157,8 @@ async def translate_texts(
                 else _failed_text(r.text, r.error, index)
             )
     elif todo:
-        documents = await _translate_documents(translator, source, target, [texts[i] for i in todo], options)
+        keep = partial(hidden_spans, literals=literals, patterns=protect) if protect or literals else None
+        documents = await _translate_documents(translator, source, target, [texts[i] for i in todo], options, keep)
         for index, result in zip(todo, documents, strict=True):
             results[index] = _of_text(result, index)
     return [r for r in results if r is not None]
@@ -167,13 +170,20 @@ def _of_text(result: TextResult, index: int) -> TextResult:
 
 
 async def _translate_documents(
-    translator: Translator, source: str, target: str, documents: list[str], options: TranslationOptions | None
+    translator: Translator,
+    source: str,
+    target: str,
+    documents: list[str],
+    options: TranslationOptions | None,
+    keep: Keep | None = None,
 ) -> list[TextResult]:
     """HTML documents concurrently. A task group cancels the others as soon as one fails the request (overload,
     deadline): nobody waits for them; the API answers the first error in its own shape."""
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(_translate_document(translator, source, target, d, options)) for d in documents]
+            tasks = [
+                group.create_task(_translate_document(translator, source, target, d, options, keep)) for d in documents
+            ]
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None
     return [task.result() for task in tasks]
@@ -271,6 +281,7 @@ async def _translate_document(
     target: str,
     html: str,
     options: TranslationOptions | None,
+    keep: Keep | None = None,
 ) -> TextResult:
     """One document; its own failures (limits, a character HTML cannot hold, a fault of ours) come back as its
     `error` with the document as it was, a failed run as that run left as it was. What concerns the request
@@ -290,7 +301,7 @@ async def _translate_document(
 
     limits = HtmlLimits(settings.max_html_elements, settings.max_inline_tags)
     try:
-        translated = await translate_html(html, translate, limits=limits, offload=offload)
+        translated = await translate_html(html, translate, limits=limits, offload=offload, keep=keep)
     except TooComplex as exc:
         return TextResult(html, False, 0, 0, error=HtmlTooComplex(f"{exc} (format html)"))
     except Unrepresentable as exc:

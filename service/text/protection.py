@@ -147,6 +147,13 @@ def _pattern_spans(text: str) -> list[Span]:
     return spans
 
 
+def hidden_spans(text: str, literals: tuple[str, ...] = (), patterns: bool = True) -> list[tuple[int, int]]:
+    """What HTML text runs keep as they are, as atoms: every protected kind but numbers (which the model must
+    see), placeholders included, and the do-not-translate literals; `patterns=False`: the literals alone."""
+    spans = find_spans(text, literals, patterns=patterns)
+    return [(s.start, s.end) for s in spans if s.kind != "number"]
+
+
 def protectable(text: str) -> bool:
     """Whether the HTML round trip gives `text` back exactly (HTML can hold it; no CR, which parsers fold)."""
     return "\r" not in text and "\f" not in text and not NOT_IN_HTML.search(text)

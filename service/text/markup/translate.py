@@ -130,7 +130,50 @@ class Prepared:
         return [job.core for job in self.text_jobs] + [job.core for job in self.attribute_jobs]
 
 
-def prepare(html: str, limits: HtmlLimits | None = None) -> Prepared:
+KEPT_MARK = "data-nmt-kept"
+Keep = Callable[[str], list[tuple[int, int]]]
+"""Where a text holds spans to keep as they are (URLs, placeholders, ...): (start, end) pairs, in order."""
+
+
+def _wrap_kept(root: Any, keep: Keep) -> None:
+    """Each span `keep` finds in the document's translatable text becomes a `translate="no"` inline element: an
+    atom the model never sees, placed with its neighbours like any other. `_unwrap_kept` takes them out again."""
+    for element in list(iter_translatable(root)):
+        if isinstance(element.tag, str) and element.tag in ("title", "option", "textarea"):
+            continue  # plain-text contents: an element inside would be text, not markup
+        _wrap(element, None, keep)
+        for index in reversed(range(len(element))):  # from the end: a wrapper inserted shifts what follows
+            _wrap(element, index, keep)
+
+
+def _wrap(parent: Any, index: int | None, keep: Keep) -> None:
+    """Wrap the spans of `parent.text` (index None) or of `parent[index].tail`."""
+    text = parent.text if index is None else parent[index].tail
+    spans = keep(text) if text else []
+    if not spans:
+        return
+    at = 0 if index is None else index + 1
+    position = spans[0][0]
+    head = text[:position]
+    for offset, (start, end) in enumerate(spans):
+        wrapper = parent.makeelement("span", {"translate": "no", KEPT_MARK: ""})
+        wrapper.text = text[start:end]
+        following = spans[offset + 1][0] if offset + 1 < len(spans) else len(text)
+        wrapper.tail = text[end:following]
+        parent.insert(at + offset, wrapper)
+    if index is None:
+        parent.text = head
+    else:
+        parent[index].tail = head
+
+
+def _unwrap_kept(root: Any) -> None:
+    for wrapper in list(root.iter("span")):
+        if wrapper.get(KEPT_MARK) is not None:
+            wrapper.drop_tag()
+
+
+def prepare(html: str, limits: HtmlLimits | None = None, keep: Keep | None = None) -> Prepared:
     """Parse, check the limits and collect the segments (CPU only: safe to run in a worker thread)."""
     limits = limits or HtmlLimits()
     try:
@@ -143,8 +186,11 @@ def prepare(html: str, limits: HtmlLimits | None = None) -> Prepared:
         count = sum(1 for _ in parsed.root.iter()) - (0 if parsed.is_document else 1)  # not our wrapper
         if count > limits.max_elements:
             raise TooComplex(f"the document has {count} elements; at most {limits.max_elements} are allowed")
+    if keep is not None:
+        _wrap_kept(parsed.root, keep)
     prepared = Prepared(parsed, _text_jobs(parsed.root, limits.max_inline_tags), _attribute_jobs(parsed.root))
     if not prepared.text_jobs and not prepared.attribute_jobs:
+        _unwrap_kept(parsed.root)
         prepared.output = serialize(parsed)
     return prepared
 
@@ -166,6 +212,7 @@ def finish(prepared: Prepared, results: Sequence[AlignedTranslation | None]) -> 
     for text_job, result in zip(text_jobs, results[: len(text_jobs)], strict=True):
         if result is not None:
             text_job.apply(result)
+    _unwrap_kept(prepared.parsed.root)
     return serialize(prepared.parsed)
 
 
@@ -183,16 +230,22 @@ async def _here(work: Callable[[], T]) -> T:
 
 
 async def translate_html(
-    html: str, translate: Translate, *, limits: HtmlLimits | None = None, offload: Offload = _here
+    html: str,
+    translate: Translate,
+    *,
+    limits: HtmlLimits | None = None,
+    offload: Offload = _here,
+    keep: Keep | None = None,
 ) -> str:
     """Translate a fragment or whole document; tags, skipped regions and comments stay, text is translated.
 
     All segments go to `translate` in one call: block texts in document order, then attribute values.
     Parsing with collecting, and projecting with writing, are CPU work that `offload` may move off the event
     loop (the default runs them in place); only the awaiting of `translate` happens here. Raises
-    `TooComplex` beyond `limits` and `Unrepresentable` for a character no HTML tree can hold.
+    `TooComplex` beyond `limits` and `Unrepresentable` for a character no HTML tree can hold. The spans `keep`
+    finds in the text come back as they were.
     """
-    prepared = await offload(partial(prepare, html, limits))
+    prepared = await offload(partial(prepare, html, limits, keep))
     if prepared.output is not None:
         return prepared.output
     results = list(await translate(prepared.segments))
