@@ -23,13 +23,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import Request
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
 from service.edge.auth import key_matches
 from service.errors import RateLimited
 from service.metrics import RATE_LIMIT_FALLBACKS, RATE_LIMITED
+from service.redis_client import fail_fast_redis
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -237,14 +236,7 @@ class RateLimiter:
         self.local = LocalLimiter(clock)
         self.redis: RedisLimiter | None = None
         if self.enabled and s.redis_url:
-            client = aioredis.Redis.from_url(
-                s.redis_url,
-                socket_timeout=s.redis_timeout_s,
-                socket_connect_timeout=s.redis_timeout_s,
-                retry=Retry(NoBackoff(), 0),
-                retry_on_timeout=False,
-                health_check_interval=0,
-            )
+            client = fail_fast_redis(s.redis_url, s.redis_timeout_s)
             self.redis = RedisLimiter(client, s.cache_key_prefix + "ratelimit:", s.redis_timeout_s)
         self._down_until = 0.0
         self._backoff = _BACKOFF_START_S

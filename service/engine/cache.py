@@ -20,12 +20,9 @@ import threading
 import time
 from collections import OrderedDict
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from service.engine.results import SentenceResult
 from service.metrics import CACHE_HITS, CACHE_MISSES, REDIS_ERRORS
+from service.redis_client import fail_fast_redis
 
 log = logging.getLogger(__name__)
 
@@ -154,14 +151,7 @@ class RedisTier:
         self.url = url
         self.ttl_seconds = ttl_seconds
         self.timeout_s = timeout_s
-        self.client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-            health_check_interval=0,
-        )
+        self.client = fail_fast_redis(url, timeout_s)
         self._down_until = 0.0
         self._backoff = _BACKOFF_START_S
 

@@ -19,10 +19,9 @@ from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from service.errors import InvalidRequest, NotFound, PayloadTooLarge, StoreUnavailable
+from service.redis_client import fail_fast_redis
 from service.settings import Settings
 from service.text.glossary import EMPTY, Glossary, check_glossary
 
@@ -127,12 +126,7 @@ class RedisGlossaryStore:
     def __init__(self, url: str, prefix: str, max_per_owner: int):
         self.prefix = prefix
         self.max_per_owner = max_per_owner
-        self.client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=_STORE_TIMEOUT_S,
-            socket_connect_timeout=_STORE_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self.client = fail_fast_redis(url, _STORE_TIMEOUT_S)
 
     def _key(self, owner: str, glossary_id: str) -> str:
         return f"{self.prefix}glossary:{owner}:{glossary_id}"
