@@ -1,0 +1,75 @@
+"""The web-domain data command (issue 22) on packages built here: catalogs read, filtered, split by English
+string, whole packages held out, and every source recorded in the manifest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import polib
+
+from model.web_data import build, clean, split_of
+
+
+def make_deb(root: Path, package: str, entries: list[polib.MOEntry], lang: str = "de") -> Path:
+    tree = root / package
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN" / "control").write_text(
+        f"Package: {package}\nVersion: 1.2-3\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: t\n"
+    )
+    catalog = polib.MOFile()
+    catalog.metadata = {"Content-Type": "text/plain; charset=UTF-8"}
+    catalog.extend(entries)
+    locale = tree / "usr/share/locale" / lang / "LC_MESSAGES"
+    locale.mkdir(parents=True)
+    catalog.save(str(locale / f"{package}.mo"))
+    doc = tree / "usr/share/doc" / package
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text("Format: x\n\nFiles: *\nLicense: GPL-2+\n")
+    debs = root / "debs"
+    debs.mkdir(exist_ok=True)
+    deb = debs / f"{package}_1.2-3_all.deb"
+    subprocess.run(["dpkg-deb", "--build", str(tree), str(deb)], check=True, capture_output=True)
+    return deb
+
+
+def test_catalogs_become_a_corpus_with_held_out_strings_and_a_manifest(tmp_path: Path) -> None:
+    strings = [f"Open the file number {i}" for i in range(300)]
+    entries = [
+        polib.MOEntry(msgid=s, msgstr=s.replace("Open the file number", "Die Datei öffnen, Nummer")) for s in strings
+    ]
+    entries += [
+        polib.MOEntry(msgid="_Save As…", msgstr="Speichern _unter …"),
+        polib.MOEntry(msgid="%d file", msgid_plural="%d files", msgstr_plural={0: "%d Datei", 1: "%d Dateien"}),
+        polib.MOEntry(msgid="Untranslated", msgstr=""),
+        polib.MOEntry(msgid="OK", msgstr="Ein sehr viel zu langer Text für so ein kurzes Wort"),
+    ]
+    make_deb(tmp_path, "app-data", entries)
+    make_deb(tmp_path, "held-data", [polib.MOEntry(msgid="Close the window", msgstr="Fenster schließen")])
+    dest = tmp_path / "web"
+    records = build(["app-data", "held-data", "no-such-package-xyz"], tmp_path / "debs", dest, {"held-data"})
+
+    train = dict(line.split("\t") for line in (dest / "web.en-de.tsv").read_text().splitlines())
+    held = {}
+    for split in ("valid", "test"):
+        path = dest / "heldout" / split / "ui.en-de.tsv"
+        held.update(dict(line.split("\t") for line in path.read_text().splitlines()) if path.exists() else {})
+    assert train["Save As…"] == "Speichern unter …"  # accelerators gone
+    assert "%d file" not in train and "Untranslated" not in train and "OK" not in train
+    assert not set(train) & set(held)  # a held-out string never trains
+    assert all(split_of(s) != "train" for s in held) and 0 < len(held) < 30
+    assert (dest / "heldout" / "ui_test" / "ui.en-de.tsv").read_text() == "Close the window\tFenster schließen\n"
+    assert "Close the window" not in train
+
+    manifest = json.loads((dest / "manifest.json").read_text())
+    by_package = {s["package"]: s for s in manifest["sources"]}
+    assert by_package["app-data"]["version"] == "1.2-3" and by_package["app-data"]["license"] == "GPL-2+"
+    assert by_package["app-data"]["catalogs"] == ["de/app-data.mo"]
+    assert by_package["no-such-package-xyz"]["error"]  # recorded, not fatal
+    assert [r.package for r in records] == ["app-data", "held-data", "no-such-package-xyz"]
+
+
+def test_cleaning_ui_strings() -> None:
+    assert clean("_File") == "File" and clean("&Open\n  recent") == "Open recent"
+    assert clean("Tom & Jerry") == "Tom & Jerry" and clean("snake_case") == "snake_case"
