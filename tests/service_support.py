@@ -189,3 +189,8 @@ def shared_redis(workdir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
         pass
     port = free_port()
     return f"redis://127.0.0.1:{port}/0", start_redis(port, workdir)
+
+
+def unique_tag(nbytes: int = 3) -> str:
+    """A word no other test (or earlier run) has sent: random, and never all digits (a number is protected)."""
+    return "u" + os.urandom(nbytes).hex()

@@ -20,7 +20,14 @@ from service.text.markup.translate import finish, prepare
 from service.text.protection import as_markup, find_spans, from_markup
 from service.text.terms import TermMatcher
 from tests.markup_support import reversing
-from tests.service_support import assert_error_shape, make_model_dir, metric_value, running_app, settings_for
+from tests.service_support import (
+    assert_error_shape,
+    make_model_dir,
+    metric_value,
+    running_app,
+    settings_for,
+    unique_tag,
+)
 from tests.text_strategies import property_settings
 
 APPLIED = "nmt_glossary_terms_applied_total"
@@ -123,7 +130,7 @@ def model_dir(tiny_bundle: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.asyncio
 async def test_inline_glossary_through_the_service(model_dir: Path) -> None:
-    tag = "q" + os.urandom(3).hex()  # never all digits (a number would be protected)
+    tag = unique_tag()
     sent = [f"the dog {tag} runs to the car", f"a man {tag} sees the Dog", f"the woman {tag} runs"]
     body = {"text": sent, "source": "en", "target": "de"}
     glossary = {"dog": "Hund", "the car": "das Auto"}
@@ -236,7 +243,7 @@ async def test_a_glossary_belongs_to_its_key(model_dir: Path) -> None:
 
 @pytest.mark.asyncio
 async def test_two_replicas_share_glossaries_through_redis(model_dir: Path, redis_url: str) -> None:
-    prefix = f"nmt-glossary-{os.getpid()}-{os.urandom(4).hex()}:"
+    prefix = f"nmt-glossary-{os.getpid()}-{unique_tag(4)}:"
     settings = settings_for(model_dir, redis_url=redis_url, cache_key_prefix=prefix)
     try:
         async with running_app(settings) as (_, one), running_app(settings) as (_, other):

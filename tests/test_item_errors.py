@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from tests.service_support import (
     running_app,
     service_process,
     settings_for,
+    unique_tag,
 )
 
 BATCH = 40
@@ -75,7 +75,7 @@ def alone(server: ServiceProcess, texts: list[str], text_format: str = "text") -
 def test_one_poisoned_text_leaves_the_other_39_translated(
     server: ServiceProcess, text_format: str, poison: str, code: str, status: int
 ) -> None:
-    texts = texts_of_a_page(os.urandom(3).hex())
+    texts = texts_of_a_page(unique_tag(3))
     if text_format == "html":
         texts = [f"<p>{t} <b>now</b></p>" for t in texts]
     poisoned = 17
@@ -120,7 +120,7 @@ def test_one_poisoned_text_leaves_the_other_39_translated(
 
 def test_texts_that_crashed_sentence_splitting_translate(server: ServiceProcess) -> None:
     for text_format in ("text", "html"):
-        texts = texts_of_a_page(os.urandom(3).hex())[: BATCH - len(SPLITTER_CRASHES)] + SPLITTER_CRASHES
+        texts = texts_of_a_page(unique_tag(3))[: BATCH - len(SPLITTER_CRASHES)] + SPLITTER_CRASHES
         body = {"text": texts, "source": "en", "target": "de", "format": text_format}
         response = post_raw(server, "/v1/translate", body)
         assert response.status_code == 200, response.text
@@ -163,7 +163,7 @@ async def test_a_fault_in_one_text_fails_that_text_alone(
     else:
         monkeypatch.setattr(Vocabulary, "source", source)
 
-    tag = os.urandom(3).hex()
+    tag = unique_tag(3)
     texts = texts_of_a_page(tag)
     texts[5] = f"the dog {POISON_MARK} runs. The cat sits."
     texts[30] = f"<b>the man</b> {POISON_MARK}"

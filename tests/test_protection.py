@@ -8,7 +8,6 @@ reordering translation: every span comes back, as many times as it was sent).
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,7 +19,7 @@ from service.text.icu import NUMBER_SIGN, joined, split_message
 from service.text.markup.translate import finish, prepare
 from service.text.protection import Span, as_markup, find_spans, from_markup, protectable
 from tests.markup_support import reversing
-from tests.service_support import make_model_dir, metric_value, running_app, settings_for
+from tests.service_support import make_model_dir, metric_value, running_app, settings_for, unique_tag
 from tests.text_strategies import property_settings, texts
 
 SYNTAXES = {
@@ -135,7 +134,7 @@ def model_dir(tiny_bundle: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.asyncio
 async def test_spans_come_back_byte_for_byte_through_the_service(model_dir: Path) -> None:
-    tag = "q" + os.urandom(3).hex()  # never all digits (a number would be protected)
+    tag = unique_tag()
     sent = [
         f"the dog {tag} runs to https://example.com/a?b=1 and {{name}} sits.",
         f"the man {tag} sends 😀 to info@example.org with %(count)d cats and ${{HOME}}.",
@@ -186,7 +185,7 @@ def test_many_terms_stay_linear() -> None:
 
 @pytest.mark.asyncio
 async def test_do_not_translate_through_the_service(model_dir: Path) -> None:
-    tag = "q" + os.urandom(3).hex()  # never all digits (a number would be protected)
+    tag = unique_tag()
     sent = [f"the dog {tag} runs to the car", f"a man {tag} sees the dog"]
     body = {"text": sent, "source": "en", "target": "de", "do_not_translate": ["dog", "car"]}
     async with running_app(settings_for(model_dir, max_do_not_translate_terms=3, max_term_chars=10)) as (_, client):

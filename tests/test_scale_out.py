@@ -22,7 +22,7 @@ import httpx
 import pytest
 import redis
 
-from tests.service_support import ServiceProcess, assert_error_shape, make_model_dir, metric_value
+from tests.service_support import ServiceProcess, assert_error_shape, make_model_dir, metric_value, unique_tag
 
 CLIENT_TASKS = 6
 REDIS_HITS = 'nmt_cache_hits_total{tier="redis"}'
@@ -33,7 +33,7 @@ DECODED_TARGET_TOKENS = 'nmt_tokens_total{direction="en-de",kind="target"}'
 
 def unique_sentence(tag: str) -> str:
     """One sentence (no full stop, so it is never split) that no replica and no earlier run has cached."""
-    return f"the small dog runs {tag} {os.urandom(4).hex()}"
+    return f"the small dog runs {tag} {unique_tag(4)}"
 
 
 def body(text: str) -> dict[str, object]:
@@ -44,7 +44,7 @@ def body(text: str) -> dict[str, object]:
 def cache_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of our own in the shared Redis; its keys are deleted afterwards (never a flush)."""
     client = redis.Redis.from_url(redis_url)
-    prefix = f"nmt-scale-{os.getpid()}-{os.urandom(4).hex()}:"
+    prefix = f"nmt-scale-{os.getpid()}-{unique_tag(4)}:"
     yield prefix
     keys = list(client.scan_iter(f"{prefix}*"))
     if keys:

@@ -16,7 +16,14 @@ from nmt_core.offline import decode_batch
 from nmt_core.search import SearchOptions
 from service.engine.results import SegmentResult
 from service.validation import TranslationOptions
-from tests.service_support import assert_error_shape, make_model_dir, metric_value, running_app, settings_for
+from tests.service_support import (
+    assert_error_shape,
+    make_model_dir,
+    metric_value,
+    running_app,
+    settings_for,
+    unique_tag,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -34,7 +41,7 @@ def translate_body(text: str | list[str], **options: int) -> dict[str, object]:
 
 def unique(text: str) -> str:
     """A sentence no other test (or earlier run) has cached."""
-    return f"{text} {os.urandom(3).hex()}"
+    return f"{text} {unique_tag(3)}"
 
 
 async def test_translate_and_languages(model_dir: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -12,7 +11,15 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.service_support import free_port, make_model_dir, metric_value, running_app, settings_for, start_redis
+from tests.service_support import (
+    free_port,
+    make_model_dir,
+    metric_value,
+    running_app,
+    settings_for,
+    start_redis,
+    unique_tag,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -39,13 +46,13 @@ async def test_redis_killed_mid_test(
     )
     body = {"source": "en", "target": "de", "options": {"beam_size": 1}}
     async with running_app(settings) as (app, client):
-        first = await client.post("/v1/translate", json={**body, "text": f"the dog runs {os.urandom(3).hex()}"})
+        first = await client.post("/v1/translate", json={**body, "text": f"the dog runs {unique_tag(3)}"})
         assert first.status_code == 200
         errors_before = metric_value((await client.get("/metrics")).text, "nmt_redis_errors_total")
         processes[0].kill()
         processes[0].wait()
         for i in range(6):
-            text = f"a cat sits {i} {os.urandom(3).hex()}"
+            text = f"a cat sits {i} {unique_tag(3)}"
             response = await client.post("/v1/translate", json={**body, "text": text})
             assert response.status_code == 200, response.text
         assert metric_value((await client.get("/metrics")).text, "nmt_redis_errors_total") > errors_before
@@ -53,7 +60,7 @@ async def test_redis_killed_mid_test(
 
         processes.append(start_redis(port, tmp_path))  # Redis comes back: after the back-off, writes resume
         for _ in range(80):
-            text = f"the big tree {os.urandom(3).hex()}"
+            text = f"the big tree {unique_tag(3)}"
             assert (await client.post("/v1/translate", json={**body, "text": text})).status_code == 200
             if redis.Redis(port=port).dbsize() > 0:
                 break

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service_support import assert_error_shape, make_model_dir, metric_value, service_process
+from tests.service_support import assert_error_shape, make_model_dir, metric_value, service_process, unique_tag
 
 
 @pytest.fixture
@@ -55,7 +54,7 @@ def test_sigterm_drains_in_flight_requests(server: tuple[subprocess.Popen[bytes]
                 asyncio.create_task(
                     client.post(
                         "/v1/translate",
-                        json={"text": f"the dog {i} runs {os.urandom(2).hex()}", "source": "en", "target": "de"},
+                        json={"text": f"the dog {i} runs {unique_tag(2)}", "source": "en", "target": "de"},
                     )
                 )
                 for i in range(8)

@@ -3,12 +3,11 @@ sent, without running the model (issue 19: the shipped model turned "—" into "
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.service_support import make_model_dir, running_app, settings_for
+from tests.service_support import make_model_dir, running_app, settings_for, unique_tag
 
 pytestmark = pytest.mark.asyncio
 
@@ -30,7 +29,7 @@ async def test_segments_without_letters_are_kept_and_never_decoded(model_dir: Pa
         assert translator.decoded_sentences == 0
 
         # inside a text with words: the sentence with letters is translated, the one without is kept
-        words = f"the dog runs {os.urandom(3).hex()}."
+        words = f"the dog runs {unique_tag(3)}."
         mixed = await client.post("/v1/translate", json={**body, "text": [f"{words} 12:30"]})
         text = mixed.json()["translations"][0]["text"]
         assert text.endswith(" 12:30") and not text.startswith("the dog runs")
