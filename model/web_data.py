@@ -5,6 +5,9 @@ Each package listed in --packages (default model/configs/web_packages.txt) is fe
 *.mo) are read with polib. A pair is kept when it is translated and singular (a compiled .mo holds no fuzzy
 entries), once menu accelerators (`_File`, `&File`) and runs of whitespace are gone, 2-400 characters long with
 a length ratio within 1/3-3, and has letters on both sides. English strings are deduplicated per language.
+Placeholders (`%s`, `{name}`, ...) become the stand-in number the service shows the model in their place
+(nmt_core/spans.py), on both sides, so that the model learns to carry them; a pair whose sides hold different
+placeholders is dropped.
 
 Held-out discipline: pairs are split by English string (the same string never sits in two splits): 1% valid,
 1% test; the packages in --test-packages go whole to a UI test slice, so that it holds catalogs the model never
@@ -26,11 +29,14 @@ import json
 import re
 import subprocess
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polib
+
+from nmt_core.spans import STAND_IN, pattern_spans
 
 LANGUAGES = ("de", "fr")
 DEFAULT_PACKAGES = Path(__file__).resolve().parent / "configs" / "web_packages.txt"
@@ -62,14 +68,36 @@ def acceptable(source: str, target: str) -> bool:
     return 1 / 3 <= len(target) / len(source) <= 3
 
 
+def with_stand_ins(source: str, target: str) -> tuple[str, str] | None:
+    """The pair as the model sees such text in service: each placeholder as the stand-in number (nmt_core/spans.py),
+    so that it learns to carry it to the right place. None when the two sides do not hold the same placeholders
+    (a translation that drops or adds one teaches the wrong thing)."""
+    sides = []
+    for text in (source, target):
+        found = [f for f in pattern_spans(text) if f.kind == "placeholder"]
+        sides.append((found, Counter(text[f.start : f.end] for f in found)))
+    if sides[0][1] != sides[1][1]:
+        return None
+    out = []
+    for text, (found, _) in zip((source, target), sides, strict=True):
+        for f in reversed(found):
+            text = text[: f.start] + STAND_IN + text[f.end :]
+        out.append(text)
+    return out[0], out[1]
+
+
 def catalog_pairs(path: Path) -> Iterator[tuple[str, str]]:
-    """(English, translation) of one compiled catalog: translated singular entries, cleaned and filtered."""
+    """(English, translation) of one compiled catalog: translated singular entries, cleaned, filtered, with
+    placeholders as stand-ins."""
     for entry in polib.mofile(str(path)):
         if entry.msgid_plural or not entry.msgstr or entry.obsolete:
             continue
         source, target = clean(entry.msgid), clean(entry.msgstr)
-        if source != target and acceptable(source, target):
-            yield source, target
+        if source == target or not acceptable(source, target):
+            continue
+        pair = with_stand_ins(source, target)
+        if pair is not None:
+            yield pair
 
 
 def unpacked_catalogs(deb: Path, workdir: Path) -> tuple[dict[str, list[Path]], str, str]:
@@ -149,7 +177,8 @@ def _write(chosen: dict[tuple[str, str], dict[str, str]], dest: Path, records: l
         path.write_text("".join(f"{s}\t{t}\n" for s, t in sorted(pairs.items())), encoding="utf-8")
     manifest = {
         "sources": [asdict(r) for r in records],
-        "filters": "translated singular entries; accelerators removed; 2-400 chars; length ratio 1/3-3; letters",
+        "filters": "translated singular entries; accelerators removed; 2-400 chars; length ratio 1/3-3; letters;"
+        " placeholders as the stand-in " + STAND_IN + ", pairs whose sides hold different placeholders dropped",
         "split": "by English string: sha256 % 100 == 0 valid, == 1 test; --test-packages whole to ui_test",
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")

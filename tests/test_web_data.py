@@ -44,6 +44,8 @@ def test_catalogs_become_a_corpus_with_held_out_strings_and_a_manifest(tmp_path:
         polib.MOEntry(msgid="%d file", msgid_plural="%d files", msgstr_plural={0: "%d Datei", 1: "%d Dateien"}),
         polib.MOEntry(msgid="Untranslated", msgstr=""),
         polib.MOEntry(msgid="OK", msgstr="Ein sehr viel zu langer Text für so ein kurzes Wort"),
+        polib.MOEntry(msgid="Delete %s from {folder}?", msgstr="%s aus {folder} löschen?"),
+        polib.MOEntry(msgid="Rename %s to %s", msgstr="%s umbenennen"),  # a placeholder lost: dropped
     ]
     make_deb(tmp_path, "app-data", entries)
     make_deb(tmp_path, "held-data", [polib.MOEntry(msgid="Close the window", msgstr="Fenster schließen")])
@@ -57,6 +59,8 @@ def test_catalogs_become_a_corpus_with_held_out_strings_and_a_manifest(tmp_path:
         held.update(dict(line.split("\t") for line in path.read_text().splitlines()) if path.exists() else {})
     assert train["Save As…"] == "Speichern unter …"  # accelerators gone
     assert "%d file" not in train and "Untranslated" not in train and "OK" not in train
+    assert train["Delete 42 from 42?"] == "42 aus 42 löschen?"  # placeholders as the service's stand-in
+    assert not any("Rename" in s for s in train)
     assert not set(train) & set(held)  # a held-out string never trains
     assert all(split_of(s) != "train" for s in held) and 0 < len(held) < 30
     assert (dest / "heldout" / "ui_test" / "ui.en-de.tsv").read_text() == "Close the window\tFenster schließen\n"

@@ -1,12 +1,11 @@
-"""Protected spans: what a translation must keep byte for byte (URLs, e-mail addresses, @handles, #hashtags,
-emoji, inline code, i18n placeholders), found in a text so that the model never sees them.
+"""Protected spans: what a translation must keep (URLs, e-mail addresses, @handles, #hashtags, emoji, inline
+code, paths, versions, numbers, i18n placeholders; the patterns are in nmt_core/spans.py), do-not-translate
+terms and glossary terms, found in a text and put back after translation.
 
-A text with protected spans is translated as an HTML fragment whose spans are empty inline elements (atoms):
-the model translates the words around them, and the attention-based placement that carries inline HTML tags
-puts each span back where its neighbours went (service/markup). The spans come back exactly as they were.
-
-Every pattern is bounded or possessive-free and the search is one pass of one regex, so finding spans is linear
-in the text.
+A text with such spans is translated as an HTML fragment whose spans are inline elements: empty ones (atoms) for
+what the model never sees, elements around a stand-in or the words themselves for what it sees and what is then
+replaced (placeholders, numbers, glossary terms). The attention-based placement that carries inline HTML tags
+(service/text/markup) says where each went; docs/terminology.md tells the whole story.
 """
 
 from __future__ import annotations
@@ -19,63 +18,21 @@ from typing import Any
 
 import lxml.html
 
+from nmt_core.spans import CURRENCY, STAND_IN, pattern_spans
 from service.text.glossary import EMPTY, Glossary
 from service.text.markup.document import NOT_IN_HTML
 from service.text.terms import TermMatcher
 
-_TRAILING = ".,;:!?)]}'\"»”’"  # punctuation that ends a sentence rather than a URL
-
-_CURRENCY = "$€£¥₹₽₩¢₺₫₪"
+_CURRENCY = CURRENCY
 _SYMBOLS = frozenset(_CURRENCY + "%")
 _DIGIT_RUNS = re.compile(r"\d+")
-# An amount: digits with their separators and decimals, a currency symbol before or after, a percent sign.
 # Numbers are kept by replacement, not hidden: the model sees them (context for the words around), and the
-# words they became are replaced by the original (see `KEPT_BY_REPLACEMENT`).
-_NUMBER = (
-    r"(?<![\w.,:])\d{1,2}:\d{2}(?::\d{2})?(?![\w:]|[.,]\d)"  # a time or a score: 17:00, 3:1
-    rf"|(?<![\w.,])(?:[{_CURRENCY}]\s?)?(?:\d{{1,3}}(?:[,.\u00a0\u202f']\d{{3}}){{1,10}}|\d{{1,30}})(?:[.,]\d{{1,30}})?"
-    rf"(?:\s?[%{_CURRENCY}])?(?!\w|[.,]\d)"
-    r"|(?<![\w.,])'?\d{1,4}(?=(?:st|nd|rd|th|s)\b)"  # the digits of 11th, 1980s, '90s
-)
+# words they became are replaced by the original.
 KEPT_BY_REPLACEMENT = frozenset({"number"})
-# What the model sees in a placeholder's place: a number, which it copies and places well (an empty atom left
-# "File \"\" not found" for the model to fill in). bench/ui_strings.py: 80.5% of real UI strings kept their
-# placeholders with empty atoms, 99.5% with "42" (en-de, 400 strings), 84.8% with "X".
-_STAND_INS = {"placeholder": "42"}
+_STAND_INS = {"placeholder": STAND_IN}
 _DIGITS_BEFORE = re.compile(r"(?:\d[.,]?)+$")
 _DIGITS_AFTER = re.compile(r"^(?:[.,]?\d)+")
-
-# (kind, pattern), tried left to right at each position: the first that matches wins.
-_KINDS: list[tuple[str, str]] = [
-    ("code", r"`[^`\s](?:[^`\n]{0,198}[^`\s])?`"),  # no space inside the ticks' edges: not TeX-style `quotes
-    ("url", r"\b(?:https?|ftp)://[^\s<>\"'`]{1,2000}|\bwww\.[^\s<>\"'`]{1,2000}"),
-    ("email", r"\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}\b"),
-    ("placeholder", r"\{\{[^{}\n]{0,200}\}\}|\{%[^{}\n]{0,200}%\}"),  # Mustache, Handlebars, Jinja
-    ("placeholder", r"\$\{\w{1,64}\}|%\{\w{1,64}\}|%\(\w{1,64}\)[-#0 +]?\d{0,3}(?:\.\d{1,3})?[sdifrxXeEgGc]"),
-    ("placeholder", r"\{\w{0,64}\}"),  # Python/.NET/ICU simple arguments: {name}, {0}, {}
-    (
-        "placeholder",
-        r"%\d{1,2}\$[-#0 +]?\d{0,3}(?:\.\d{1,3})?[sdifuxXeEgGc@]|%[-#0+]?\d{0,3}(?:\.\d{1,3})?[sdifuxXeEgGc@](?!\w)",
-    ),
-    (
-        "path",
-        r"(?<![\w/.~])(?:(?:~|\.{1,2})(?:/[\w.@+-]{1,255}){1,32}|(?:/[\w.@+-]{1,255}){2,32})/?"
-        r"|\b[A-Za-z]:\\(?:[\w.-]{1,255}\\){0,32}[\w.-]{1,255}",
-    ),
-    ("number", _NUMBER),
-    ("version", r"\bv\d{1,9}(?:\.\d{1,9}){1,3}(?:-[\w.]{1,32})?\b|\b\d{1,9}(?:\.\d{1,9}){2,3}(?:-[\w.]{1,32})?\b"),
-    ("handle", r"(?<![\w@/])@\w{1,64}"),
-    ("hashtag", r"(?<![\w#&/])#[^\W\d]\w{0,99}"),
-    (
-        "emoji",
-        r"(?:[\U0001F1E6-\U0001F1FF]{2}|[\u2600-\u27BF\U0001F000-\U0001FAFF][\uFE0F\U0001F3FB-\U0001F3FF]*)"
-        r"(?:\u200D[\u2600-\u27BF\U0001F000-\U0001FAFF][\uFE0F\U0001F3FB-\U0001F3FF]*){0,10}",
-    ),
-]
-_PATTERN = re.compile("|".join(f"(?P<k{i}>{pattern})" for i, (_, pattern) in enumerate(_KINDS)))
 _MARK = "data-protected"
-# A character (or prefix) without which no pattern above can match: digits, @ # { } % $ ` / ~ \ and emoji.
-_TRIGGER = re.compile(r"[\d@#{}%$`/~\\\u2600-\u27BF\U0001F000-\U0001FAFF]|www\.")
 
 
 @dataclass(frozen=True)
@@ -128,22 +85,15 @@ def literal_spans(text: str, literals: tuple[str, ...]) -> list[Span]:
 
 
 def _pattern_spans(text: str) -> list[Span]:
-    if not _TRIGGER.search(text):
-        return []  # most sentences: one scan for a character that can start a span, not the whole alternation
     spans = []
-    for match in _PATTERN.finditer(text):
-        kind = _KINDS[int(match.lastgroup[1:])][0] if match.lastgroup else "other"
-        start, end = match.span()
-        if kind == "url":
-            while end > start and text[end - 1] in _TRAILING:
-                end -= 1
-        if end > start:
-            if kind in KEPT_BY_REPLACEMENT:
-                spans.append(Span(kind, start, end, text[start:end]))
-            elif kind in _STAND_INS:
-                spans.append(Span(kind, start, end, text[start:end], shown=_STAND_INS[kind]))
-            else:
-                spans.append(Span(kind, start, end))
+    for found in pattern_spans(text):
+        kind, start, end = found.kind, found.start, found.end
+        if kind in KEPT_BY_REPLACEMENT:
+            spans.append(Span(kind, start, end, text[start:end]))
+        elif kind in _STAND_INS:
+            spans.append(Span(kind, start, end, text[start:end], shown=_STAND_INS[kind]))
+        else:
+            spans.append(Span(kind, start, end))
     return spans
 
 
