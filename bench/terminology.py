@@ -11,6 +11,7 @@ Term success is the task's measure: the share of required target terms that appe
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import gzip
 import json
 import sys
@@ -40,7 +41,6 @@ def translate(
     base: str, source: str, target: str, texts: list[str], glossaries: Sequence[dict[str, str] | None]
 ) -> list[dict[str, Any]]:
     """One request per sentence (each has its own glossary), 8 at a time."""
-    import concurrent.futures
 
     def one(index: int) -> dict[str, Any]:
         body: dict[str, Any] = {"text": texts[index], "source": source, "target": target}

@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
@@ -45,14 +44,17 @@ class StoredGlossary:
 
     @property
     def glossary(self) -> Glossary:
-        return _compiled(json.dumps(self.entries, ensure_ascii=False))
+        """Built once per stored glossary (its entries never change: ids are random and there is no update)."""
+        found = _COMPILED.get(self.glossary_id)
+        if found is None:
+            found = _COMPILED[self.glossary_id] = Glossary(tuple(self.entries.items()))
+            while len(_COMPILED) > _COMPILED_KEPT:
+                _COMPILED.pop(next(iter(_COMPILED)))
+        return found
 
 
-@lru_cache(maxsize=64)
-def _compiled(entries_json: str) -> Glossary:
-    """A stored glossary's matcher is built once per content, not once per request."""
-    entries: dict[str, str] = json.loads(entries_json)
-    return Glossary(tuple(entries.items()))
+_COMPILED_KEPT = 64
+_COMPILED: dict[str, Glossary] = {}  # glossary_id -> its matcher, oldest first
 
 
 def owner_of(api_key: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from service.errors import InvalidRequest, PayloadTooLarge
@@ -34,11 +33,6 @@ class Glossary:
 
     def __bool__(self) -> bool:
         return bool(self.entries)
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """What identifies the glossary's content (for whatever is keyed by it)."""
-        return "\x1e".join(f"{normalized(s)}\x1f{t}" for s, t in sorted(self.entries))
 
 
 EMPTY = Glossary(())
