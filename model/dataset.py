@@ -19,12 +19,15 @@ from nmt_core.bundle import SENTENCEPIECE_FILE
 from nmt_core.vocabulary import Vocabulary
 
 DEFAULT_DATA_DIR = "../shared/data"
+DEFAULT_WEB_DATA_DIR = "data/web"  # python -m model.web_data's default --dest
 HELDOUT_DIR = "heldout"  # in the run folder: the slices cut from training corpora, as source<TAB>reference
 
 
 def resolve_path(path: str) -> str:
-    """Config paths may use ${DATA_DIR}; it defaults to the shared corpora beside the checkout."""
+    """Config paths may use ${DATA_DIR} (the shared corpora beside the checkout by default) and ${WEB_DATA_DIR}
+    (the web-domain corpus that model.web_data builds)."""
     os.environ.setdefault("DATA_DIR", DEFAULT_DATA_DIR)
+    os.environ.setdefault("WEB_DATA_DIR", DEFAULT_WEB_DATA_DIR)
     return os.path.expandvars(path)
 
 

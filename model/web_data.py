@@ -1,8 +1,9 @@
 """Web-domain corpus from Debian's own packages (issue 22): `python -m model.web_data --dest DIR`.
 
 Each package listed in --packages (default model/configs/web_packages.txt) is fetched with `apt-get download`
-(kept in --debs), unpacked with `dpkg-deb -x`, and its gettext catalogs (usr/share/locale/{de,fr}/LC_MESSAGES/
-*.mo) are read with polib. A pair is kept when it is translated and singular (a compiled .mo holds no fuzzy
+(kept in --debs), unpacked with `dpkg-deb -x`, and its German and French gettext catalogs (any `*.mo` under a
+`{de,fr}/LC_MESSAGES` folder, such as usr/share/locale's or LibreOffice's, or named like WordPress's `de_DE.mo`)
+are read with polib. A pair is kept when it is translated and singular (a compiled .mo holds no fuzzy
 entries), once menu accelerators (`_File`, `&File`) and runs of whitespace are gone, 2-400 characters long with
 a length ratio within 1/3-3, and has letters on both sides. English strings are deduplicated per language.
 Placeholders (`%s`, `{name}`, ...) become the stand-in number the service shows the model in their place
@@ -32,15 +33,25 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import polib
 
+from model.dataset import DEFAULT_WEB_DATA_DIR
 from nmt_core.spans import STAND_IN, pattern_spans
 
 LANGUAGES = ("de", "fr")
 DEFAULT_PACKAGES = Path(__file__).resolve().parent / "configs" / "web_packages.txt"
-_ACCELERATOR = re.compile(r"(?<![\w&_])[_&](?=\w)")
+# Menu accelerators: LibreOffice's ~ anywhere (S~ubject), &File but not &amp;, and GTK's _ at a word's start or
+# inside a word (redu_zieren), unless the word is an identifier (snake_case) that both sides of the pair share.
+_TILDE = re.compile(r"~(?=\w)")
+_AMPERSAND = re.compile(r"(?<![\w&])&(?=\w)(?!#?\w{1,8};)")
+_UNDERSCORED = re.compile(r"\w*_\w*")
+_MNEMONIC = re.compile(r"^_(?=[^\W_])|(?<=[^\W\d_])_(?=[^\W\d_])")
+_LANG_CODES = {"de": "de", "de_DE": "de", "fr": "fr", "fr_FR": "fr"}  # not de_CH (no ß) or fr_CA
+_STEM_LANGUAGE = re.compile(r"(?:^|-)(de_DE|fr_FR)$")  # WordPress: admin-de_DE.mo
+# Product-name variables that a catalog fills in at run time (LibreOffice): the name itself, so the model copies it.
+_PRODUCT_NAMES = {"%PRODUCTNAME": "LibreOffice"}
 _SPACE = re.compile(r"\s+")
 _LETTER = re.compile(r"[^\W\d_]")
 
@@ -55,9 +66,34 @@ class PackageRecord:
     error: str = ""
 
 
-def clean(text: str) -> str:
-    """A UI string as a sentence: accelerator marks and line breaks gone, spaces collapsed."""
-    return _SPACE.sub(" ", _ACCELERATOR.sub("", text)).strip()
+def clean(text: str, identifiers: frozenset[str] = frozenset()) -> str:
+    """A UI string as a sentence: accelerator marks and line breaks gone, spaces collapsed, product names filled.
+    Words in `identifiers` keep their underscores."""
+    for variable, name in _PRODUCT_NAMES.items():
+        text = text.replace(variable, name)
+    text = _AMPERSAND.sub("", _TILDE.sub("", text))
+
+    def unmarked(word: re.Match[str]) -> str:
+        found = word.group()
+        return found if found in identifiers or found.count("_") != 1 else _MNEMONIC.sub("", found)
+
+    return _SPACE.sub(" ", _UNDERSCORED.sub(unmarked, text)).strip()
+
+
+def clean_pair(source: str, target: str) -> tuple[str, str]:
+    """Both sides cleaned; an underscored word found on both sides is an identifier, not a mnemonic."""
+    shared = frozenset(_UNDERSCORED.findall(source)) & frozenset(_UNDERSCORED.findall(target))
+    return clean(source, shared), clean(target, shared)
+
+
+def catalog_language(path: PurePosixPath) -> str | None:
+    """de or fr when a compiled catalog's path says so: .../de/LC_MESSAGES/x.mo, or a file named like de_DE.mo."""
+    parts = path.parts
+    if "LC_MESSAGES" in parts[:-1]:
+        at = parts.index("LC_MESSAGES")
+        return _LANG_CODES.get(parts[at - 1]) if at else None
+    found = _STEM_LANGUAGE.search(path.stem)
+    return _LANG_CODES[found.group(1)] if found else None
 
 
 def acceptable(source: str, target: str) -> bool:
@@ -92,7 +128,7 @@ def catalog_pairs(path: Path) -> Iterator[tuple[str, str]]:
     for entry in polib.mofile(str(path)):
         if entry.msgid_plural or not entry.msgstr or entry.obsolete:
             continue
-        source, target = clean(entry.msgid), clean(entry.msgstr)
+        source, target = clean_pair(entry.msgid, entry.msgstr)
         if source == target or not acceptable(source, target):
             continue
         pair = with_stand_ins(source, target)
@@ -106,7 +142,11 @@ def unpacked_catalogs(deb: Path, workdir: Path) -> tuple[dict[str, list[Path]], 
     version = subprocess.run(
         ["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True
     ).stdout.strip()
-    catalogs = {lang: sorted((workdir / "usr/share/locale" / lang / "LC_MESSAGES").glob("*.mo")) for lang in LANGUAGES}
+    catalogs: dict[str, list[Path]] = {lang: [] for lang in LANGUAGES}
+    for path in sorted(workdir.rglob("*.mo")):
+        lang = catalog_language(PurePosixPath(path.relative_to(workdir).as_posix()))
+        if lang is not None:
+            catalogs[lang].append(path)
     return catalogs, version, _license(workdir)
 
 
@@ -151,7 +191,7 @@ def build(packages: Iterable[str], debs: Path, dest: Path, test_packages: set[st
                 for lang, paths in catalogs.items():
                     kept = 0
                     for path in paths:
-                        record.catalogs.append(f"{lang}/{path.name}")
+                        record.catalogs.append(path.relative_to(workdir).as_posix())
                         for source, target in catalog_pairs(path):
                             where = "ui_test" if package in test_packages else split_of(source)
                             slot = chosen.setdefault((where, lang), {})
@@ -193,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--packages", type=Path, default=DEFAULT_PACKAGES, help="one Debian package per line")
     parser.add_argument("--test-packages", default="", help="comma-separated packages held out whole (UI test)")
     parser.add_argument("--debs", type=Path, default=Path("data/debs"), help="where .deb files are kept")
-    parser.add_argument("--dest", type=Path, default=Path("data/web"))
+    parser.add_argument("--dest", type=Path, default=Path(DEFAULT_WEB_DATA_DIR))
     args = parser.parse_args(argv)
     test_packages = {p.strip() for p in args.test_packages.split(",") if p.strip()}
     records = build(read_packages(args.packages), args.debs, args.dest, test_packages)

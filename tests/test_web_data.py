@@ -9,10 +9,10 @@ from pathlib import Path
 
 import polib
 
-from model.web_data import build, clean, split_of
+from model.web_data import build, clean, clean_pair, split_of
 
 
-def make_deb(root: Path, package: str, entries: list[polib.MOEntry], lang: str = "de") -> Path:
+def make_deb(root: Path, package: str, entries: list[polib.MOEntry], *catalog_paths: str) -> Path:
     tree = root / package
     (tree / "DEBIAN").mkdir(parents=True)
     (tree / "DEBIAN" / "control").write_text(
@@ -21,9 +21,9 @@ def make_deb(root: Path, package: str, entries: list[polib.MOEntry], lang: str =
     catalog = polib.MOFile()
     catalog.metadata = {"Content-Type": "text/plain; charset=UTF-8"}
     catalog.extend(entries)
-    locale = tree / "usr/share/locale" / lang / "LC_MESSAGES"
-    locale.mkdir(parents=True)
-    catalog.save(str(locale / f"{package}.mo"))
+    for relative in catalog_paths or (f"usr/share/locale/de/LC_MESSAGES/{package}.mo",):
+        (tree / relative).parent.mkdir(parents=True, exist_ok=True)
+        catalog.save(str(tree / relative))
     doc = tree / "usr/share/doc" / package
     doc.mkdir(parents=True)
     (doc / "copyright").write_text("Format: x\n\nFiles: *\nLicense: GPL-2+\n")
@@ -49,8 +49,13 @@ def test_catalogs_become_a_corpus_with_held_out_strings_and_a_manifest(tmp_path:
     ]
     make_deb(tmp_path, "app-data", entries)
     make_deb(tmp_path, "held-data", [polib.MOEntry(msgid="Close the window", msgstr="Fenster schließen")])
+    web_app = [polib.MOEntry(msgid="Log ~in", msgstr="~Anmelden", msgctxt="login")]
+    make_deb(  # catalogs where web applications and LibreOffice keep them; Swiss German is not German here
+        tmp_path, "web-app", web_app, "usr/share/web-app/languages/admin-de_DE.mo", "usr/share/web-app/de_CH.mo"
+    )
     dest = tmp_path / "web"
-    records = build(["app-data", "held-data", "no-such-package-xyz"], tmp_path / "debs", dest, {"held-data"})
+    packages = ["app-data", "held-data", "web-app", "no-such-package-xyz"]
+    records = build(packages, tmp_path / "debs", dest, {"held-data"})
 
     train = dict(line.split("\t") for line in (dest / "web.en-de.tsv").read_text().splitlines())
     held = {}
@@ -65,15 +70,20 @@ def test_catalogs_become_a_corpus_with_held_out_strings_and_a_manifest(tmp_path:
     assert all(split_of(s) != "train" for s in held) and 0 < len(held) < 30
     assert (dest / "heldout" / "ui_test" / "ui.en-de.tsv").read_text() == "Close the window\tFenster schließen\n"
     assert "Close the window" not in train
+    assert train["Log in"] == "Anmelden"
 
     manifest = json.loads((dest / "manifest.json").read_text())
     by_package = {s["package"]: s for s in manifest["sources"]}
     assert by_package["app-data"]["version"] == "1.2-3" and by_package["app-data"]["license"] == "GPL-2+"
-    assert by_package["app-data"]["catalogs"] == ["de/app-data.mo"]
+    assert by_package["app-data"]["catalogs"] == ["usr/share/locale/de/LC_MESSAGES/app-data.mo"]
+    assert by_package["web-app"]["catalogs"] == ["usr/share/web-app/languages/admin-de_DE.mo"]
     assert by_package["no-such-package-xyz"]["error"]  # recorded, not fatal
-    assert [r.package for r in records] == ["app-data", "held-data", "no-such-package-xyz"]
+    assert [r.package for r in records] == packages
 
 
 def test_cleaning_ui_strings() -> None:
     assert clean("_File") == "File" and clean("&Open\n  recent") == "Open recent"
-    assert clean("Tom & Jerry") == "Tom & Jerry" and clean("snake_case") == "snake_case"
+    assert clean("Tom & Jerry") == "Tom & Jerry" and clean("a &amp; b") == "a &amp; b"
+    assert clean("S~ubject") == "Subject" and clean("Transparenz redu_zieren") == "Transparenz reduzieren"
+    assert clean_pair("Set show_hidden", "show_hidden setzen") == ("Set show_hidden", "show_hidden setzen")
+    assert clean_pair("Save _As", "Speichern _unter") == ("Save As", "Speichern unter")
