@@ -89,6 +89,12 @@ class DeadlineExceeded(ServiceError):
     code = "deadline_exceeded"
 
 
+class ClientGone(ServiceError):
+    """The client closed the connection before its answer was ready; its work was withdrawn."""
+
+    code = "client_closed_request"
+
+
 class EngineFailure(ServiceError):
     code = "internal_error"
 

@@ -35,7 +35,20 @@ EDGE_REFUSALS = Counter(
     ["reason"],
 )
 QUEUE_DEPTH = Gauge("nmt_queue_depth", "Sentences waiting for admission into a decoder batch")
-QUEUE_WAIT = Histogram("nmt_queue_wait_seconds", "Time a sentence waited before admission", buckets=LATENCY_BUCKETS)
+QUEUE_DEPTH_BY_PRIORITY = Gauge(
+    "nmt_queue_depth_by_priority", "Sentences waiting for admission, by priority=interactive|bulk", ["priority"]
+)
+QUEUE_WAIT = Histogram(
+    "nmt_queue_wait_seconds", "Time a sentence waited before admission", ["priority"], buckets=LATENCY_BUCKETS
+)
+CANCELLED_SENTENCES = Counter(
+    "nmt_cancelled_sentences",
+    "Sentences withdrawn from the queue or the running batch because every request waiting for them left",
+    ["priority"],
+)
+BATCH_ROWS_BY_PRIORITY = Histogram(
+    "nmt_batch_rows_by_priority", "Decoder rows per decoder step, by priority", ["priority"], buckets=ROW_BUCKETS
+)
 BATCH_ROWS = Histogram("nmt_batch_rows", "Decoder rows per decoder step", buckets=ROW_BUCKETS)
 ENCODER_SECONDS = Histogram("nmt_encoder_seconds", "Encoder call duration", buckets=STEP_BUCKETS)
 DECODER_STEP_SECONDS = Histogram("nmt_decoder_step_seconds", "Decoder step duration", buckets=STEP_BUCKETS)

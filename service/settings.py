@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     admit_max_steps: int = Field(default=8, ge=0)
     max_queue: int = Field(default=1024, ge=1)
     request_timeout_s: float = Field(default=30.0, gt=0)
+    # Priorities (docs/streaming.md): bulk work holds at most this share of MAX_BATCH_ROWS (one bulk sentence
+    # always may run) and has its own, longer deadline.
+    bulk_row_share: float = Field(default=0.125, ge=0, le=1)
+    bulk_timeout_s: float = Field(default=600.0, gt=0)
 
     max_segments: int = Field(default=128, ge=1)
     max_text_chars: int = Field(default=10_000, ge=1)

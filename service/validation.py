@@ -28,6 +28,10 @@ class TranslationOptions(BaseModel):
     )
 
 
+Priority = Literal["interactive", "bulk"]
+PRIORITIES: tuple[Priority, ...] = ("interactive", "bulk")
+
+
 class TranslateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -56,6 +60,16 @@ class TranslateRequest(BaseModel):
         default=None,
         max_length=64,
         description="a stored glossary (POST /v1/glossaries) of this API key, for this direction",
+    )
+    stream: bool = Field(
+        default=False,
+        description="answer as server-sent events, one per text as soon as it is done (as does"
+        " `Accept: text/event-stream`; docs/streaming.md)",
+    )
+    priority: Priority = Field(
+        default="interactive",
+        description="interactive work is admitted first; bulk work is held to a share of the decoder's rows and"
+        " may take BULK_TIMEOUT_S (docs/streaming.md)",
     )
     protect: bool = Field(
         default=True,

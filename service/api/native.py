@@ -3,19 +3,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.api.streaming import EVENT_STREAM, EventStream, event, unless_disconnected
 from service.edge.auth import KeyedRoute, header_key, header_keys
 from service.edge.http_errors import http_status
 from service.engine.backends import LoadedModel
-from service.engine.formats import translate_texts
+from service.engine.formats import TextResult, translate_texts
 from service.engine.glossaries import owner_of, request_glossary
 from service.engine.runtime import Runtime
 from service.engine.translator import Translator
-from service.errors import NotReady, ServiceError, ShuttingDown
+from service.errors import EngineFailure, NotReady, ServiceError, ShuttingDown
 from service.settings import Settings
+from service.text.glossary import Glossary
 from service.validation import (
     AppliedTerm,
     ItemError,
@@ -31,6 +38,7 @@ from service.validation import (
 )
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {
@@ -108,30 +116,107 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
         body.glossary_id,
         runtime.settings,
     )
-    results = await translate_texts(
-        translator, body.source, body.target, segments, body.format, body.options, body.protect, literals, glossary
+    if body.stream or EVENT_STREAM in request.headers.get("accept", ""):
+        events = _stream(translator, body, segments, literals, glossary, model)
+        return EventStream(events, translator.timeout_for(body.priority))
+    results = await unless_disconnected(
+        request,
+        translate_texts(
+            translator,
+            body.source,
+            body.target,
+            segments,
+            body.format,
+            body.options,
+            body.protect,
+            literals,
+            glossary,
+            body.priority,
+        ),
     )
     if isinstance(body.text, str) and results[0].error is not None:
         raise results[0].error  # one text: its failure is the request's
-    html = body.format == "html"
-    alternatives = bool(body.options.alternatives)
     answer = TranslateResponse(
-        translations=[
-            Translation(
-                text=r.text,
-                cached=r.cached,
-                segments=r.segments if html else None,
-                cached_segments=r.cached_segments if html else None,
-                alternatives=r.alternatives if alternatives else None,
-                applied_terms=[AppliedTerm(source=s, target=t) for s, t in r.applied_terms] if glossary else None,
-                error=_item_error(r.error),
-            )
-            for r in results
-        ],
+        translations=[_translation(r, body, glossary) for r in results],
         model=ModelRef(id=model.model_id, version=model.model_version),
     )
     # Serialised here: returning the model would make FastAPI validate it a second time.
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+def _fresh(task: asyncio.Future[list[TextResult]]) -> bool:
+    """Whether a finished text was decoded (not answered from the cache, nor failed)."""
+    return task.cancelled() or task.exception() is not None or not task.result()[0].cached
+
+
+def _translation(result: TextResult, body: TranslateRequest, glossary: Glossary) -> Translation:
+    html = body.format == "html"
+    return Translation(
+        text=result.text,
+        cached=result.cached,
+        segments=result.segments if html else None,
+        cached_segments=result.cached_segments if html else None,
+        alternatives=result.alternatives if body.options.alternatives else None,
+        applied_terms=[AppliedTerm(source=s, target=t) for s, t in result.applied_terms] if glossary else None,
+        error=_item_error(result.error),
+    )
+
+
+async def _stream(
+    translator: Translator,
+    body: TranslateRequest,
+    segments: list[str],
+    literals: tuple[str, ...],
+    glossary: Glossary,
+    model: LoadedModel,
+) -> AsyncIterator[bytes]:
+    """One event per text as soon as it is final (cache hits first), then `done`; `error` ends the stream early
+    when the request as a whole fails (overload, deadline, shutdown). Leaving cancels what is not done."""
+    started = time.monotonic()
+    first_s: float | None = None
+    pending = {
+        asyncio.ensure_future(
+            translate_texts(
+                translator,
+                body.source,
+                body.target,
+                [text],
+                body.format,
+                body.options,
+                body.protect,
+                literals,
+                glossary,
+                body.priority,
+                first_index=index,
+            )
+        ): index
+        for index, text in enumerate(segments)
+    }
+    try:
+        while pending:
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in sorted(done, key=lambda t: (_fresh(t), pending[t])):  # what the cache answered first
+                index = pending.pop(task)
+                try:
+                    (result,) = task.result()
+                except Exception as exc:
+                    failure = exc if isinstance(exc, ServiceError) else _unexpected(exc)
+                    yield event({"error": _error_shape(failure).model_dump()}, "error")
+                    return
+                first_s = first_s if first_s is not None else time.monotonic() - started
+                item = _translation(result, body, glossary).model_dump(exclude_none=True)
+                yield event({"index": index, **item})
+        total_s = time.monotonic() - started
+        summary = {
+            "model": {"id": model.model_id, "version": model.model_version},
+            "count": len(segments),
+            "timings": {"first_ms": round((first_s or 0) * 1000, 1), "total_ms": round(total_s * 1000, 1)},
+        }
+        yield event(summary, "done")
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def key_owner(request: Request, settings: Settings) -> str:
@@ -146,8 +231,27 @@ def served(model: LoadedModel) -> ServedModel:
 
 
 def _item_error(error: ServiceError | None) -> ItemError | None:
-    return None if error is None else ItemError(code=error.code, message=error.message, status=http_status(error))
+    return None if error is None else _error_shape(error)
 
+
+def _error_shape(error: ServiceError) -> ItemError:
+    return ItemError(code=error.code, message=error.message, status=http_status(error))
+
+
+def _unexpected(exc: Exception) -> ServiceError:
+    """A fault of ours after the stream started: logged with its traceback, sent in the usual shape."""
+    log.error("a streamed translation failed", exc_info=exc)
+    return EngineFailure(f"the translation failed: {type(exc).__name__}, a fault of the server, logged there")
+
+
+STREAM_RESPONSE: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "JSON, or with `stream` (or `Accept: text/event-stream`) server-sent events: one `data:`"
+        " event per text as it is done ({index, text, cached, ...}), then `event: done` ({model, count, timings}),"
+        " or `event: error` ({error}) if the request fails after the stream started",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
 
 router.add_api_route(
     "/v1/translate",
@@ -155,7 +259,7 @@ router.add_api_route(
     methods=["POST"],
     response_model=TranslateResponse,
     response_model_exclude_none=True,
-    responses=ERROR_RESPONSES,
+    responses={**STREAM_RESPONSE, **ERROR_RESPONSES},
     tags=["translate"],
     route_class_override=KeyedRoute,
 )

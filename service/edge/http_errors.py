@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.errors import (
+    ClientGone,
     DeadlineExceeded,
     EngineFailure,
     Forbidden,
@@ -43,6 +44,7 @@ HTTP_STATUS: dict[type[ServiceError], int] = {
     InvalidRequest: 422,
     RateLimited: 429,
     EngineFailure: 500,
+    ClientGone: 499,  # nginx's "client closed request": nobody reads it, the access log does
     Overloaded: 503,
     DeadlineExceeded: 504,
     ServiceError: 400,

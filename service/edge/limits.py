@@ -51,8 +51,12 @@ class BodyLimit:
         deadline = time.monotonic() + self.body_timeout_s
         started = False
 
+        body_done = False
+
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, body_done
+            if body_done:  # later calls wait for the client to leave (a stream's watch): no deadline then
+                return await receive()
             try:
                 async with asyncio.timeout_at(_loop_deadline(deadline)):
                     message = await receive()
@@ -64,6 +68,7 @@ class BodyLimit:
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
                     raise self.too_large()
+                body_done = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:

@@ -36,7 +36,7 @@ from service.text.markup import HtmlLimits, TooComplex, Unrepresentable, check_r
 from service.text.markup.translate import Keep
 from service.text.protection import Span, as_markup, find_spans, from_markup, hidden_spans, protectable
 from service.text.segmentation import has_letters
-from service.validation import TranslationOptions, is_valid_unicode, replacing_lone_surrogates
+from service.validation import Priority, TranslationOptions, is_valid_unicode, replacing_lone_surrogates
 
 log = logging.getLogger(__name__)
 
@@ -103,19 +103,23 @@ async def translate_texts(
     protect: bool = True,
     literals: tuple[str, ...] = (),
     glossary: Glossary = EMPTY,
+    priority: Priority = "interactive",
+    first_index: int = 0,
 ) -> list[TextResult]:
     """Translate each text in order; HTML documents concurrently (the scheduler batches their segments).
 
     A text that cannot be translated gets its `error` (see the module's docstring); errors about the whole
     request are raised. With `protect`, a plain text's protected spans (service/text/protection.py) come back
     byte for byte; the do-not-translate `literals` do, protect or not, and the `glossary`'s terms are applied.
+    Errors name a text by its place in the request: `first_index` is that of texts[0] (a stream sends one at a
+    time).
     """
     if text_format == "html" and options is not None and options.alternatives:
         raise InvalidRequest("options.alternatives: only for format text", code="alternatives_unsupported")
     problems = [text_problem(text, text_format) for text in texts]
     results: list[TextResult | None] = [
         None if problem is None else _failed_text(replacing_lone_surrogates(text), problem, index)
-        for index, (text, problem) in enumerate(zip(texts, problems, strict=True))
+        for index, (text, problem) in enumerate(zip(texts, problems, strict=True), start=first_index)
     ]
     todo = [index for index, result in enumerate(results) if result is None]
     if not todo:
@@ -124,10 +128,10 @@ async def translate_texts(
         messages = {i: parts for i in todo if (parts := split_message(texts[i])) is not None}
         if messages:
             translated = await _translate_messages(
-                translator, source, target, texts, messages, options, literals, glossary
+                translator, source, target, texts, messages, options, literals, glossary, priority
             )
             for index, result in zip(messages, translated, strict=True):
-                results[index] = _of_text(result, index)
+                results[index] = _of_text(result, first_index + index)
             todo = [i for i in todo if i not in messages]
     guarded: dict[int, list[Span]] = {}
     if text_format == "text" and (protect or literals or glossary):
@@ -145,22 +149,24 @@ async def translate_texts(
         guarded = await asyncio.to_thread(find) if cost > _INLINE_MATCH_COST else find()
         todo = [i for i in todo if i not in guarded]
     if guarded:
-        translated = await _translate_guarded(translator, source, target, texts, guarded, options)
+        translated = await _translate_guarded(translator, source, target, texts, guarded, options, priority)
         for index, result in zip(guarded, translated, strict=True):
-            results[index] = _of_text(result, index)
+            results[index] = _of_text(result, first_index + index)
     if todo and text_format == "text":
-        segments = await translator.translate_segments(source, target, [texts[i] for i in todo], options)
+        segments = await translator.translate_segments(source, target, [texts[i] for i in todo], options, priority)
         for index, r in zip(todo, segments, strict=True):
             results[index] = (
                 TextResult(r.text, r.cached, 1, int(r.cached), r.alternatives)
                 if r.error is None
-                else _failed_text(r.text, r.error, index)
+                else _failed_text(r.text, r.error, first_index + index)
             )
     elif todo:
         keep = partial(hidden_spans, literals=literals, patterns=protect) if protect or literals else None
-        documents = await _translate_documents(translator, source, target, [texts[i] for i in todo], options, keep)
+        documents = await _translate_documents(
+            translator, source, target, [texts[i] for i in todo], options, keep, priority
+        )
         for index, result in zip(todo, documents, strict=True):
-            results[index] = _of_text(result, index)
+            results[index] = _of_text(result, first_index + index)
     return [r for r in results if r is not None]
 
 
@@ -176,13 +182,15 @@ async def _translate_documents(
     documents: list[str],
     options: TranslationOptions | None,
     keep: Keep | None = None,
+    priority: Priority = "interactive",
 ) -> list[TextResult]:
     """HTML documents concurrently. A task group cancels the others as soon as one fails the request (overload,
     deadline): nobody waits for them; the API answers the first error in its own shape."""
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [
-                group.create_task(_translate_document(translator, source, target, d, options, keep)) for d in documents
+                group.create_task(_translate_document(translator, source, target, d, options, keep, priority))
+                for d in documents
             ]
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None
@@ -196,6 +204,7 @@ async def _translate_guarded(
     texts: list[str],
     guarded: dict[int, list[Span]],
     options: TranslationOptions | None,
+    priority: Priority,
 ) -> list[TextResult]:
     """Texts with protected spans, each as an HTML fragment whose spans are atoms, then back to text."""
     plain = options.model_copy(update={"alternatives": None}) if options is not None else None
@@ -204,7 +213,7 @@ async def _translate_guarded(
             if span.entry is None:
                 PROTECTED_SPANS.labels(span.kind).inc()
     fragments = [as_markup(texts[i], spans) for i, spans in guarded.items()]
-    documents = await _translate_documents(translator, source, target, fragments, plain)
+    documents = await _translate_documents(translator, source, target, fragments, plain, priority=priority)
     out = []
     for (index, spans), done in zip(guarded.items(), documents, strict=True):
         if done.error is not None:
@@ -232,12 +241,15 @@ async def _translate_messages(
     options: TranslationOptions | None,
     literals: tuple[str, ...],
     glossary: Glossary,
+    priority: Priority,
 ) -> list[TextResult]:
     """ICU messages with plurals or selects: their branch texts (and the texts around) translated as texts of
     their own, in one call, and put back between the kept keywords (service/text/icu.py)."""
     plain = options.model_copy(update={"alternatives": None}) if options is not None else None
     wanted = [p.text for parts in messages.values() for p in parts if p.translate and has_letters(p.text)]
-    done = iter(await translate_texts(translator, source, target, wanted, "text", plain, True, literals, glossary))
+    done = iter(
+        await translate_texts(translator, source, target, wanted, "text", plain, True, literals, glossary, priority)
+    )
     out = []
     for index, parts in messages.items():
         pieces = [next(done) if p.translate and has_letters(p.text) else None for p in parts]
@@ -282,6 +294,7 @@ async def _translate_document(
     html: str,
     options: TranslationOptions | None,
     keep: Keep | None = None,
+    priority: Priority = "interactive",
 ) -> TextResult:
     """One document; its own failures (limits, a character HTML cannot hold, a fault of ours) come back as its
     `error` with the document as it was, a failed run as that run left as it was. What concerns the request
@@ -295,7 +308,7 @@ async def _translate_document(
         return await loop.run_in_executor(pool, work)
 
     async def translate(segments: list[str]) -> Sequence[SegmentResult | None]:
-        results = await translator.translate_segments(source, target, segments, options)
+        results = await translator.translate_segments(source, target, segments, options, priority)
         seen.extend(results)
         return [None if r.error is not None else r for r in results]  # a failed run stays as it was
 

@@ -37,6 +37,7 @@ class Runtime:
             settings.static_max_wait_ms / 1000.0,
             settings.admit_waiting_ratio,
             settings.admit_max_steps,
+            settings.bulk_row_share,
         )
         self.cache = TranslationCache(
             int(settings.cache_memory_mb * 1024 * 1024),

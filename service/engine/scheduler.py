@@ -2,7 +2,10 @@
 
 Every loop iteration, per model: (a) decide what the running batch may still take and let the queue
 hand it out; the decoder encodes the newcomers in length-sorted groups; (b) run ONE decoder step for
-all rows (`nmt_core.decoder.BatchedDecoder`); (c) answer the sentences that finished. Rows of different
+all rows (`nmt_core.decoder.BatchedDecoder`); (c) answer the sentences that finished. Interactive sentences
+are admitted first, and as soon as rows are free; bulk sentences hold at most BULK_ROW_SHARE of the rows, so a
+long job never makes a short request wait for rows. A sentence whose every listener left (a client gone) leaves
+the queue or the running batch at the next step. Rows of different
 bundles never share a decoder batch: each model has its own decoder and they take turns.
 
 Two other policies exist for comparison (bench/load.py): `none` decodes one request at a time and
@@ -25,6 +28,8 @@ from service.errors import DeadlineExceeded, EngineFailure, ShuttingDown
 from service.metrics import (
     ADMITTED_PER_STEP,
     BATCH_ROWS,
+    BATCH_ROWS_BY_PRIORITY,
+    CANCELLED_SENTENCES,
     DECODE_EFFICIENCY,
     DECODER_STEP_SECONDS,
     ENCODER_SECONDS,
@@ -33,6 +38,7 @@ from service.metrics import (
     SCHEDULER_BUSY_SECONDS,
     SCHEDULER_ONNX_SECONDS,
 )
+from service.validation import PRIORITIES, Priority
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,7 @@ class Scheduler:
         static_max_wait_s: float = 0.01,
         admit_waiting_ratio: float = 0.25,
         admit_max_steps: int = 8,
+        bulk_row_share: float = 0.125,
     ):
         self.queue = queue
         self.mode = mode
@@ -62,6 +69,8 @@ class Scheduler:
         self.static_max_wait_s = static_max_wait_s
         self.admit_waiting_ratio = admit_waiting_ratio
         self.admit_max_steps = admit_max_steps
+        self.bulk_row_share = bulk_row_share
+        self._rows: dict[str, dict[Priority, int]] = {}  # running rows per model and priority
         self.decoders: dict[str, BatchedDecoder] = {}
         self._steps_since_admission: dict[str, int] = {}
         self._stop = threading.Event()
@@ -103,22 +112,25 @@ class Scheduler:
         for decoder in list(self.decoders.values()):
             for item in decoder.clear():
                 item.fail(ShuttingDown("the server stopped mid-translation"))
+        self._rows.clear()
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.perf_counter()
-            self._expire_waiting()
+            withdraw = self.queue.take_abandoned()
+            self._expire_waiting(withdraw)
             worked = False
             wait: float | None = _IDLE_POLL_S
             for model_id in self._models_in_turn():
                 try:
-                    did, pending = self._tick(model_id)
+                    did, pending = self._tick(model_id, withdraw)
                 except Exception as exc:  # an ORT failure must not kill the loop or strand requests
                     log.exception("decoder failure on %s", model_id)
                     for item in self.decoders[model_id].clear():
                         item.fail(EngineFailure(f"decoding failed: {type(exc).__name__}"))
+                    self._rows.pop(model_id, None)
                     did, pending = True, None
                 worked |= did
                 if pending is not None:
@@ -152,15 +164,18 @@ class Scheduler:
 
         return sorted(ids, key=age)
 
-    def _expire_waiting(self) -> None:
+    def _expire_waiting(self, withdraw: bool = False) -> None:
         now = time.monotonic()
-        if now - self._last_expiry_scan < _EXPIRY_SCAN_S:
+        if not withdraw and now - self._last_expiry_scan < _EXPIRY_SCAN_S:
             return
         self._last_expiry_scan = now
         for item in self.queue.drop(lambda i: i.abandoned or i.expired(now)):
-            item.fail(DeadlineExceeded("the request deadline passed while it was queued"))
+            if item.abandoned:
+                CANCELLED_SENTENCES.labels(item.priority).inc()
+            else:
+                item.fail(DeadlineExceeded("the request deadline passed while it was queued"))
 
-    def _tick(self, model_id: str) -> tuple[bool, float | None]:
+    def _tick(self, model_id: str, withdraw: bool = False) -> tuple[bool, float | None]:
         """One scheduling iteration for one model: admit, step once, retire. Returns (did work, wait hint)."""
         decoder = self.decoders.get(model_id)
         admitted, pending = self._admit(model_id, decoder)
@@ -168,7 +183,7 @@ class Scheduler:
             decoder = self._admit_into(model_id, admitted)
         if decoder is None:
             return False, pending
-        self._drop_dead(model_id, decoder)
+        self._drop_dead(model_id, decoder, withdraw)
         if not decoder.sentences:
             return bool(admitted), pending
         self._step(model_id, decoder)
@@ -179,7 +194,9 @@ class Scheduler:
 
     def _admit(self, model_id: str, decoder: BatchedDecoder | None) -> tuple[list[WorkItem], float | None]:
         rows, tokens = (decoder.rows, decoder.tokens) if decoder is not None else (0, 0)
-        budget = Budget(self.max_rows, self.max_tokens, rows, tokens)
+        bulk_running = self._running(model_id)["bulk"]
+        bulk_rows = max(0, int(self.bulk_row_share * self.max_rows) - bulk_running)
+        budget = Budget(self.max_rows, self.max_tokens, rows, tokens, bulk_rows=bulk_rows, bulk_idle=not bulk_running)
         if self.mode == "continuous":
             if rows and not self._admission_due(model_id, rows, decoder.sentences if decoder else 0):
                 return [], None
@@ -208,6 +225,8 @@ class Scheduler:
         waiting = self.queue.waiting_count(model_id)
         if not waiting or rows >= self.max_rows:
             return False
+        if self.queue.waiting_count(model_id, "interactive"):
+            return True  # a person waits: one encoder call more is cheaper than their extra steps
         return (
             waiting >= max(1.0, self.admit_waiting_ratio * sentences)
             or waiting >= self.max_rows - rows
@@ -218,11 +237,23 @@ class Scheduler:
         admitted = self.queue.take_batch(model_id, budget)
         now = time.monotonic()
         for item in admitted:
-            QUEUE_WAIT.observe(now - item.enqueued_at)
+            QUEUE_WAIT.labels(item.priority).observe(now - item.enqueued_at)
         return [item for item in admitted if not self._retire_if_dead(item, now)]
+
+    def _running(self, model_id: str) -> dict[Priority, int]:
+        running = self._rows.get(model_id)
+        if running is None:
+            running = self._rows[model_id] = dict.fromkeys(PRIORITIES, 0)
+        return running
+
+    def _count_rows(self, model_id: str, items: list[WorkItem], sign: int) -> None:
+        running = self._running(model_id)
+        for item in items:
+            running[item.priority] += sign * item.rows
 
     def _retire_if_dead(self, item: WorkItem, now: float) -> bool:
         if item.abandoned:
+            CANCELLED_SENTENCES.labels(item.priority).inc()
             return True
         if item.expired(now):
             item.fail(DeadlineExceeded("the request deadline passed while it was queued"))
@@ -244,6 +275,7 @@ class Scheduler:
             )
             for item in items
         ]
+        self._count_rows(model_id, items, +1)
         try:
             seconds = decoder.admit(sentences)
         except Exception as exc:
@@ -252,6 +284,7 @@ class Scheduler:
             for item in items:
                 item.fail(EngineFailure(f"encoding failed: {type(exc).__name__}"))
             decoder.drop(lambda tag: tag in items)
+            self._count_rows(model_id, items, -1)
             return decoder
         ENCODER_SECONDS.observe(seconds)
         self._onnx(seconds)
@@ -259,28 +292,35 @@ class Scheduler:
 
     # -- (b) one decoder step and (c) retirement ---------------------------------------------------------------
 
-    def _drop_dead(self, model_id: str, decoder: BatchedDecoder) -> None:
-        """Drop abandoned and expired sentences; scanned every _EXPIRY_SCAN_S, not every step, so that a step
-        touches no sentence in Python unless it finishes."""
+    def _drop_dead(self, model_id: str, decoder: BatchedDecoder, withdraw: bool = False) -> None:
+        """Drop abandoned and expired sentences; scanned every _EXPIRY_SCAN_S (or at once when something was
+        abandoned), not every step, so that a step touches no sentence in Python unless it finishes."""
         now = time.monotonic()
-        if now - self._last_running_scan.get(model_id, 0.0) < _EXPIRY_SCAN_S:
+        if not withdraw and now - self._last_running_scan.get(model_id, 0.0) < _EXPIRY_SCAN_S:
             return
         self._last_running_scan[model_id] = now
 
         def dead(item: WorkItem) -> bool:
             return item.abandoned or item.expired(now)
 
-        for item in decoder.drop(dead):
-            if not item.abandoned:
+        dropped = decoder.drop(dead)
+        self._count_rows(model_id, dropped, -1)
+        for item in dropped:
+            if item.abandoned:
+                CANCELLED_SENTENCES.labels(item.priority).inc()
+            else:
                 item.fail(DeadlineExceeded("the request deadline passed during decoding"))
 
     def _step(self, model_id: str, decoder: BatchedDecoder) -> None:
         self._steps_since_admission[model_id] = self._steps_since_admission.get(model_id, 0) + 1
         report = decoder.step()
         BATCH_ROWS.observe(report.rows)
+        for priority, rows in self._running(model_id).items():
+            BATCH_ROWS_BY_PRIORITY.labels(priority).observe(rows)
         DECODER_STEP_SECONDS.observe(report.backend_seconds)
         self._onnx(report.backend_seconds)
         RETIRED_PER_STEP.observe(len(report.finished))
         self.steps += 1
+        self._count_rows(model_id, [item for item, _ in report.finished], -1)
         for item, hypothesis in report.finished:
             item.resolve(hypothesis)

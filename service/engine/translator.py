@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from nmt_core.search import Hypothesis, SearchOptions
@@ -18,11 +19,11 @@ from service.engine.backends import Engine, LoadedModel, alignment_of
 from service.engine.cache import TranslationCache, cache_key
 from service.engine.queue import WorkItem, WorkQueue, next_request_id
 from service.engine.results import SegmentResult, SentenceResult
-from service.errors import DeadlineExceeded, InvalidRequest, ShuttingDown, TextFailed
+from service.errors import DeadlineExceeded, InvalidRequest, ServiceError, ShuttingDown, TextFailed
 from service.metrics import SEGMENTS, TOKENS
 from service.settings import Settings
 from service.text.segmentation import Split, has_letters, normalize, split_sentences
-from service.validation import TranslationOptions
+from service.validation import Priority, TranslationOptions
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,17 @@ T = TypeVar("T")
 SentenceOutcome = SentenceResult | TextFailed
 """What a sentence came to: its translation, or the fault that stopped it (which fails its segment only)."""
 _GRACE_S = 0.5  # the scheduler enforces deadlines; this backstop only catches a stuck scheduler
+
+
+@dataclass(eq=False)
+class _Flight:
+    """One sentence being decoded, shared by every request that waits for it (single flight). It is withdrawn
+    from the scheduler when the last of them leaves, not when the one that started it does."""
+
+    outcome: asyncio.Future[SentenceOutcome]
+    waiters: int = 1
+    item: WorkItem | None = None
+    orphaned: bool = False  # the request that started it left: the flight caches its own result
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,8 @@ class Translator:
         self.accepting = True
         self.active_requests = 0
         self.decoded_sentences = 0  # sentences that went through the decoder (not cache, not shared)
-        self._inflight: dict[str, asyncio.Future[SentenceOutcome]] = {}
+        self._inflight: dict[str, _Flight] = {}
+        self._writes: set[asyncio.Task[None]] = set()  # cache writes of orphaned flights, kept referenced
 
     def decoding_for(
         self, model: LoadedModel, options: TranslationOptions | None, source: str, target: str
@@ -106,8 +119,16 @@ class Translator:
         )
         return Decoding(search, max_length, alternatives)
 
+    def timeout_for(self, priority: Priority) -> float:
+        return self.settings.bulk_timeout_s if priority == "bulk" else self.settings.request_timeout_s
+
     async def translate_segments(
-        self, source: str, target: str, segments: list[str], options: TranslationOptions | None = None
+        self,
+        source: str,
+        target: str,
+        segments: list[str],
+        options: TranslationOptions | None = None,
+        priority: Priority = "interactive",
     ) -> list[SegmentResult]:
         """Translate segments (each split into sentences, cached and batched per sentence), in order.
 
@@ -120,16 +141,22 @@ class Translator:
         decoding = self.decoding_for(model, options, source, target)
         self.active_requests += 1
         try:
-            return await self._translate(model, source, target, segments, decoding)
+            return await self._translate(model, source, target, segments, decoding, priority)
         finally:
             self.active_requests -= 1
 
     async def _translate(
-        self, model: LoadedModel, source: str, target: str, segments: list[str], decoding: Decoding
+        self,
+        model: LoadedModel,
+        source: str,
+        target: str,
+        segments: list[str],
+        decoding: Decoding,
+        priority: Priority,
     ) -> list[SegmentResult]:
         """Each segment is prepared, and later assembled, on its own: a fault in one (splitting, encoding,
         joining) fails that segment alone, never its neighbours."""
-        deadline = time.monotonic() + self.settings.request_timeout_s
+        deadline = time.monotonic() + self.timeout_for(priority)
         fields = decoding.cache_fields()
         prepared: list[tuple[Split, list[str]] | TextFailed] = []
         texts: dict[str, str] = {}
@@ -160,7 +187,7 @@ class Translator:
                 prepared.append(_failed("split into sentences"))
                 continue
             prepared.append((split, keys))
-        found, from_cache = await self._resolve(model, source, target, decoding, texts, deadline)
+        found, from_cache = await self._resolve(model, source, target, decoding, texts, deadline, priority)
         found.update(verbatim)
         from_cache.update(verbatim)  # nothing was decoded for them, as for an empty segment
         SEGMENTS.labels(f"{source}-{target}").inc(sum(len(p[1]) for p in prepared if not isinstance(p, TextFailed)))
@@ -170,97 +197,190 @@ class Translator:
         ]
 
     async def _resolve(
-        self, model: LoadedModel, source: str, target: str, decoding: Decoding, texts: dict[str, str], deadline: float
+        self,
+        model: LoadedModel,
+        source: str,
+        target: str,
+        decoding: Decoding,
+        texts: dict[str, str],
+        deadline: float,
+        priority: Priority,
     ) -> tuple[dict[str, SentenceOutcome], set[str]]:
-        """Cache first, then share sentences already being decoded, then decode the rest together."""
+        """Cache first, then join sentences already being decoded, then decode the rest together."""
         found: dict[str, SentenceOutcome] = dict(await self.cache.get_many(list(texts)))
         from_cache = set(found)
-        shared: dict[str, asyncio.Future[SentenceOutcome]] = {}
-        mine: dict[str, asyncio.Future[SentenceOutcome]] = {}
         loop = asyncio.get_running_loop()
+        flights: dict[str, _Flight] = {}
+        mine: dict[str, _Flight] = {}
         for key in texts:
             if key in found:
                 continue
-            if key in self._inflight:
-                shared[key] = self._inflight[key]
+            flight = self._inflight.get(key)
+            if flight is not None:
+                flight.waiters += 1
             else:
-                mine[key] = self._inflight[key] = loop.create_future()
+                flight = mine[key] = self._inflight[key] = _Flight(loop.create_future())
+            flights[key] = flight
+        if not flights:
+            return found, from_cache
+        retry: dict[str, str] = {}
         try:
-            if mine:
-                decoded = await self._decode(model, source, target, decoding, {k: texts[k] for k in mine}, deadline)
-                for key, result in decoded.items():
-                    mine[key].set_result(result)
-                found.update(decoded)
-                await self.cache.put_many({k: r for k, r in decoded.items() if isinstance(r, SentenceResult)})
-        except BaseException as exc:
-            error = exc if isinstance(exc, Exception) else _LeaderGone()
-            for future in mine.values():
-                if not future.done():
-                    future.set_exception(error)
-                    future.exception()  # mark retrieved: followers may not exist
-            raise
-        finally:
-            for key in mine:
-                self._inflight.pop(key, None)
-        orphaned: dict[str, str] = {}
-        for key, future in shared.items():
             try:
-                found[key] = await _wait(asyncio.shield(future), deadline)
-            except (_LeaderGone, DeadlineExceeded):
-                # The request we were sharing with gave up (cancelled, or its earlier deadline):
-                # within our own deadline, decode the sentence ourselves.
-                if time.monotonic() >= deadline:
-                    raise DeadlineExceeded("the request deadline passed") from None
-                orphaned[key] = texts[key]
-        if orphaned:
-            found.update((await self._resolve(model, source, target, decoding, orphaned, deadline))[0])
+                if mine:
+                    self._launch(model, source, target, decoding, texts, mine, deadline, priority)
+                outcomes = await _wait(_settled([f.outcome for f in flights.values()]), deadline)
+            finally:
+                for key, flight in flights.items():
+                    self._leave(key, flight, started=key in mine)
+            for key, outcome in zip(flights, outcomes, strict=True):
+                if isinstance(outcome, _Raised):
+                    if isinstance(outcome.error, DeadlineExceeded) and time.monotonic() < deadline:
+                        retry[key] = texts[key]  # the deadline of the request that started it: decode again
+                        continue
+                    raise outcome.error
+                found[key] = outcome
+            written = {k: r for k, r in found.items() if k in mine and isinstance(r, SentenceResult)}
+            if written:
+                await self.cache.put_many(written)
+        finally:
+            # A finished sentence stays joinable until it is in the cache; one still running for others
+            # (this request left) is cached and let go when it lands.
+            for key, flight in mine.items():
+                if flight.outcome.done() and self._inflight.get(key) is flight:
+                    del self._inflight[key]
+        if retry:
+            found.update((await self._resolve(model, source, target, decoding, retry, deadline, priority))[0])
         return found, from_cache
 
-    async def _decode(
-        self, model: LoadedModel, source: str, target: str, decoding: Decoding, texts: dict[str, str], deadline: float
-    ) -> dict[str, SentenceOutcome]:
+    def _launch(
+        self,
+        model: LoadedModel,
+        source: str,
+        target: str,
+        decoding: Decoding,
+        texts: dict[str, str],
+        flights: dict[str, _Flight],
+        deadline: float,
+        priority: Priority,
+    ) -> None:
+        """Encode the flights' sentences and queue them as one request; each flight lands on its own."""
         loop = asyncio.get_running_loop()
         request_id = next_request_id()
-        limit = self.settings.max_source_pieces
-        outcomes: dict[str, SentenceOutcome] = {}
-        sources: dict[str, list[int]] = {}
-        for key, text in texts.items():
+        items: list[WorkItem] = []
+        for key, flight in flights.items():
             try:
-                sources[key] = model.vocab.source(text, target, limit)
+                ids = model.vocab.source(texts[key], target, self.settings.max_source_pieces)
             except Exception:
-                outcomes[key] = _failed("encoded into pieces")
-        if not sources:
-            return outcomes
-        items = {
-            key: WorkItem(
-                model, ids, decoding.search, decoding.max_length, request_id, deadline, loop.create_future(), loop
+                self._inflight.pop(key, None)
+                flight.outcome.set_result(_failed("encoded into pieces"))
+                continue
+            item = WorkItem(
+                model,
+                ids,
+                decoding.search,
+                decoding.max_length,
+                request_id,
+                deadline,
+                loop.create_future(),
+                loop,
+                priority=priority,
             )
-            for key, ids in sources.items()
-        }
-        self.queue.put(list(items.values()))
+            landed = partial(self._landed, key, flight, model, ids, decoding.alternatives, f"{source}-{target}")
+            item.future.add_done_callback(landed)
+            flight.item = item
+            items.append(item)
+        if not items:
+            return
         try:
-            hypotheses = await _wait(asyncio.gather(*(item.future for item in items.values())), deadline)
+            self.queue.put(items)
+        except ServiceError as exc:
+            for key, flight in flights.items():
+                if self._inflight.get(key) is flight:
+                    del self._inflight[key]
+                if not flight.outcome.done():
+                    flight.outcome.set_exception(exc)
+                    flight.outcome.exception()  # retrieved: this request raises it, followers may not exist
+            raise
+
+    def _landed(
+        self,
+        key: str,
+        flight: _Flight,
+        model: LoadedModel,
+        source_ids: list[int],
+        alternatives: int,
+        direction: str,
+        done: asyncio.Future[Hypothesis],
+    ) -> None:
+        """A flight's sentence left the scheduler: its outcome for every waiter."""
+        if flight.outcome.done():
+            return
+        if done.cancelled() or done.exception() is not None:
+            if self._inflight.get(key) is flight:
+                del self._inflight[key]
+            if done.cancelled():
+                flight.outcome.cancel()
+            else:
+                flight.outcome.set_exception(done.exception())  # type: ignore[arg-type]
+                flight.outcome.exception()  # retrieved: its waiters may all have left
+            return
+        hypothesis = done.result()
+        self.decoded_sentences += 1
+        TOKENS.labels(direction, "source").inc(len(source_ids))
+        TOKENS.labels(direction, "target").inc(len(hypothesis.tokens) + 1)
+        outcome: SentenceOutcome
+        try:
+            outcome = _to_result(model, source_ids, hypothesis, alternatives)
+        except Exception:
+            outcome = _failed("turned back into text")
+        flight.outcome.set_result(outcome)
+        if flight.orphaned:  # nobody else caches it
+            task = asyncio.get_running_loop().create_task(self._cache_orphan(key, flight, outcome))
+            self._writes.add(task)
+            task.add_done_callback(self._writes.discard)
+
+    async def _cache_orphan(self, key: str, flight: _Flight, outcome: SentenceOutcome) -> None:
+        try:
+            if isinstance(outcome, SentenceResult):
+                await self.cache.put_many({key: outcome})
         finally:
-            for item in items.values():
-                # On a timeout or cancellation, gather has already cancelled the futures, so
-                # "not done" is not enough: a cancelled item must also leave the scheduler.
-                if not item.future.done() or item.future.cancelled():
-                    item.abandoned = True
-                    item.future.cancel()
-        self.decoded_sentences += len(items)
-        direction = f"{source}-{target}"
-        TOKENS.labels(direction, "source").inc(sum(len(ids) for ids in sources.values()))
-        TOKENS.labels(direction, "target").inc(sum(len(h.tokens) + 1 for h in hypotheses))
-        for (key, ids), hypothesis in zip(sources.items(), hypotheses, strict=True):
-            try:
-                outcomes[key] = _to_result(model, ids, hypothesis, decoding.alternatives)
-            except Exception:
-                outcomes[key] = _failed("turned back into text")
-        return outcomes
+            if self._inflight.get(key) is flight:
+                del self._inflight[key]
+
+    def _leave(self, key: str, flight: _Flight, started: bool) -> None:
+        """One request stops waiting for a flight; the last one to leave an unfinished flight withdraws it."""
+        flight.waiters -= 1
+        flight.orphaned |= started
+        if flight.waiters > 0 or flight.outcome.done():
+            return
+        if self._inflight.get(key) is flight:
+            del self._inflight[key]
+        flight.outcome.cancel()
+        item = flight.item
+        if item is not None and not item.future.done():
+            item.abandoned = True
+            item.future.cancel()
+            self.queue.note_abandoned()
 
 
-class _LeaderGone(Exception):
-    """Set on a single-flight future whose decoding request was cancelled; followers take over."""
+@dataclass(frozen=True)
+class _Raised:
+    """A flight that ended with an exception (a TextFailed outcome is a value, though it is an exception too)."""
+
+    error: BaseException
+
+
+async def _settled(futures: list[asyncio.Future[SentenceOutcome]]) -> list[SentenceOutcome | _Raised]:
+    """Each shared outcome, or the exception it ended with; waiting never cancels the outcomes themselves."""
+    await asyncio.gather(*(asyncio.shield(f) for f in futures), return_exceptions=True)
+    return [_outcome_of(f) for f in futures]
+
+
+def _outcome_of(future: asyncio.Future[SentenceOutcome]) -> SentenceOutcome | _Raised:
+    if future.cancelled():  # withdrawn while nobody waited: whoever waits now decodes it again
+        return _Raised(DeadlineExceeded("the sentence was withdrawn"))
+    error = future.exception()
+    return _Raised(error) if error is not None else future.result()
 
 
 async def _wait(awaitable: Awaitable[T], deadline: float) -> T:

@@ -1,0 +1,64 @@
+"""The queue's priorities (issue 20): interactive sentences are handed out first, bulk ones only within their share
+of the rows, and a bulk sentence still starts when no bulk work runs (so bulk never starves either)."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from nmt_core.search import SearchOptions
+from service.engine.queue import Budget, WorkItem, WorkQueue
+from service.validation import Priority
+
+MODEL: Any = SimpleNamespace(model_id="m")
+
+
+def items(count: int, priority: Priority, request_id: int, beam: int = 4) -> list[WorkItem]:
+    loop = asyncio.new_event_loop()
+    return [
+        WorkItem(
+            MODEL,
+            [1, 5, 2],
+            SearchOptions(beam_size=beam),
+            32,
+            request_id,
+            1e12,
+            loop.create_future(),
+            loop,
+            priority=priority,
+        )
+        for _ in range(count)
+    ]
+
+
+def test_interactive_work_is_handed_out_before_older_bulk_work() -> None:
+    queue = WorkQueue(100)
+    bulk, interactive = items(10, "bulk", 1), items(3, "interactive", 2)
+    queue.put(bulk)
+    queue.put(interactive)
+    taken = queue.take_batch("m", Budget(max_rows=64, max_tokens=10_000, bulk_rows=8, bulk_idle=False))
+    assert taken[:3] == interactive
+    assert taken[3:] == bulk[:2]  # 8 bulk rows at beam 4
+    assert queue.waiting_count("m", "bulk") == 8 and queue.waiting_count("m", "interactive") == 0
+
+
+def test_bulk_gets_no_rows_beyond_its_share_but_always_one_sentence_when_none_runs() -> None:
+    queue = WorkQueue(100)
+    bulk = items(5, "bulk", 1, beam=6)
+    queue.put(bulk)
+    assert queue.take_batch("m", Budget(64, 10_000, bulk_rows=0, bulk_idle=False)) == []
+    assert queue.take_batch("m", Budget(64, 10_000, bulk_rows=2, bulk_idle=True)) == bulk[:1]
+    assert queue.take_batch("m", Budget(64, 10_000, bulk_rows=12, bulk_idle=False)) == bulk[1:3]
+
+
+def test_dropping_abandoned_items_keeps_the_counts_per_priority() -> None:
+    queue = WorkQueue(100)
+    mixed = items(4, "bulk", 1) + items(4, "interactive", 2)
+    queue.put(mixed)
+    for item in mixed[::2]:
+        item.abandoned = True
+    queue.note_abandoned()
+    assert queue.take_abandoned() and not queue.take_abandoned()
+    assert len(queue.drop(lambda i: i.abandoned)) == 4
+    assert (queue.waiting_count("m", "bulk"), queue.waiting_count("m", "interactive"), len(queue)) == (2, 2, 4)
