@@ -22,18 +22,33 @@ async function command(tabId, cmd, extra) {
   return api.tabs.sendMessage(tabId, Object.assign({ cmd }, extra || {}));
 }
 
-/** One batch for the content script, which cannot always reach the service itself (mixed content, CORS). */
-async function translateBatch(texts, source, target) {
-  const s = await load();
-  try {
-    const terms = globalThis.PageTranslateSettings.termsOf(s);
-    const translations = await globalThis.PageTranslate.fetchTransport(s.serviceUrl, s.apiKey, terms)(
-      texts, source, target || s.target);
-    return { ok: true, translations };
-  } catch (err) {
-    return { ok: false, status: err.status, error: err.message || String(err) };
-  }
+/**
+ * One batch streamed to the content script over a port: {type: "result", index, text} per text as it is done,
+ * then {type: "done", translations} or {type: "error", status, error}. The content script disconnecting
+ * (Show original, tab closed) aborts the request, and the service withdraws its sentences.
+ */
+function streamBatch(port) {
+  const controller = new AbortController();
+  port.onDisconnect.addListener(() => controller.abort());
+  port.onMessage.addListener(async (message) => {
+    const s = await load();
+    try {
+      const terms = globalThis.PageTranslateSettings.termsOf(s);
+      const transport = globalThis.PageTranslate.streamTransport(s.serviceUrl, s.apiKey, terms);
+      const onResult = (index, text) => port.postMessage({ type: "result", index, text });
+      const translations = await transport(message.texts, message.source, message.target || s.target,
+        controller.signal, { priority: message.priority, onResult });
+      port.postMessage({ type: "done", translations });
+    } catch (err) {
+      if (err && err.name === "AbortError") return;
+      port.postMessage({ type: "error", status: err.status, error: err.message || String(err) });
+    }
+  });
 }
+
+api.runtime.onConnect.addListener((port) => {
+  if (port.name === "translate-stream") streamBatch(port);
+});
 
 function showProgress(tabId, message) {
   if (tabId === undefined) return;
@@ -60,10 +75,6 @@ api.contextMenus.onClicked.addListener((info, tab) => {
 
 api.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (!message || !message.type) return false;
-  if (message.type === "translate-batch") {
-    translateBatch(message.texts, message.source, message.target).then(sendResponse);
-    return true;
-  }
   if (message.type === "progress") {
     showProgress(sender.tab && sender.tab.id, message);
     return false;

@@ -12,16 +12,36 @@
   const { api, load } = globalThis.PageTranslateSettings;
   const overlay = new Overlay(document);
 
-  function viaBackground(texts, source, target) {
-    return api.runtime.sendMessage({ type: "translate-batch", texts, source, target }).then((reply) => {
-      if (!reply) throw new ServiceError("The extension's background worker did not answer.");
-      if (!reply.ok) throw new ServiceError(reply.error, reply.status);
-      return reply.translations;
+  /** The streaming transport, through the background worker (which can reach the service): see streamBatch. */
+  function streamViaBackground(texts, source, target, signal, how) {
+    const { priority = "interactive", onResult } = how || {};
+    return new Promise((resolve, reject) => {
+      const port = api.runtime.connect({ name: "translate-stream" });
+      let settled = false;
+      const finish = (action) => {
+        if (settled) return;
+        settled = true;
+        port.disconnect();
+        action();
+      };
+      if (signal) {
+        if (signal.aborted) return finish(() => reject(new DOMException("aborted", "AbortError")));
+        signal.addEventListener("abort", () => finish(() => reject(new DOMException("aborted", "AbortError"))));
+      }
+      port.onMessage.addListener((message) => {
+        if (message.type === "result" && onResult) onResult(message.index, message.text);
+        else if (message.type === "done") finish(() => resolve(message.translations));
+        else if (message.type === "error") finish(() => reject(new ServiceError(message.error, message.status)));
+      });
+      port.onDisconnect.addListener(() =>
+        finish(() => reject(new ServiceError("The extension's background worker stopped answering."))));
+      port.postMessage({ texts, source, target, priority });
     });
   }
+  streamViaBackground.streams = true;
 
   const translator = new PageTranslator({
-    transport: viaBackground,
+    transport: streamViaBackground,
     target: "en",
     onProgress({ done, total, failed }) {
       overlay.progress(done, total, failed);

@@ -4,15 +4,19 @@
  *
  * It collects the visible text of a page (skipping what the server's HTML translator skips:
  * script/style/code/pre/textarea, [translate=no], .notranslate, plus hidden elements), sends it in
- * batches -- viewport first -- to a LibreTranslate-compatible endpoint, writes translations back
- * as they arrive and can restore the original text exactly. Once a page is translated, a
+ * batches -- viewport first -- and writes translations back as they arrive, and can restore the original
+ * text exactly. With the service's streaming API (streamTransport) what is in view goes first as
+ * interactive work, the rest of the page as bulk work (or as interactive once scrolled into view), and each
+ * text is painted the moment its translation arrives; any LibreTranslate-compatible endpoint works too
+ * (fetchTransport), a whole batch at a time. Once a page is translated, a
  * MutationObserver keeps it translated: text the page adds or changes later goes the same way.
  *
  * It also holds the one request helper (requestJson) that the extension's background worker and the
  * service's front page use too, so the code that talks to the service exists once.
  *
  * Exposes globalThis.PageTranslate = { PageTranslator, ChangeWatcher, requestJson, fetchTransport,
- * collectItems, collectChanged, makeBatches, Overlay, ServiceError, isSkippedElement, UI_MARK }. Loading
+ * streamTransport, readEvents, collectItems, collectChanged, makeBatches, Overlay, ServiceError,
+ * isSkippedElement, inViewport, UI_MARK }. Loading
  * it touches no DOM, so it also loads in a service worker.
  */
 (function (root) {
@@ -211,7 +215,7 @@
   }
 
   function makeItem(node, attr, original, box) {
-    return Object.assign({ node, attr, original, visible: inViewport(box) }, splitEdges(original));
+    return Object.assign({ node, attr, original, box, visible: inViewport(box) }, splitEdges(original));
   }
 
   function readItem(item) {
@@ -249,31 +253,111 @@
    * or why the service could not be reached. An abort is passed through as it is.
    */
   async function requestJson(url, body, signal) {
-    let response;
-    try {
-      response = await fetch(url, body === undefined ? { signal } : {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(body),
-        signal,
-      });
-    } catch (err) {
-      if (err && err.name === "AbortError") throw err;
-      const reason = String(err && err.message ? err.message : err);
-      throw new ServiceError(`Cannot reach the translation service at ${url}: ${reason}`, 0, reason);
-    }
+    const response = await send(url, body === undefined ? { signal } : {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      signal,
+    });
     let data = null;
     try {
       data = await response.json();
     } catch (err) {
       data = null;
     }
-    if (!response.ok) {
-      const detail = data && (data.error || data.detail);
-      const text = typeof detail === "string" ? detail : detail ? JSON.stringify(detail) : response.statusText;
-      throw new ServiceError(`Translation service error ${response.status}: ${text}`, response.status, text);
-    }
+    if (!response.ok) throw refusal(response, data);
     return data;
+  }
+
+  /** fetch, with "cannot reach the service" as a ServiceError (status 0); an abort passes through. */
+  async function send(url, init) {
+    try {
+      return await fetch(url, init);
+    } catch (err) {
+      if (err && err.name === "AbortError") throw err;
+      const reason = String(err && err.message ? err.message : err);
+      throw new ServiceError(`Cannot reach the translation service at ${url}: ${reason}`, 0, reason);
+    }
+  }
+
+  /** The ServiceError for a refused request: the service's own words (`error.message`, `error`, `detail`). */
+  function refusal(response, data) {
+    const detail = data && (data.error || data.detail);
+    const words = detail && typeof detail === "object" && detail.message ? detail.message : detail;
+    const text = typeof words === "string" ? words : words ? JSON.stringify(words) : response.statusText;
+    return new ServiceError(`Translation service error ${response.status}: ${text}`, response.status, text);
+  }
+
+  /** Reads a text/event-stream body to its end, calling onEvent(name, data) per event ("message" if unnamed). */
+  async function readEvents(response, onEvent) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    const flush = (block) => {
+      let name = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+    };
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+      for (let cut = buffer.indexOf("\n\n"); cut >= 0; cut = buffer.indexOf("\n\n")) {
+        flush(buffer.slice(0, cut));
+        buffer = buffer.slice(cut + 2);
+      }
+    }
+    if (buffer.trim()) flush(buffer);
+  }
+
+  /**
+   * POST {serviceUrl}/v1/translate as a stream of server-sent events: translateTexts(texts, source, target,
+   * signal, { priority, onResult }) calls onResult(index, translation or null) as each text is done and
+   * resolves to them all, like fetchTransport's. A service without the streaming API (404/405: LibreTranslate
+   * itself) is asked through fetchTransport instead, from then on.
+   */
+  function streamTransport(serviceUrl, apiKey, terms) {
+    const base = String(serviceUrl || "").replace(/\/+$/, "");
+    const fallback = fetchTransport(serviceUrl, apiKey, terms);
+    let streams = true;
+    async function translateTexts(texts, source, target, signal, how) {
+      const { priority = "interactive", onResult } = how || {};
+      if (!streams) return fallback(texts, source, target, signal);
+      const body = Object.assign({ text: texts, source: source || "auto", target, stream: true, priority }, terms || {});
+      const headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
+      if (apiKey) headers["X-API-Key"] = apiKey;
+      const response = await send(`${base}/v1/translate`, { method: "POST", headers, body: JSON.stringify(body), signal });
+      if (response.status === 404 || response.status === 405) {
+        streams = false;
+        return fallback(texts, source, target, signal);
+      }
+      if (!response.ok) {
+        let data = null;
+        try {
+          data = await response.json();
+        } catch (err) {
+          data = null;
+        }
+        throw refusal(response, data);
+      }
+      const out = new Array(texts.length).fill(null);
+      let finished = false;
+      await readEvents(response, (name, data) => {
+        if (name === "error") throw refusal({ status: data.error && data.error.status, statusText: "" }, data);
+        if (name === "done") finished = true;
+        if (name !== "message" || typeof data.index !== "number") return;
+        out[data.index] = data.error ? null : String(data.text);
+        if (onResult) onResult(data.index, out[data.index]);
+      });
+      if (!finished) throw new ServiceError("The translation service ended the stream before it was done.");
+      return out;
+    }
+    translateTexts.streams = true;
+    return translateTexts;
   }
 
   /**
@@ -400,7 +484,8 @@
   /**
    * Translates a page (or a subtree) in place, keeps translating what the page adds or changes
    * afterwards, and restores it.
-   * options: { transport(texts, source, target, signal) -> Promise<string[]>, target, source="auto",
+   * options: { transport(texts, source, target, signal, {priority, onResult}) -> Promise<string[]> (with
+   *            transport.streams, it calls onResult(index, translation) as each text arrives), target, source="auto",
    *            root=document.body, maxItems=40, maxChars=4000, concurrency=2,
    *            watch=true (translate content added later), watchDelay=250 (ms),
    *            onProgress({done, total, failed}), onError(ServiceError), onDone({failed}) }
@@ -475,8 +560,10 @@
     }
 
     /**
-     * Memory first, then batches with `concurrency` requests in flight; writes as answers arrive. Resolves to
-     * how many items the service could not translate (left as they were).
+     * Memory first, then batches with `concurrency` requests in flight; writes as answers arrive (each text as it
+     * arrives, with a streaming transport: batches in view go first as interactive work, the others as bulk
+     * work unless they have scrolled into view by the time they are sent). Resolves to how many items the
+     * service could not translate (left as they were).
      */
     async pass(items, generation, onProgress) {
       const opts = this.options;
@@ -490,19 +577,44 @@
       this.write(known);
       done += known.length;
       progress();
-      const queue = makeBatches(items.filter((item) => !this.memory.has(item.core)), opts.maxItems, opts.maxChars);
+      const todo = items.filter((item) => !this.memory.has(item.core));
+      const streams = opts.transport.streams === true;
+      // visible texts in batches of their own, so that none waits for text out of view
+      const queue = streams
+        ? makeBatches(todo.filter((item) => item.visible), opts.maxItems, opts.maxChars)
+          .concat(makeBatches(todo.filter((item) => !item.visible), opts.maxItems, opts.maxChars))
+        : makeBatches(todo, opts.maxItems, opts.maxChars);
+      const next = () => {
+        if (!streams) return { batch: queue.shift(), priority: "interactive" };
+        // what the reader scrolled to meanwhile goes before the rest, as interactive work
+        const shown = queue.findIndex((batch) => batch.some((item) => item.visible || inViewport(item.box)));
+        const batch = queue.splice(Math.max(0, shown), 1)[0];
+        return { batch, priority: shown >= 0 ? "interactive" : "bulk" };
+      };
       const worker = async () => {
         while (queue.length && live()) {
-          const batch = queue.shift();
+          const { batch, priority } = next();
           const texts = [...new Set(batch.map((item) => item.core))];
-          const translations = await opts.transport(texts, opts.source, opts.target, this.controller.signal);
+          const painted = new Set();
+          const onResult = (index, translation) => {
+            if (!live() || translation === null) return;
+            this.memory.set(texts[index], translation);
+            const ready = batch.filter((item) => item.core === texts[index] && !painted.has(item));
+            ready.forEach((item) => painted.add(item));
+            this.write(ready);
+            done += ready.length;
+            progress();
+          };
+          const translations = await opts.transport(
+            texts, opts.source, opts.target, this.controller.signal, { priority, onResult });
           // a text the service could not translate is not remembered: it is asked again next time
           texts.forEach((text, i) => translations[i] !== null && this.memory.set(text, translations[i]));
           if (!live()) return; // restored or restarted meanwhile
-          const translated = batch.filter((item) => this.memory.has(item.core));
+          const rest = batch.filter((item) => !painted.has(item));
+          const translated = rest.filter((item) => this.memory.has(item.core));
           this.write(translated);
-          done += batch.length;
-          failed += batch.length - translated.length;
+          done += rest.length;
+          failed += rest.length - translated.length;
           progress();
         }
       };
@@ -632,6 +744,6 @@
     }
   }
 
-  root.PageTranslate = { PageTranslator, ChangeWatcher, requestJson, fetchTransport, collectItems, collectChanged,
-    makeBatches, Overlay, ServiceError, isSkippedElement, UI_MARK };
+  root.PageTranslate = { PageTranslator, ChangeWatcher, requestJson, fetchTransport, streamTransport, readEvents,
+    collectItems, collectChanged, makeBatches, Overlay, ServiceError, isSkippedElement, inViewport, UI_MARK };
 })(typeof globalThis !== "undefined" ? globalThis : this);

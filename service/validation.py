@@ -28,6 +28,7 @@ class TranslationOptions(BaseModel):
     )
 
 
+AUTO_SOURCE = "auto"  # a source language to detect (one detection over the request's texts)
 Priority = Literal["interactive", "bulk"]
 PRIORITIES: tuple[Priority, ...] = ("interactive", "bulk")
 
@@ -36,7 +37,7 @@ class TranslateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str | list[str] = Field(description="one text, or a list of up to MAX_SEGMENTS segments")
-    source: str = Field(min_length=1, max_length=16, examples=["en"])
+    source: str = Field(min_length=1, max_length=16, examples=["en"], description='a language code, or "auto"')
     target: str = Field(min_length=1, max_length=16, examples=["de"])
     format: Literal["text", "html"] = Field(
         default="text",
@@ -124,6 +125,7 @@ class ModelRef(BaseModel):
 class TranslateResponse(BaseModel):
     translations: list[Translation]
     model: ModelRef
+    detected_language: str | None = Field(default=None, description='the language found when source was "auto"')
 
 
 class ServedModel(ModelRef):

@@ -81,3 +81,40 @@ def split_edges(text: str) -> tuple[str, str, str]:
     core = text.strip()
     lead = text[: len(text) - len(text.lstrip())]
     return lead, core, text[len(lead) + len(core) :]
+
+
+# Translates a page with the embeddable script's translator and times it from the click: until every text that
+# was in view is painted (the translator wrote its translation there) and until the whole page is done.
+VIEWPORT_TIMING_JS = r"""
+async () => {
+  const translator = window.pageTranslator;
+  const visible = window.PageTranslate.collectItems(document.body).filter((item) => item.visible);
+  const painted = (item) => {
+    const slots = translator.ours.get(item.node);
+    return Boolean(slots && slots[item.attr || "#text"]);
+  };
+  const started = performance.now();
+  let viewport = null;
+  const watch = new Promise((resolve) => {
+    const check = () => {
+      if (visible.every(painted)) {
+        viewport = performance.now() - started;
+        resolve();
+      } else if (translator.state === "error") resolve();
+      else setTimeout(check, 2);
+    };
+    check();
+  });
+  await translator.translate();
+  const total = performance.now() - started;
+  await watch;
+  return { viewport_ms: viewport, total_ms: total, visible: visible.length, state: translator.state };
+}
+"""
+
+
+def embed_page(source: Path, service_base: str, stream: bool = True) -> str:
+    """`source` with the service's embeddable script (texts streamed in, or whole batches with stream=False)."""
+    flag = "" if stream else ' data-stream="false"'
+    snippet = f'<script src="{service_base}/static/translate-page.js" data-target="de"{flag}></script>\n</body>'
+    return source.read_text(encoding="utf-8").replace("</body>", snippet)

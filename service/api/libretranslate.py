@@ -40,11 +40,11 @@ from service.errors import (
 )
 from service.settings import Settings
 from service.text.detection import Detection, LazyDetector, detect_within, language_name
-from service.validation import TranslationOptions, check_segments, check_terms
+from service.validation import AUTO_SOURCE, TranslationOptions, check_segments, check_terms
 
 log = logging.getLogger(__name__)
 
-AUTO = "auto"
+AUTO = AUTO_SOURCE
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _OTHER_FIELDS = 16  # source, target, format, api_key, alternatives … beside the repeated q
 

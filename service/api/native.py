@@ -16,14 +16,16 @@ from service.api.streaming import EVENT_STREAM, EventStream, event, unless_disco
 from service.edge.auth import KeyedRoute, header_key, header_keys
 from service.edge.http_errors import http_status
 from service.engine.backends import LoadedModel
-from service.engine.formats import TextResult, translate_texts
+from service.engine.formats import TextResult, text_problem, translate_texts
 from service.engine.glossaries import owner_of, request_glossary
 from service.engine.runtime import Runtime
 from service.engine.translator import Translator
-from service.errors import EngineFailure, NotReady, ServiceError, ShuttingDown
+from service.errors import EngineFailure, NotReady, ServiceError, ShuttingDown, UnknownDirection
 from service.settings import Settings
+from service.text.detection import detect_within
 from service.text.glossary import Glossary
 from service.validation import (
+    AUTO_SOURCE,
     AppliedTerm,
     ItemError,
     LanguagePair,
@@ -105,6 +107,10 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     check_segments(segments, runtime.settings)
     if runtime.limiter.enabled:
         await runtime.limiter.check(request, header_keys(request), sum(len(s) for s in segments))
+    detected = None
+    if body.source == AUTO_SOURCE:
+        detected = await _detected_source(request, segments, runtime.settings)
+        body = body.model_copy(update={"source": detected})
     model = translator.engine.resolve(body.source, body.target)
     literals = check_terms(body.do_not_translate, runtime.settings)
     glossary = await request_glossary(
@@ -117,7 +123,7 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
         runtime.settings,
     )
     if body.stream or EVENT_STREAM in request.headers.get("accept", ""):
-        events = _stream(translator, body, segments, literals, glossary, model)
+        events = _stream(translator, body, segments, literals, glossary, model, detected)
         return EventStream(events, translator.timeout_for(body.priority))
     results = await unless_disconnected(
         request,
@@ -139,9 +145,19 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     answer = TranslateResponse(
         translations=[_translation(r, body, glossary) for r in results],
         model=ModelRef(id=model.model_id, version=model.model_version),
+        detected_language=detected,
     )
     # Serialised here: returning the model would make FastAPI validate it a second time.
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+async def _detected_source(request: Request, texts: list[str], settings: Settings) -> str:
+    """The language of the request's texts, by one detection over all of them (as LibreTranslate's route does)."""
+    readable = "\n".join(text for text in texts if text_problem(text, "text") is None)  # a broken text has no say
+    detections = await detect_within(request.app.state.detector, readable, settings)
+    if not detections:
+        raise UnknownDirection("no language can be detected: no model is loaded")
+    return detections[0].language
 
 
 def _fresh(task: asyncio.Future[list[TextResult]]) -> bool:
@@ -169,6 +185,7 @@ async def _stream(
     literals: tuple[str, ...],
     glossary: Glossary,
     model: LoadedModel,
+    detected: str | None,
 ) -> AsyncIterator[bytes]:
     """One event per text as soon as it is final (cache hits first), then `done`; `error` ends the stream early
     when the request as a whole fails (overload, deadline, shutdown). Leaving cancels what is not done."""
@@ -212,6 +229,8 @@ async def _stream(
             "count": len(segments),
             "timings": {"first_ms": round((first_s or 0) * 1000, 1), "total_ms": round(total_s * 1000, 1)},
         }
+        if detected is not None:
+            summary["detected_language"] = detected
         yield event(summary, "done")
     finally:
         for task in pending:

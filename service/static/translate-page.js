@@ -4,7 +4,8 @@
  *   <script src="http://SERVICE/static/translate-page.js" data-target="de"></script>
  *
  * Optional attributes: data-source (default "auto"), data-service-url (default: where this script
- * came from), data-api-key, data-label. It loads the shared core (extension/translate-core.js, served
+ * came from), data-api-key, data-label, data-stream="false" (whole batches through the LibreTranslate
+ * route instead of texts painted as they stream in, viewport first). It loads the shared core (extension/translate-core.js, served
  * by the service as /static/translate-core.js next to this file; override with data-core-src) and adds
  * a floating button: Translate <-> Show original, with progress and errors shown on the page.
  */
@@ -21,6 +22,7 @@
     apiKey: script.dataset.apiKey || "",
     label: script.dataset.label || "Translate",
     coreSrc: script.dataset.coreSrc || new URL("translate-core.js", script.src).href,
+    stream: script.dataset.stream !== "false",
   };
 
   function loadCore() {
@@ -69,7 +71,7 @@
       button.disabled = Boolean(busy);
     };
     const translator = new core.PageTranslator({
-      transport: core.fetchTransport(config.serviceUrl, config.apiKey),
+      transport: (config.stream ? core.streamTransport : core.fetchTransport)(config.serviceUrl, config.apiKey),
       target: config.target,
       source: config.source,
       onProgress: ({ done, total, failed }) => overlay.progress(done, total, failed),
