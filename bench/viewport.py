@@ -1,0 +1,78 @@
+"""Time to a translated viewport on a long real page: streamed (viewport first, interactive; the rest bulk) against
+today's whole batches, in the same run, in Chromium, on the shipped model (issue 20).
+
+    python bench/viewport.py --out runs/viewport.json
+
+Each round loads the page twice (batches, then streaming, then the other order on the next round), each time on a
+fresh server without cache, and times from the click until every text that was in view is painted, and until the
+page is done (tests/browser_support.py: VIEWPORT_TIMING_JS). Reports medians and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import playwright.sync_api as playwright_sync
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.load import ROOT, server
+from tests.browser_support import CHROMIUM, VIEWPORT_TIMING_JS, embed_page, static_server
+
+PAGE = ROOT / "tests" / "fixtures" / "real_pages" / "00_wikipedia_style.html"
+
+
+def timed(browser: Any, url: str) -> dict[str, Any]:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(url)
+    page.wait_for_function("window.pageTranslator !== undefined && window.PageTranslate !== undefined")
+    timing: dict[str, Any] = page.evaluate(VIEWPORT_TIMING_JS)
+    page.close()
+    return timing
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--page", type=Path, default=PAGE)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    runs: dict[str, list[dict[str, Any]]] = {"batches": [], "streaming": []}
+    with playwright_sync.sync_playwright() as p, tempfile.TemporaryDirectory() as pages:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        for round_ in range(args.rounds):
+            order = ["batches", "streaming"] if round_ % 2 == 0 else ["streaming", "batches"]
+            for mode in order:
+                with server(args, {"CACHE_MEMORY_MB": "0", "CORS_ORIGINS": "*"}) as base:
+                    name = f"{mode}-{round_}.html"
+                    (Path(pages) / name).write_text(embed_page(args.page, base, stream=mode == "streaming"))
+                    with static_server(Path(pages)) as url:
+                        runs[mode].append(timed(browser, f"{url}/{name}"))
+        browser.close()
+    medians = {
+        mode: {key: statistics.median(r[key] for r in rows) for key in ("viewport_ms", "total_ms")}
+        for mode, rows in runs.items()
+    }
+    result = {
+        "page": args.page.name,
+        "visible_texts": runs["streaming"][0]["visible"],
+        "medians": medians,
+        "viewport_speedup": round(medians["batches"]["viewport_ms"] / medians["streaming"]["viewport_ms"], 2),
+        "runs": runs,
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
