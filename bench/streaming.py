@@ -25,8 +25,9 @@ from typing import Any
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.load import ROOT, percentile, read_sentences, server
+from load import ROOT, percentile, read_sentences, server
 
 NEWS = ROOT.parent / "shared" / "data" / "general" / "news-en-de.en.gz"
 CANCELLED = "nmt_cancelled_sentences_total"

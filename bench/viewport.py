@@ -20,8 +20,10 @@ from typing import Any
 
 import playwright.sync_api as playwright_sync
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.load import ROOT, server
+from load import ROOT, server
+
 from tests.browser_support import CHROMIUM, VIEWPORT_TIMING_JS, embed_page, static_server
 
 PAGE = ROOT / "tests" / "fixtures" / "real_pages" / "00_wikipedia_style.html"
