@@ -133,6 +133,41 @@ def test_a_plain_request_whose_client_leaves_is_cancelled(server: ServiceProcess
     assert wait_for(lambda: metric_value(metrics(base), "nmt_queue_depth") == 0)
 
 
+def test_a_libretranslate_client_that_leaves_is_cancelled_too(server: ServiceProcess) -> None:
+    base = server.base
+    assert wait_for(lambda: _idle(base))
+    before = metric_value(metrics(base), CANCELLED)
+    body = {"q": long_sentences(128), "source": "en", "target": "de", "alternatives": 0}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{base}/translate", json=body, timeout=httpx.Timeout(30, read=0.2))
+    assert wait_for(lambda: metric_value(metrics(base), CANCELLED) - before >= 64)
+
+
+def test_leaving_during_html_placement_harms_nothing(server: ServiceProcess) -> None:
+    base = server.base
+    page = "".join(f"<p>the <b>man</b> with the <i>red</i> hat {unique_tag(2)} walks <a href='#'>home</a></p>" * 3)
+    body = {"text": [page] * 40, "source": "en", "target": "de", "format": "html", "stream": True}
+    with httpx.stream("POST", f"{base}/v1/translate", json=body, timeout=60) as response:
+        assert next(sse_events(response.iter_lines()))[0] == "message"  # placed, sent; the others mid-way
+    assert wait_for(lambda: _idle(base))
+    again = httpx.post(f"{base}/v1/translate", json={**body, "stream": False, "text": [page]}, timeout=60)
+    assert again.status_code == 200 and "<b>" in again.json()["translations"][0]["text"]
+    log = server.log_path.read_text()
+    assert "Traceback" not in log and "ERROR" not in log
+
+
+def test_a_queued_request_whose_client_leaves_is_never_decoded(tiny_bundle: Path, tmp_path: Path) -> None:
+    # A wide static window keeps the request queued until long after its client left.
+    env = {"BATCHING_MODE": "static", "STATIC_MAX_BATCH": "100", "STATIC_MAX_WAIT_MS": "1500"}
+    with service_process(make_model_dir(tiny_bundle, tmp_path), tmp_path / "queued.log", **env) as svc:
+        body = {"text": [f"a dog {unique_tag(2)}" for _ in range(5)], "source": "en", "target": "de"}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{svc.base}/v1/translate", json=body, timeout=httpx.Timeout(30, read=0.3))
+        assert wait_for(lambda: metric_value(metrics(svc.base), CANCELLED) == 5)
+        time.sleep(1.5)  # past the window: nothing is left to decode
+        assert metric_value(metrics(svc.base), STEPS) == 0
+
+
 def test_shared_sentences_stay_while_another_request_waits(server: ServiceProcess) -> None:
     base = server.base
     texts = long_sentences(64)

@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.native import get_runtime, get_translator
+from service.api.streaming import unless_disconnected
 from service.edge.auth import header_key, key_matches
 from service.edge.http_errors import http_headers
 from service.engine.formats import FORMATS, TextFormat, check_texts, text_problem, translate_texts
@@ -345,8 +346,11 @@ async def translate(
     glossary = await request_glossary(
         runtime.glossaries, owner if settings.api_key_list else "", source, target, inline, glossary_id, settings
     )
-    results = await translate_texts(
-        translator, source, target, texts, cast(TextFormat, text_format), options, protect, literals, glossary
+    results = await unless_disconnected(  # a client that leaves takes its sentences with it
+        request,
+        translate_texts(
+            translator, source, target, texts, cast(TextFormat, text_format), options, protect, literals, glossary
+        ),
     )
     if not isinstance(q, list) and results[0].error is not None:
         raise results[0].error  # one text: its failure is the request's
