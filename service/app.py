@@ -17,18 +17,20 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api import glossaries, libretranslate
+from service.api import documents, glossaries, libretranslate
 from service.api import native as api
+from service.api.documents import DOCUMENT_PATHS
 from service.api.web import install_web
 from service.edge.auth import document_keys
 from service.edge.http_errors import error_body, install_error_handlers
-from service.edge.limits import BodyLimit
+from service.edge.limits import BodyLimit, UploadLimit
 from service.engine.runtime import Runtime
 from service.metrics import REQUEST_DURATION, REQUESTS, LoopLagMonitor
 from service.settings import Settings
 from service.text.detection import LazyDetector
 
 log = logging.getLogger(__name__)
+UPLOAD_TIMEOUT_S = 300.0  # a document of MAX_DOCUMENT_BYTES over a slow line
 
 
 class RequestMetrics:
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         # Built in a thread while the first requests are already served; `source: auto` waits for it.
         detector.start(sorted({source for source, _, _ in runtime.translator.engine.directions()}))
+        runtime.start_documents(detector)
         loop_lag.start()  # nmt_event_loop_lag_seconds
         try:
             yield
@@ -93,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, shape)
     app.include_router(api.router)
     app.include_router(glossaries.router)
+    app.include_router(documents.router)
     app.include_router(libretranslate.router)
     install_web(app)
     document_keys(app, bool(settings.api_key_list))
@@ -100,8 +104,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
+    uploads = UploadLimit(DOCUMENT_PATHS, settings.max_document_bytes + 64 * 1024, UPLOAD_TIMEOUT_S)
     app.add_middleware(
-        BodyLimit, max_body_bytes=settings.body_limit, body_timeout_s=settings.body_timeout_s, shape=shape
+        BodyLimit,
+        max_body_bytes=settings.body_limit,
+        body_timeout_s=settings.body_timeout_s,
+        shape=shape,
+        uploads=uploads,
     )
     app.add_middleware(RequestMetrics)
     return app

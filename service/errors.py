@@ -89,6 +89,24 @@ class DeadlineExceeded(ServiceError):
     code = "deadline_exceeded"
 
 
+class BadDocument(ServiceError):
+    """A file that is not a readable document of its format (corrupt, truncated, encrypted, unsafe XML)."""
+
+    code = "bad_document"
+
+
+class UnsupportedDocument(ServiceError):
+    """A file format the document jobs do not translate (PDF, say)."""
+
+    code = "unsupported_format"
+
+
+class DocumentNotReady(ServiceError):
+    """A document's result was asked for before its job was done."""
+
+    code = "document_not_ready"
+
+
 class ClientGone(ServiceError):
     """The client closed the connection before its answer was ready; its work was withdrawn."""
 

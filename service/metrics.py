@@ -115,3 +115,10 @@ GLOSSARY_TERMS_APPLIED = Counter(
     "nmt_glossary_terms_applied",
     "Glossary terms found in plain texts and given their target term (docs/terminology.md)",
 )
+DOCUMENT_JOBS = Counter(
+    "nmt_document_jobs", "Document jobs by status=queued|done|error (queued: submitted)", ["status"]
+)
+DOCUMENT_QUEUE_DEPTH = Gauge("nmt_document_queue_depth", "Document jobs submitted and not finished (all replicas)")
+DOCUMENT_SEGMENTS = Counter(
+    "nmt_document_segments", "Paragraphs, cells and cues of documents translated (rate(): segments per second)"
+)

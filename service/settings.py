@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     bulk_row_share: float = Field(default=0.125, ge=0, le=1)
     bulk_timeout_s: float = Field(default=600.0, gt=0)
 
+    # Document jobs (docs/documents.md): upload size, what a file may unpack to, its units (paragraphs, cells,
+    # cues), how long files and results are kept, and when a job whose replica went silent is taken over.
+    max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_document_unpacked_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    max_document_segments: int = Field(default=20_000, ge=1)
+    document_ttl_s: float = Field(default=3600.0, gt=0)
+    document_claim_idle_s: float = Field(default=30.0, gt=0)
+    document_workers: int = Field(default=1, ge=0)
+
     max_segments: int = Field(default=128, ge=1)
     max_text_chars: int = Field(default=10_000, ge=1)
     max_beam_size: int = Field(default=8, ge=1)

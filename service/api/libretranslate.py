@@ -13,15 +13,19 @@ import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api.documents import result_response, submit, translated_name, wait_for
 from service.api.native import get_runtime, get_translator
 from service.api.streaming import unless_disconnected
+from service.documents.formats import SUPPORTED
 from service.edge.auth import header_key, key_matches
 from service.edge.http_errors import http_headers
 from service.engine.formats import FORMATS, TextFormat, check_texts, text_problem, translate_texts
@@ -29,6 +33,7 @@ from service.engine.glossaries import owner_of, request_glossary
 from service.engine.runtime import Runtime
 from service.engine.translator import Translator
 from service.errors import (
+    BadDocument,
     Forbidden,
     InvalidRequest,
     NotFound,
@@ -38,6 +43,7 @@ from service.errors import (
     ServiceError,
     Unauthorized,
     UnknownDirection,
+    UnsupportedDocument,
 )
 from service.settings import Settings
 from service.text.detection import Detection, LazyDetector, detect_within, language_name
@@ -70,7 +76,7 @@ def from_service_error(exc: ServiceError) -> LibreError:
     headers = http_headers(exc)
     if isinstance(exc, UnknownDirection):
         return LibreError(400, exc.message)
-    if isinstance(exc, InvalidRequest | PayloadTooLarge):
+    if isinstance(exc, InvalidRequest | PayloadTooLarge | BadDocument | UnsupportedDocument):
         return LibreError(400, f"Invalid request: {exc.message}")
     if isinstance(exc, Unauthorized):
         return LibreError(400, exc.message, headers)
@@ -418,14 +424,56 @@ async def frontend_settings(
             "apiKeys": keys,
             "keyRequired": keys,
             "suggestions": False,
-            "filesTranslation": False,
-            "supportedFilesFormat": [],
+            "filesTranslation": True,
+            "supportedFilesFormat": list(SUPPORTED),
             "language": {
                 "source": {"code": source, "name": "Auto Detect" if source == AUTO else language_name(source)},
                 "target": {"code": target, "name": language_name(target)},
             },
         }
     )
+
+
+@router.post("/translate_file", responses=_POST_ERRORS)
+async def translate_file(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
+    """Translate a file (multipart `file`, `source`, `target`, `api_key`) as a document job, waiting for it;
+    `translatedFileUrl` downloads the result until DOCUMENT_TTL_S after it finished."""
+    settings = runtime.settings
+    outside = request.query_params.get("api_key") or header_key(request)
+    if settings.api_key_list and outside:
+        check_api_key({"api_key": outside}, settings)
+    try:
+        form = await request.form(max_files=1, max_fields=_OTHER_FIELDS, max_part_size=settings.max_document_bytes + 1)
+    except StarletteHTTPException as exc:
+        raise LibreError(400, f"Invalid request: {exc.detail}") from None
+    params: dict[str, Any] = {k: v for k in form if isinstance(v := form.get(k), str)}
+    if not outside:
+        check_api_key(params, settings)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise LibreError(400, "Invalid request: missing file parameter")
+    source = _string(params, "source", AUTO) or AUTO
+    target = _string(params, "target")
+    key = outside or params.get("api_key") or ""
+    owner = owner_of(key) if settings.api_key_list else ""
+    job, document_key = await submit(request, upload, source, target, None, [], {}, owner)
+    job = await wait_for(request, job.id)
+    if job.status == "error":
+        error = job.error or {}
+        raise LibreError(int(error.get("status", 500)), str(error.get("message", "the file could not be translated")))
+    name = quote(f"{job.id}.{document_key}.{translated_name(job)}", safe="")
+    return JSONResponse({"translatedFileUrl": f"{str(request.base_url).rstrip('/')}/download_file/{name}"})
+
+
+@router.get("/download_file/{name}", responses=_GET_ERRORS)
+async def download_file(request: Request, name: str, runtime: Runtime = Depends(get_runtime)) -> Response:
+    """A file /translate_file translated; its name holds the job's id and key."""
+    job_id, _, rest = name.partition(".")
+    key, _, _ = rest.partition(".")
+    job = await runtime.documents.get(job_id)
+    if job is None or not key or not job.opens_with(key):
+        raise LibreError(404, "file not found")
+    return await result_response(request, job)
 
 
 LIBRE_PATHS = frozenset(route.path for route in router.routes if isinstance(route, APIRoute))

@@ -18,8 +18,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.errors import (
+    BadDocument,
     ClientGone,
     DeadlineExceeded,
+    DocumentNotReady,
     EngineFailure,
     Forbidden,
     InvalidRequest,
@@ -30,6 +32,7 @@ from service.errors import (
     ServiceError,
     Unauthorized,
     UnknownDirection,
+    UnsupportedDocument,
 )
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,9 @@ HTTP_STATUS: dict[type[ServiceError], int] = {
     RateLimited: 429,
     EngineFailure: 500,
     ClientGone: 499,  # nginx's "client closed request": nobody reads it, the access log does
+    BadDocument: 422,
+    UnsupportedDocument: 415,
+    DocumentNotReady: 409,
     Overloaded: 503,
     DeadlineExceeded: 504,
     ServiceError: 400,

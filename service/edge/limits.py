@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,29 +27,47 @@ class BodyRefused(HTTPException):
         self.code = code
 
 
+@dataclass(frozen=True)
+class UploadLimit:
+    """File uploads (document jobs) get a body cap and a body deadline of their own on these paths."""
+
+    paths: tuple[str, ...] = ()
+    max_bytes: int = 0
+    timeout_s: float = 0.0
+
+
 class BodyLimit:
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, body_timeout_s: float, shape: ErrorShape = native_shape
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        body_timeout_s: float,
+        shape: ErrorShape = native_shape,
+        uploads: UploadLimit | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
         self.shape = shape
+        self.uploads = uploads or UploadLimit()
 
-    def too_large(self, size: int | None = None) -> BodyRefused:
+    def too_large(self, limit: int, size: int | None = None) -> BodyRefused:
         body = f"request body of {size} bytes" if size is not None else "request body"
-        return BodyRefused(413, "body_too_large", f"{body} exceeds the limit of {self.max_body_bytes} bytes")
+        return BodyRefused(413, "body_too_large", f"{body} exceeds the limit of {limit} bytes")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope.get("path", "") in self.uploads.paths
+        limit = self.uploads.max_bytes if upload else self.max_body_bytes
+        timeout_s = self.uploads.timeout_s if upload else self.body_timeout_s
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await self.refuse(scope, send, self.too_large(declared))
+        if declared is not None and declared > limit:
+            await self.refuse(scope, send, self.too_large(limit, declared))
             return
         received = 0
-        deadline = time.monotonic() + self.body_timeout_s
+        deadline = time.monotonic() + timeout_s
         started = False
 
         body_done = False
@@ -61,13 +80,11 @@ class BodyLimit:
                 async with asyncio.timeout_at(_loop_deadline(deadline)):
                     message = await receive()
             except TimeoutError:
-                raise BodyRefused(
-                    408, "body_timeout", f"request body not received within {self.body_timeout_s:g} s"
-                ) from None
+                raise BodyRefused(408, "body_timeout", f"request body not received within {timeout_s:g} s") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise self.too_large()
+                if received > limit:
+                    raise self.too_large(limit)
                 body_done = not message.get("more_body", False)
             return message
 

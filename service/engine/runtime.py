@@ -7,9 +7,14 @@ lifespan (shutdown) share one drain implementation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import time
 
+from service.documents.jobs import JobStore, open_job_store
+from service.documents.worker import DocumentWorker
 from service.edge.ratelimit import RateLimiter
 from service.engine.backends import Engine
 from service.engine.cache import TranslationCache
@@ -19,6 +24,7 @@ from service.engine.scheduler import Scheduler
 from service.engine.translator import Translator
 from service.errors import NotReady
 from service.settings import Settings
+from service.text.detection import LazyDetector
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,14 @@ class Runtime:
         )
         self.limiter = RateLimiter(settings)
         self.glossaries = open_store(settings.redis_url, settings.cache_key_prefix, settings.max_glossaries)
+        self.documents: JobStore = open_job_store(
+            settings.redis_url,
+            settings.cache_key_prefix,
+            settings.document_ttl_s,
+            settings.redis_timeout_s,
+            settings.document_claim_idle_s,
+        )
+        self._document_workers: list[asyncio.Task[None]] = []
         self._translator: Translator | None = None
         self.warm = False
         self.draining = False
@@ -78,6 +92,24 @@ class Runtime:
             "memory+redis" if s.redis_url else "memory",
         )
 
+    def start_documents(self, detector: LazyDetector) -> None:
+        """DOCUMENT_WORKERS workers take document jobs from the (shared, with Redis) queue."""
+        name = f"{socket.gethostname()}-{os.getpid()}"
+        for n in range(self.settings.document_workers):
+            worker = DocumentWorker(
+                self.documents, lambda: self.translator, self.glossaries, detector, self.settings, f"{name}-{n}"
+            )
+            self._document_workers.append(asyncio.create_task(worker.run(), name=f"documents-{n}"))
+
+    async def stop_documents(self) -> None:
+        """A job in progress stays claimed in the queue: with Redis, another replica takes it over."""
+        for task in self._document_workers:
+            task.cancel()
+        for task in self._document_workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._document_workers.clear()
+
     def begin_drain(self) -> None:
         """Readiness turns 503 and new work is refused; work already accepted carries on."""
         if not self.draining:
@@ -93,6 +125,7 @@ class Runtime:
     async def drain(self, timeout: float) -> bool:
         """Wait (bounded) until every accepted request is answered; True when nothing was cut short."""
         self.begin_drain()
+        await self.stop_documents()  # a job in progress waits in the queue for a replica that stays
         deadline = time.monotonic() + timeout
         while self.busy() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -105,8 +138,10 @@ class Runtime:
         # After a SIGTERM drain this returns at once; it only waits when shutdown came another way.
         if not self.draining or self.busy():
             await self.drain(self.settings.drain_timeout_s if not self.draining else 1.0)
+        await self.stop_documents()
         await asyncio.to_thread(self.scheduler.stop)
         await self.cache.close()
         await self.limiter.close()
         await self.glossaries.close()
+        await self.documents.close()
         log.info("stopped")

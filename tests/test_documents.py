@@ -1,0 +1,211 @@
+"""Document jobs (issue 21) against a real `python -m service` on the tiny model: upload, poll, download, and the
+file read back with a real reader (python-docx); structure kept, formatting on the translated words; bad files get
+a 4xx in the usual shape and the service keeps serving; LibreTranslate's /translate_file as its web UI sends it."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docx
+import httpx
+import pytest
+
+from tests.service_support import ServiceProcess, assert_error_shape, make_model_dir, service_process
+
+SENTENCES = [
+    "the man with the red hat walks along the river",
+    "a dog runs after the ball in the park",
+    "two children play in the street",
+    "the woman sits near the big house",
+]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    root = tmp_path_factory.mktemp("documents")
+    env = {"MAX_DOCUMENT_BYTES": str(2 * 1024 * 1024), "MAX_DOCUMENT_SEGMENTS": "500"}
+    with service_process(make_model_dir(tiny_bundle, root), root / "server.log", **env) as service:
+        yield service
+
+
+def upload(base: str, name: str, data: bytes, **fields: str) -> httpx.Response:
+    return httpx.post(
+        f"{base}/v1/documents",
+        files={"file": (name, data)},
+        data={"source": "en", "target": "de", **fields},
+        timeout=60,
+    )
+
+
+def translated(base: str, name: str, data: bytes) -> tuple[bytes, dict[str, Any], httpx.Response]:
+    """Submit, poll until done (checking progress only grows), download; (file, last status, download)."""
+    handle = upload(base, name, data)
+    assert handle.status_code == 202, handle.text
+    job, key = handle.json()["document_id"], handle.json()["document_key"]
+    seen = -1
+    for _ in range(600):
+        status = httpx.get(f"{base}/v1/documents/{job}", params={"document_key": key}, timeout=10).json()
+        assert status["progress"]["segments_done"] >= seen
+        seen = status["progress"]["segments_done"]
+        if status["status"] in ("done", "error"):
+            break
+        time.sleep(0.05)
+    assert status["status"] == "done", status
+    assert status["progress"]["segments_done"] == status["progress"]["segments_total"] > 0
+    result = httpx.get(f"{base}/v1/documents/{job}/result", params={"document_key": key}, timeout=30)
+    assert result.status_code == 200
+    return result.content, status, result
+
+
+def make_docx() -> bytes:
+    document = docx.Document()
+    document.add_heading("the big house", level=1)
+    paragraph = document.add_paragraph("the man ")
+    paragraph.add_run("with the red hat").bold = True
+    paragraph.add_run(" walks along ")
+    paragraph.add_run("the river").italic = True
+    for sentence in SENTENCES:
+        document.add_paragraph(sentence, style="List Bullet")
+    table = document.add_table(rows=2, cols=2)
+    for cell, sentence in zip((c for row in table.rows for c in row.cells), SENTENCES, strict=True):
+        cell.text = sentence
+    document.sections[0].header.paragraphs[0].text = "a dog runs in the park"
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_a_docx_comes_back_as_a_docx_with_its_structure_and_bold_words(server: ServiceProcess) -> None:
+    original = make_docx()
+    data, status, response = translated(server.base, "report.docx", original)
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert "report.de.docx" in response.headers["content-disposition"]
+    before, after = docx.Document(io.BytesIO(original)), docx.Document(io.BytesIO(data))
+    assert [str(p.style and p.style.name) for p in after.paragraphs] == [
+        str(p.style and p.style.name) for p in before.paragraphs
+    ]
+    pairs = list(zip(before.paragraphs, after.paragraphs, strict=True))
+    changed = sum(b.text != a.text for b, a in pairs if b.text.strip())
+    assert changed >= 0.9 * sum(bool(b.text.strip()) for b, _ in pairs)
+    formatted = after.paragraphs[1]
+    assert any(run.bold and run.text.strip() for run in formatted.runs)  # bold kept, on translated words
+    assert any(run.italic and run.text.strip() for run in formatted.runs)
+    assert "with the red hat" not in formatted.text
+    cells = [c.text for row in after.tables[0].rows for c in row.cells]
+    assert len(after.tables) == 1 and len(cells) == 4 and cells != SENTENCES
+    assert after.sections[0].header.paragraphs[0].text != "a dog runs in the park"
+    assert status["characters"] > 100
+
+
+def test_subtitles_keep_cues_and_timecodes(server: ServiceProcess) -> None:
+    cues = [f"{i + 1}\n00:00:0{i},000 --> 00:00:0{i},900\n{s}\n" for i, s in enumerate(SENTENCES)]
+    srt = "\n".join(cues).encode()
+    data, _, _ = translated(server.base, "film.srt", srt)
+    out = data.decode().split("\n")
+    src = srt.decode().split("\n")
+    assert [line for line in out if "-->" in line] == [line for line in src if "-->" in line]
+    assert len(out) == len(src) and out != src
+    vtt = ("WEBVTT\n\n" + "\n".join(c.split("\n", 1)[1] for c in cues).replace(",", ".")).encode()
+    data, _, _ = translated(server.base, "film.vtt", vtt)
+    assert data.decode().startswith("WEBVTT\n") and data.decode().count("-->") == 4
+
+
+def test_text_markdown_and_html_files(server: ServiceProcess) -> None:
+    text = ("\n".join(SENTENCES) + "\n\n    " + SENTENCES[0] + "\n").encode()
+    data, _, _ = translated(server.base, "notes.txt", text)
+    assert data.decode().count("\n") == text.decode().count("\n") and "\n\n    " in data.decode()
+    md = f"# {SENTENCES[0]}\n\n- {SENTENCES[1]} **{SENTENCES[2]}**\n\n```\n{SENTENCES[3]}\n```\n".encode()
+    data, _, _ = translated(server.base, "readme.md", md)
+    lines = data.decode().split("\n")
+    assert lines[0].startswith("# ") and lines[2].startswith("- ") and "**" in lines[2]
+    assert lines[4:7] == ["```", SENTENCES[3], "```"]  # code is not translated
+    page = f"<html><body><h1>{SENTENCES[0]}</h1><p>{SENTENCES[1]} <b>{SENTENCES[2]}</b></p></body></html>"
+    data, _, _ = translated(server.base, "page.html", page.encode())
+    assert "<h1>" in data.decode() and "<b>" in data.decode() and SENTENCES[0] not in data.decode()
+
+
+def test_a_wrong_key_is_an_unknown_document(server: ServiceProcess) -> None:
+    handle = upload(server.base, "a.txt", b"the dog runs\n").json()
+    wrong = httpx.get(f"{server.base}/v1/documents/{handle['document_id']}", params={"document_key": "nope"})
+    unknown = httpx.get(f"{server.base}/v1/documents/{'0' * 32}", params={"document_key": handle["document_key"]})
+    assert_error_shape(wrong, 404, "document_not_found")
+    assert wrong.json() == unknown.json()
+    result = httpx.get(f"{server.base}/v1/documents/{handle['document_id']}/result", params={"document_key": "x"})
+    assert_error_shape(result, 404, "document_not_found")
+
+
+def _zip(entries: dict[str, bytes], encrypted: bool = False) -> bytes:
+    """A zip of `entries`; `encrypted` sets every entry's "encrypted" flag, as a password-protected file has."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    raw = bytearray(out.getvalue())
+    if encrypted:  # the general purpose flags: at offset 6 of each local header, 8 of each central entry
+        for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+            at = raw.find(signature)
+            while at >= 0:
+                raw[at + offset] |= 0x1
+                at = raw.find(signature, at + 4)
+    return bytes(raw)
+
+
+BOMB_XML = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]>'
+    b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r>'
+    b"<w:t>&lol2;</w:t></w:r></w:p></w:body></w:document>"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status", "code"),
+    [
+        ("paper.pdf", b"%PDF-1.7\n...", 415, "unsupported_format"),
+        ("empty.docx", b"", 422, "empty_document"),
+        ("binary.docx", bytes(range(256)) * 8, 422, "bad_document"),
+        ("truncated.docx", make_docx()[:3000], 422, "bad_document"),
+        ("entities.docx", _zip({"word/document.xml": BOMB_XML}), 422, "document_unsafe"),
+        ("bomb.docx", _zip({"word/document.xml": b"<a>" + b" " * 30_000_000 + b"</a>"}), 413, "document_too_complex"),
+        ("locked.docx", _zip({"word/document.xml": b"x"}, encrypted=True), 422, "document_encrypted"),
+        ("huge.txt", b"the dog runs\n" * 200_000, 413, None),
+        ("binary.txt", b"\x00\x01\x02 the dog", 422, "bad_document"),
+        ("many.txt", b"the dog runs\n" * 600, 413, "too_many_segments"),
+    ],
+)
+def test_bad_files_get_a_4xx_at_once_and_the_service_keeps_serving(
+    server: ServiceProcess, name: str, data: bytes, status: int, code: str | None
+) -> None:
+    started = time.monotonic()
+    response = upload(server.base, name, data)
+    assert time.monotonic() - started < 5
+    body = assert_error_shape(response, status, code)
+    if status == 415:
+        assert ".docx" in body["message"] and ".srt" in body["message"]
+    again = httpx.post(f"{server.base}/v1/translate", json={"text": "a dog", "source": "en", "target": "de"})
+    assert again.status_code == 200
+
+
+def test_libretranslate_translate_file_as_its_web_ui_sends_it(server: ServiceProcess) -> None:
+    settings = httpx.get(f"{server.base}/frontend/settings").json()
+    assert settings["filesTranslation"] is True and ".docx" in settings["supportedFilesFormat"]
+    response = httpx.post(
+        f"{server.base}/translate_file",
+        files={"file": ("notes.txt", "\n".join(SENTENCES).encode(), "text/plain")},
+        data={"source": "en", "target": "de", "api_key": ""},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    url = response.json()["translatedFileUrl"]
+    assert url.startswith(server.base + "/download_file/") and url.endswith("notes.de.txt")
+    download = httpx.get(url, timeout=30)
+    assert download.status_code == 200 and download.text.count("\n") == 3 and SENTENCES[0] not in download.text
+    refused = httpx.post(
+        f"{server.base}/translate_file", files={"file": ("x.pdf", b"%PDF")}, data={"target": "de"}, timeout=30
+    )
+    assert refused.status_code == 400 and "error" in refused.json()
+    assert httpx.get(f"{server.base}/download_file/abc.def.x.txt").status_code == 404
