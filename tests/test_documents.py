@@ -209,3 +209,105 @@ def test_libretranslate_translate_file_as_its_web_ui_sends_it(server: ServicePro
     )
     assert refused.status_code == 400 and "error" in refused.json()
     assert httpx.get(f"{server.base}/download_file/abc.def.x.txt").status_code == 404
+
+
+def test_pptx_slides_and_xlsx_text_cells(server: ServiceProcess) -> None:
+    import openpyxl
+    import pptx
+
+    deck = pptx.Presentation()
+    for sentence in SENTENCES[:3]:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = "the big house"
+        body = slide.placeholders[1].text_frame
+        body.text = sentence
+        run = body.add_paragraph().add_run()
+        run.text, run.font.bold = "the red hat", True
+    out = io.BytesIO()
+    deck.save(out)
+    data, _, _ = translated(server.base, "deck.pptx", out.getvalue())
+    after = pptx.Presentation(io.BytesIO(data))
+    assert len(after.slides) == 3
+    for slide in after.slides:
+        texts = [p for shape in slide.shapes if shape.has_text_frame for p in shape.text_frame.paragraphs]
+        assert len(texts) == 3 and "the big house" not in [p.text for p in texts]
+        assert texts[2].runs[0].font.bold  # the bold run kept its formatting
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row, sentence in enumerate(SENTENCES, start=1):
+        sheet.cell(row=row, column=1, value=sentence)
+        sheet.cell(row=row, column=2, value=row * 10)
+        sheet.cell(row=row, column=3, value=f"=B{row}*2")
+    out = io.BytesIO()
+    book.save(out)
+    data, _, _ = translated(server.base, "sheet.xlsx", out.getvalue())
+    after_sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    assert [after_sheet.cell(row=r, column=2).value for r in range(1, 5)] == [10, 20, 30, 40]
+    assert [after_sheet.cell(row=r, column=3).value for r in range(1, 5)] == [f"=B{r}*2" for r in range(1, 5)]
+    assert all(after_sheet.cell(row=r, column=1).value != SENTENCES[r - 1] for r in range(1, 5))
+
+
+def test_odt_keeps_its_paragraphs_spans_and_links(server: ServiceProcess) -> None:
+    from odf import teletype
+    from odf.opendocument import OpenDocumentText, load
+    from odf.style import Style, TextProperties
+    from odf.text import A, H, P, Span
+
+    document = OpenDocumentText()
+    bold = Style(name="Bold", family="text")
+    bold.addElement(TextProperties(fontweight="bold"))
+    document.automaticstyles.addElement(bold)
+    document.text.addElement(H(outlinelevel=1, text="the big house"))
+    for sentence in SENTENCES:
+        paragraph = P(text=f"{sentence} ")
+        paragraph.addElement(Span(stylename=bold, text="with the red hat"))
+        paragraph.addElement(A(href="https://example.org/", text="in the park"))
+        document.text.addElement(paragraph)
+    out = io.BytesIO()
+    document.save(out)
+    data, _, _ = translated(server.base, "letter.odt", out.getvalue())
+    assert zipfile.ZipFile(io.BytesIO(data)).namelist()[0] == "mimetype"
+    after = load(io.BytesIO(data))
+    paragraphs = after.getElementsByType(P)
+    assert len(paragraphs) == 4 and len(after.getElementsByType(H)) == 1
+    for paragraph, sentence in zip(paragraphs, SENTENCES, strict=True):
+        assert teletype.extractText(paragraph) != f"{sentence} with the red hatin the park"
+        spans = [c for c in paragraph.childNodes if getattr(c, "tagName", "") == "text:span"]
+        links = [c for c in paragraph.childNodes if getattr(c, "tagName", "") == "text:a"]
+        assert spans and spans[0].getAttribute("stylename") == "Bold" and teletype.extractText(spans[0]).strip()
+        assert links and links[0].getAttribute("href") == "https://example.org/"
+
+
+EPUB_CHAPTER = """<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE html>
+<html xmlns="http://www.w3.org/1999/xhtml"><head><title>the big house</title></head>
+<body><h1>the big house</h1>{paragraphs}<pre>code stays</pre></body></html>"""
+
+
+def test_an_epub_keeps_its_chapters_and_emphasis(server: ServiceProcess) -> None:
+    from lxml import etree
+
+    paragraphs = "".join(f"<p>{s} <em>with the red hat</em></p>" for s in SENTENCES)
+    files = {
+        "mimetype": b"application/epub+zip",
+        "META-INF/container.xml": b'<?xml version="1.0"?><container version="1.0" '
+        b'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles><rootfile full-path="content.opf" '
+        b'media-type="application/oebps-package+xml"/></rootfiles></container>',
+        "content.opf": b'<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0"/>',
+        "chapter.xhtml": EPUB_CHAPTER.format(paragraphs=paragraphs).encode(),
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content, zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED)
+    data, _, _ = translated(server.base, "book.epub", out.getvalue())
+    package = zipfile.ZipFile(io.BytesIO(data))
+    assert package.namelist() == list(files) and package.read("mimetype") == b"application/epub+zip"
+    chapter = package.read("chapter.xhtml")
+    assert chapter.startswith(b"<?xml") and b"<!DOCTYPE html>" in chapter
+    root = etree.fromstring(chapter)
+    ns = {"x": "http://www.w3.org/1999/xhtml"}
+    found = root.findall(".//x:p", ns)
+    assert len(found) == 4 and all(p.find("x:em", ns) is not None for p in found)
+    assert root.find(".//x:pre", ns).text == "code stays"
+    assert SENTENCES[0] not in chapter.decode()

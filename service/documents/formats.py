@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from service.documents import ooxml
+from service.documents import ooxml, packages
 from service.documents.extracted import Extracted, decoded
 from service.documents.limits import DocumentLimits
 from service.documents.plain import read_markdown, read_text
@@ -46,6 +46,9 @@ FORMATS: dict[str, DocumentFormat] = {
         DocumentFormat(
             ".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ooxml.reader("xlsx")
         ),
+        DocumentFormat(".odt", "application/vnd.oasis.opendocument.text", packages.reader("odt")),
+        DocumentFormat(".odp", "application/vnd.oasis.opendocument.presentation", packages.reader("odp")),
+        DocumentFormat(".epub", "application/epub+zip", packages.reader("epub")),
     ]
 }
 SUPPORTED = tuple(FORMATS)

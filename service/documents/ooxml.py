@@ -12,8 +12,6 @@ left as it is.
 from __future__ import annotations
 
 import html
-import io
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -21,7 +19,7 @@ from html.parser import HTMLParser
 from lxml import etree
 
 from service.documents.extracted import Extracted
-from service.documents.limits import DocumentLimits, open_archive, parse_xml, read_entry, to_xml
+from service.documents.limits import DocumentLimits, open_archive, parse_xml, read_entry, repack, to_xml
 from service.errors import BadDocument, PayloadTooLarge
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
@@ -56,7 +54,9 @@ WORD = Dialect(
     refuse=frozenset({"ins", "del", "moveFrom", "moveTo", "fldSimple", "sdt", "smartTag", "customXml", "oMath"}),
 )
 DRAWING = Dialect(A, "p", keep=frozenset({"pPr", "endParaRPr"}))
-SHEET = Dialect(S, "si", keep=frozenset({"rPh", "phoneticPr"}))
+SHEET = Dialect(S, "si", keep=frozenset({"rPh", "phoneticPr"}))  # a shared string
+SHEET_INLINE = Dialect(S, "is", keep=frozenset({"rPh", "phoneticPr"}))  # an inline string (cell t="inlineStr")
+_CELLS = ("si", "is")
 
 
 class _Paragraph:
@@ -71,11 +71,16 @@ class _Paragraph:
         self.consumed: list[etree._Element] = []
         self.pieces: list[tuple[str, int, int | None]] = []  # (text or "", format K or atom -N-1, link H)
         self.html = ""
+        self.base = 0  # the format K that goes without a span
 
     def read(self) -> bool:
         """Whether the paragraph can be translated (then `html` holds it)."""
         d = self.dialect
-        if d.paragraph == "si" and self.element.find(d.tag("t")) is not None and self.element.find(d.tag("r")) is None:
+        if (
+            d.paragraph in _CELLS
+            and self.element.find(d.tag("t")) is not None
+            and self.element.find(d.tag("r")) is None
+        ):
             return self._read_plain_cell()
         if not self._simple():
             return False
@@ -165,7 +170,7 @@ class _Paragraph:
     def write(self, translated: str) -> None:
         """Replace the paragraph's runs by runs of the translation, each with the formatting its words carry."""
         d = self.dialect
-        if d.paragraph == "si" and not self.atoms and len(self.formats) == 1 and self.formats[0] is None:
+        if d.paragraph in _CELLS and not self.atoms and len(self.formats) == 1 and self.formats[0] is None:
             t = self.consumed[0]
             t.text = "".join(text for text, _, _ in _Pieces.of(translated, self.base))
             if t.text != t.text.strip():
@@ -274,7 +279,8 @@ def _parts(names: list[str], kind: str) -> list[tuple[str, Dialect]]:
     if kind == "pptx":
         slides = ("ppt/slides/slide", "ppt/notesSlides/notesSlide")
         return [(n, DRAWING) for n in names if n.startswith(slides) and n.endswith(".xml")]
-    return [(n, SHEET) for n in names if n == "xl/sharedStrings.xml"]
+    cells = [(n, SHEET_INLINE) for n in names if n.startswith("xl/worksheets/sheet") and n.endswith(".xml")]
+    return [(n, SHEET) for n in names if n == "xl/sharedStrings.xml"] + cells
 
 
 def read_ooxml(data: bytes, limits: DocumentLimits, kind: str) -> Extracted:
@@ -302,7 +308,7 @@ def read_ooxml(data: bytes, limits: DocumentLimits, kind: str) -> Extracted:
     def rebuild(translations: list[str]) -> bytes:
         for paragraph, translated in zip(paragraphs, translations, strict=True):
             paragraph.write(translated)
-        return _repack(infos, contents, {name: to_xml(root) for name, root in trees.items()})
+        return repack(infos, {**contents, **{name: to_xml(root) for name, root in trees.items()}})
 
     return Extracted([p.html for p in paragraphs], "html", rebuild)
 
@@ -312,16 +318,6 @@ def _natural(name: str) -> tuple[str, int]:
     stem = name.removesuffix(".xml")
     digits = len(stem) - len(stem.rstrip("0123456789"))
     return (stem[: len(stem) - digits], int(stem[len(stem) - digits :] or 0))
-
-
-def _repack(infos: list[zipfile.ZipInfo], contents: dict[str, bytes], changed: dict[str, bytes]) -> bytes:
-    """The package with its entries in their order and compression (mimetype first and stored, as ODF/EPUB need)."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for info in infos:
-            data = changed.get(info.filename, contents.get(info.filename, b""))
-            archive.writestr(info, data, compress_type=info.compress_type)
-    return out.getvalue()
 
 
 def reader(kind: str) -> Callable[[bytes, DocumentLimits], Extracted]:
