@@ -311,3 +311,81 @@ def test_an_epub_keeps_its_chapters_and_emphasis(server: ServiceProcess) -> None
     assert len(found) == 4 and all(p.find("x:em", ns) is not None for p in found)
     assert root.find(".//x:pre", ns).text == "code stays"
     assert SENTENCES[0] not in chapter.decode()
+
+
+REAL = Path(__file__).parent / "fixtures" / "documents"  # from python-docx, python-pptx and odfpy (README there)
+
+
+def _docx_units(data: bytes) -> list[tuple[str, bool, bool, int]]:
+    """(text, has bold text, has italic text, links) per paragraph of the body, its tables, headers and footers."""
+    document = docx.Document(io.BytesIO(data))
+    paragraphs = list(document.paragraphs)
+    paragraphs += [p for t in document.tables for row in t.rows for cell in row.cells for p in cell.paragraphs]
+    for section in document.sections:
+        paragraphs += list(section.header.paragraphs) + list(section.footer.paragraphs)
+    return [
+        (
+            p.text,
+            any(r.bold and r.text.strip() for r in p.runs),
+            any(r.italic and r.text.strip() for r in p.runs),
+            len(p.hyperlinks),
+        )
+        for p in paragraphs
+    ]
+
+
+def _pptx_units(data: bytes) -> list[tuple[str, bool, bool, int]]:
+    import pptx
+
+    deck = pptx.Presentation(io.BytesIO(data))
+    out = []
+    for slide in deck.slides:
+        for shape in slide.shapes:
+            frames = [shape.text_frame] if shape.has_text_frame else []
+            if getattr(shape, "has_table", False):
+                frames += [cell.text_frame for row in shape.table.rows for cell in row.cells]
+            for frame in frames:
+                for p in frame.paragraphs:
+                    runs = [r for r in p.runs if r.text.strip()]
+                    out.append((p.text, any(r.font.bold for r in runs), any(r.font.italic for r in runs), 0))
+    return out
+
+
+def _odf_units(data: bytes) -> list[tuple[str, bool, bool, int]]:
+    from odf import teletype
+    from odf.opendocument import load
+    from odf.text import A, H, P, PageNumber, Span
+
+    document = load(io.BytesIO(data))
+    out = []
+    for p in document.getElementsByType(H) + document.getElementsByType(P):
+        styled = [s for s in p.getElementsByType(Span) if teletype.extractText(s).strip()]
+        text = teletype.extractText(p)
+        for field in p.getElementsByType(PageNumber):  # a field's stand-in text ("<number>") is not prose
+            text = text.replace(teletype.extractText(field), "")
+        out.append((text, bool(styled), False, len(p.getElementsByType(A))))
+    return out
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for p in REAL.iterdir() if p.suffix != ".md" and p.name != "nasty.odt"), ids=lambda p: p.name
+)
+def test_real_documents_come_back_valid_with_structure_and_formatting(server: ServiceProcess, path: Path) -> None:
+    read = {".docx": _docx_units, ".pptx": _pptx_units, ".odt": _odf_units, ".odp": _odf_units}[path.suffix]
+    original = path.read_bytes()
+    data, _, _ = translated(server.base, path.name, original)
+    before, after = read(original), read(data)  # the real reader opens the translation
+    assert len(after) == len(before)  # the same paragraphs, cells and slides' texts
+    wordy = [(b, a) for b, a in zip(before, after, strict=True) if any(c.isalpha() for c in b[0])]
+    changed = sum(b[0] != a[0] for b, a in wordy)
+    # The tiny model answers some strings ("Cell 1", "b") with nothing, and such a unit is kept as it was; the
+    # share translated by the shipped model (at least 90%) is measured by bench/documents.py.
+    assert wordy and changed >= 0.5 * len(wordy), [(b[0], a[0]) for b, a in wordy if b[0] == a[0]]
+    for (text, bold, italic, links), (new, new_bold, new_italic, new_links) in wordy:
+        assert new_links == links, (text, new)  # links kept
+        assert new_bold == bold and new_italic == italic, (text, new)  # formatting kept on translated words
+
+
+def test_odfpys_hostile_file_is_refused(server: ServiceProcess) -> None:
+    response = upload(server.base, "nasty.odt", (REAL / "nasty.odt").read_bytes())
+    assert_error_shape(response, 422, "document_unsafe")

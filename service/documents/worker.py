@@ -141,7 +141,10 @@ class DocumentWorker:
                     break
                 except Overloaded:  # the queue is full of other work: wait for room, the job is not at fault
                     await asyncio.sleep(_RETRY_S)
-            translations += [r.text for r in results]  # a unit that failed alone stays as it was
+            # a unit that failed alone, or came back without any text, stays as it was: nothing is lost
+            translations += [
+                r.text if _TAGS.sub("", r.text).strip() else u for r, u in zip(results, chunk, strict=True)
+            ]
             DOCUMENT_SEGMENTS.inc(len(chunk))
             job.segments_done = len(translations)
             await self.store.save(job)
@@ -155,3 +158,7 @@ class DocumentWorker:
         job.error = {"code": error.code, "message": error.message, "status": http_status(error)}
         await self.store.save(job)
         DOCUMENT_JOBS.labels("error").inc()
+
+
+def _kept(translation: str, unit: str) -> str:
+    return translation if _TAGS.sub("", translation).strip() else unit
