@@ -490,3 +490,37 @@ def test_front_page_translates_and_shows_errors(browser: Any, server: ServicePro
     message = page.inner_text("#error")
     assert "400" in message and "not available" in message, message
     page.close()
+
+
+def test_front_page_translates_a_file_with_progress_and_a_download(
+    browser: Any, server: ServiceProcess, tmp_path: Path
+) -> None:
+    page = browser.new_page()  # a persistent context: downloads are accepted
+    page.goto(f"{server.base}/")
+    page.wait_for_function("document.querySelector('#source option[value=en]') !== null")
+    page.click("#tab-files")
+    assert page.is_visible("#files-panel") and page.is_hidden("#text-panel")
+    page.wait_for_function("document.getElementById('formats').textContent.includes('.docx')")
+    lines = ["the small dog runs near the red car", "a man sits in the park"]
+    upload = tmp_path / "notes.txt"
+    upload.write_text("\n".join(lines) + "\n")
+    page.select_option("#source", "en")
+    page.select_option("#target", "de")
+    page.set_input_files("#file", str(upload))
+    page.click("#upload")
+    page.wait_for_selector("#download:not([hidden])")
+    assert page.evaluate("document.getElementById('file-bar').style.width") == "100%"
+    with page.expect_download() as download:
+        page.click("#download")
+    saved = tmp_path / "saved.txt"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == "notes.de.txt"
+    expected = v1_translations(server, lines)
+    assert saved.read_text().splitlines() == [expected[line] for line in lines]
+    screenshot(page, "front-page-files.png")
+
+    page.set_input_files("#file", {"name": "paper.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.7"})
+    page.click("#upload")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "415" in page.inner_text("#error") and ".docx" in page.inner_text("#error")
+    page.close()

@@ -1,5 +1,6 @@
 /*
- * Front page: languages from GET /languages, translations from POST /translate (LibreTranslate API).
+ * Front page: languages from GET /languages, translations from POST /translate (LibreTranslate API), and a
+ * Files tab that uploads a document as a job (POST /v1/documents), shows its progress and offers the result.
  * Loaded after /static/translate-core.js, whose requestJson does the requests.
  */
 (function () {
@@ -124,10 +125,100 @@
     $("count").textContent = String($("q").value.length);
     later();
   });
+  /** Tabs: text, or files (document jobs: /v1/documents, docs/documents.md). */
+  function showTab(files) {
+    $("tab-text").setAttribute("aria-selected", String(!files));
+    $("tab-files").setAttribute("aria-selected", String(files));
+    $("text-panel").hidden = files;
+    $("files-panel").hidden = !files;
+    $("translate").hidden = files;
+    $("upload").hidden = !files;
+    showError("");
+  }
+  $("tab-text").addEventListener("click", () => showTab(false));
+  $("tab-files").addEventListener("click", () => showTab(true));
+
+  async function loadFormats() {
+    try {
+      const settings = await callApi("/frontend/settings");
+      const formats = settings.supportedFilesFormat || [];
+      $("formats").textContent = formats.join(", ");
+      $("file").accept = formats.join(",");
+    } catch (err) {
+      $("formats").textContent = "";
+    }
+  }
+
+  function keyHeaders() {
+    const key = $("apiKey").value.trim();
+    return key ? { "X-API-Key": key } : {};
+  }
+
+  /** A failed request's message, from the service's error shape. */
+  async function failure(response) {
+    try {
+      const body = await response.json();
+      const error = body && body.error;
+      return `Error ${response.status}: ${error && error.message ? error.message : response.statusText}`;
+    } catch (err) {
+      return `Error ${response.status}: ${response.statusText}`;
+    }
+  }
+
+  async function uploadFile() {
+    const file = $("file").files[0];
+    if (!file) return showError("Choose a file first.");
+    showError("");
+    $("download").hidden = true;
+    $("upload").disabled = true;
+    $("file-bar").style.width = "0";
+    $("file-status").textContent = "Uploading…";
+    try {
+      const form = new FormData();
+      form.append("file", file);
+      form.append("source", $("source").value);
+      form.append("target", $("target").value);
+      const response = await fetch("/v1/documents", { method: "POST", body: form, headers: keyHeaders() });
+      if (!response.ok) throw new Error(await failure(response));
+      const { document_id: id, document_key: key } = await response.json();
+      const query = `document_key=${encodeURIComponent(key)}`;
+      for (;;) {
+        const poll = await fetch(`/v1/documents/${id}?${query}`, { headers: keyHeaders() });
+        if (!poll.ok) throw new Error(await failure(poll));
+        const job = await poll.json();
+        const { segments_done: done, segments_total: total } = job.progress;
+        $("file-bar").style.width = total ? `${Math.round((100 * done) / total)}%` : "0";
+        if (job.status === "error") throw new Error(job.error ? job.error.message : "the document failed");
+        if (job.status === "done") break;
+        const left = job.seconds_remaining === null ? "" : `, about ${Math.ceil(job.seconds_remaining)} s left`;
+        $("file-status").textContent = `Translating… ${done} / ${total}${left}`;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      $("file-bar").style.width = "100%";
+      $("file-status").textContent = "Done.";
+      const dot = file.name.lastIndexOf(".");
+      const stem = dot > 0 ? file.name.slice(0, dot) : file.name;
+      // fetched here, not linked: with API keys on, the download needs the key header too
+      const result = await fetch(`/v1/documents/${id}/result?${query}`, { headers: keyHeaders() });
+      if (!result.ok) throw new Error(await failure(result));
+      if ($("download").href) URL.revokeObjectURL($("download").href);
+      $("download").href = URL.createObjectURL(await result.blob());
+      $("download").download = `${stem}.${$("target").value}${dot > 0 ? file.name.slice(dot) : ""}`;
+      $("download").hidden = false;
+    } catch (err) {
+      $("file-status").textContent = "";
+      showError(err.message || String(err));
+    } finally {
+      $("upload").disabled = false;
+    }
+  }
+  $("upload").addEventListener("click", uploadFile);
+
   $("copy").addEventListener("click", () => navigator.clipboard && navigator.clipboard.writeText($("result").value));
   $("apiKey").value = localStorage.getItem("apiKey") || "";
   $("apiKey").addEventListener("change", () => localStorage.setItem("apiKey", $("apiKey").value));
   $("snippet").textContent = `<script src="${location.origin + "/static/translate-page.js"}" data-target="de"></script>`;
 
   loadLanguages();
+  loadFormats();
 })();
