@@ -1,0 +1,113 @@
+"""Document jobs on the shipped model (issue 21): how much of real documents gets translated, how fast, and what a
+long job costs interactive users.
+
+    python bench/documents.py --out runs/documents.json
+
+- real: every file of tests/fixtures/documents (python-docx's, python-pptx's and odfpy's test files) as a job:
+  units with words whose text changed, read back with the format's own library, and seconds per job;
+- interactive: p50 latency of --clients closed-loop clients on an idle server, and while a job of --lines news
+  sentences translates (bulk priority); the job must finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from load import ROOT, read_sentences, server
+from streaming import NEWS, interactive_p50
+
+from tests.test_documents import REAL, _docx_units, _odf_units, _pptx_units
+
+READERS = {".docx": _docx_units, ".pptx": _pptx_units, ".odt": _odf_units, ".odp": _odf_units}
+
+
+def run_job(base: str, name: str, data: bytes) -> tuple[bytes, float]:
+    started = time.perf_counter()
+    handle = httpx.post(
+        f"{base}/v1/documents", files={"file": (name, data)}, data={"source": "en", "target": "de"}, timeout=60
+    )
+    handle.raise_for_status()
+    job, key = handle.json()["document_id"], handle.json()["document_key"]
+    while True:
+        status = httpx.get(f"{base}/v1/documents/{job}", params={"document_key": key}, timeout=30).json()
+        if status["status"] in ("done", "error"):
+            break
+        time.sleep(0.2)
+    if status["status"] != "done":
+        raise RuntimeError(f"{name}: {status}")
+    result = httpx.get(f"{base}/v1/documents/{job}/result", params={"document_key": key}, timeout=60)
+    return result.content, time.perf_counter() - started
+
+
+def real_documents(base: str) -> dict[str, Any]:
+    rows, units, changed = {}, 0, 0
+    for path in sorted(REAL.iterdir()):
+        if path.suffix not in READERS or path.name == "nasty.odt":
+            continue
+        data, seconds = run_job(base, path.name, path.read_bytes())
+        before, after = READERS[path.suffix](path.read_bytes()), READERS[path.suffix](data)
+        wordy = [(b[0], a[0]) for b, a in zip(before, after, strict=True) if any(c.isalpha() for c in b[0])]
+        moved = sum(b != a for b, a in wordy)
+        rows[path.name] = {"units": len(wordy), "translated": moved, "seconds": round(seconds, 2)}
+        units, changed = units + len(wordy), changed + moved
+    return {"files": rows, "units": units, "translated": changed, "share": round(changed / max(1, units), 3)}
+
+
+def interactive(base: str, lines: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    idle, idle_n = interactive_p50(base, clients, seconds, "idle")
+    done: list[float] = []
+    started = time.perf_counter()
+    worker = threading.Thread(
+        target=lambda: done.append(run_job(base, "long.txt", "\n".join(lines).encode())[1]), daemon=True
+    )
+    worker.start()
+    time.sleep(2.0)  # the job is running
+    busy, busy_n = interactive_p50(base, clients, seconds, "busy")
+    worker.join(timeout=1800)
+    return {
+        "idle_p50_s": round(idle, 4),
+        "with_document_p50_s": round(busy, 4),
+        "ratio": round(busy / idle, 2),
+        "requests": [idle_n, busy_n],
+        "document_lines": len(lines),
+        "document_finished": bool(done),
+        "document_s": round(done[0], 1) if done else None,
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--news", type=Path, default=NEWS)
+    parser.add_argument("--lines", type=int, default=400)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    result: dict[str, Any] = {}
+    with server(args, {"CACHE_MEMORY_MB": "0"}) as base:
+        result["real"] = real_documents(base)
+    with server(args, {"CACHE_MEMORY_MB": "0"}) as base:
+        lines = read_sentences(args.news)[-(3000 + args.lines) : -3000]
+        result["interactive"] = interactive(base, lines, args.clients, args.seconds)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
