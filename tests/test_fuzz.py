@@ -305,7 +305,7 @@ def test_the_libretranslate_routes_survive_the_fuzzer(
 
 def test_libretranslate_routes_refuse_methods_in_their_shape(open_server: ServiceProcess) -> None:
     for path in sorted(LIBRE_PATHS):
-        method = "PUT" if path in ("/translate", "/detect") else "POST"
+        method = "PUT" if path in ("/translate", "/detect", "/translate_file") else "POST"
         response = httpx.request(method, f"{open_server.base}{path}")
         assert response.status_code == 405
         assert response_problem(path, response) is None, response.text

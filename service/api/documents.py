@@ -29,6 +29,26 @@ from service.metrics import DOCUMENT_JOBS, DOCUMENT_QUEUE_DEPTH
 from service.validation import AUTO_SOURCE, check_terms
 
 router = APIRouter(route_class=KeyedRoute, tags=["documents"])
+
+
+def _error(status: int, code: str, description: str) -> dict[int | str, dict[str, object]]:
+    example = {"error": {"code": code, "message": "…", "status": status}}
+    return {status: {"description": description, "content": {"application/json": {"example": example}}}}
+
+
+DOCUMENT_RESPONSES: dict[int | str, dict[str, object]] = {
+    **ERROR_RESPONSES,
+    **_error(404, "document_not_found", "No document with this id and key, or its result expired"),
+    **_error(409, "document_not_ready", "The result was asked for before the job was done"),
+    **_error(415, "unsupported_format", "The file's format is not one of those supported (PDF, say)"),
+}
+RESULT_RESPONSES: dict[int | str, dict[str, object]] = {
+    **DOCUMENT_RESPONSES,
+    200: {
+        "description": "The translated file, in the format it came in",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
 DOCUMENT_PATHS = ("/v1/documents", "/translate_file")
 
 
@@ -125,7 +145,7 @@ def _terms(raw: str | None) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-@router.post("/v1/documents", status_code=202, response_model=DocumentHandle, responses=ERROR_RESPONSES)
+@router.post("/v1/documents", status_code=202, response_model=DocumentHandle, responses=DOCUMENT_RESPONSES)
 async def create_document(
     request: Request,
     file: Annotated[UploadFile, File(description="the document: " + ", ".join(SUPPORTED))],
@@ -165,7 +185,7 @@ def status_of(job: Job) -> DocumentStatus:
     )
 
 
-@router.get("/v1/documents/{document_id}", response_model=DocumentStatus, responses=ERROR_RESPONSES)
+@router.get("/v1/documents/{document_id}", response_model=DocumentStatus, responses=DOCUMENT_RESPONSES)
 async def document_status(request: Request, document_id: str, document_key: str) -> DocumentStatus:
     return status_of(await _job(request, document_id, document_key))
 
@@ -196,7 +216,7 @@ def _quoted(name: str) -> str:
     return quote(name, safe="")
 
 
-@router.get("/v1/documents/{document_id}/result", responses=ERROR_RESPONSES)
+@router.get("/v1/documents/{document_id}/result", responses=RESULT_RESPONSES, response_class=Response)
 async def document_result(request: Request, document_id: str, document_key: str) -> Response:
     """The translated file, in the format it came in, until DOCUMENT_TTL_S after the job finished."""
     return await result_response(request, await _job(request, document_id, document_key))

@@ -124,6 +124,7 @@ def _libre_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
         400: "Invalid request, unsupported language or format, or a key required",
         403: "Wrong API key",
+        404: "No such translated file, or it expired",
         408: "Request body not received in time",
         413: "Request body over the limit",
         429: "Rate limit spent or queue full (Slowdown); see Retry-After",
@@ -138,11 +139,18 @@ def _libre_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 _POST_ERRORS = _libre_errors(400, 403, 408, 413, 429, 500, 503)
 _GET_ERRORS = _libre_errors(503)
+_DOWNLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_libre_errors(404, 503),
+    200: {
+        "description": "The translated file",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
 
 
 def libre_shape(path: str, code: str, message: str, status: int) -> dict[str, Any] | None:
     """LibreTranslate's error body for its own paths (None elsewhere), for errors raised before routing."""
-    return {"error": message} if path in LIBRE_PATHS else None
+    return {"error": message} if path in LIBRE_PATHS or path.startswith(DOWNLOADS) else None
 
 
 async def get_detector(request: Request) -> LazyDetector:
@@ -465,7 +473,7 @@ async def translate_file(request: Request, runtime: Runtime = Depends(get_runtim
     return JSONResponse({"translatedFileUrl": f"{str(request.base_url).rstrip('/')}/download_file/{name}"})
 
 
-@router.get("/download_file/{name}", responses=_GET_ERRORS)
+@router.get("/download_file/{name}", responses=_DOWNLOAD_ERRORS, response_class=Response)
 async def download_file(request: Request, name: str, runtime: Runtime = Depends(get_runtime)) -> Response:
     """A file /translate_file translated; its name holds the job's id and key."""
     job_id, _, rest = name.partition(".")
@@ -477,3 +485,4 @@ async def download_file(request: Request, name: str, runtime: Runtime = Depends(
 
 
 LIBRE_PATHS = frozenset(route.path for route in router.routes if isinstance(route, APIRoute))
+DOWNLOADS = "/download_file/"  # its paths hold a file name

@@ -268,7 +268,19 @@ STREAM_RESPONSE: dict[int | str, dict[str, object]] = {
         "description": "JSON, or with `stream` (or `Accept: text/event-stream`) server-sent events: one `data:`"
         " event per text as it is done ({index, text, cached, ...}), then `event: done` ({model, count, timings}),"
         " or `event: error` ({error}) if the request fails after the stream started",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        # One parsed event (OpenAPI 3.2's generic shape for text/event-stream): its data is one line of JSON.
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "event": {"type": "string", "enum": ["message", "done", "error"]},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                    },
+                }
+            }
+        },
     }
 }
 
