@@ -389,3 +389,23 @@ def test_real_documents_come_back_valid_with_structure_and_formatting(server: Se
 def test_odfpys_hostile_file_is_refused(server: ServiceProcess) -> None:
     response = upload(server.base, "nasty.odt", (REAL / "nasty.odt").read_bytes())
     assert_error_shape(response, 422, "document_unsafe")
+
+
+def test_rich_text_cells_keep_every_run() -> None:
+    from service.documents.limits import DocumentLimits
+    from service.documents.ooxml import read_ooxml
+
+    book = io.BytesIO()
+    with zipfile.ZipFile(book, "w") as archive:
+        archive.writestr("xl/workbook.xml", b"<workbook/>")
+        archive.writestr(
+            "xl/sharedStrings.xml",
+            b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><r><t>the dog </t></r>'
+            b"<r><rPr><b/></rPr><t>runs</t></r></si><si><t>a cat</t></si></sst>",
+        )
+    extracted = read_ooxml(book.getvalue(), DocumentLimits(), "xlsx")
+    assert extracted.units == ['the dog <span data-r="1">runs</span>', "a cat"]
+    out = extracted.rebuild(['der Hund <span data-r="1">läuft</span>', "eine Katze"])
+    strings = zipfile.ZipFile(io.BytesIO(out)).read("xl/sharedStrings.xml").decode()
+    assert "<r><t>der Hund </t></r><r><rPr><b/></rPr><t>läuft</t></r>" in strings.replace(' xml:space="preserve"', "")
+    assert "<si><t>eine Katze</t></si>" in strings and "the dog" not in strings

@@ -62,3 +62,34 @@ def test_dropping_abandoned_items_keeps_the_counts_per_priority() -> None:
     assert queue.take_abandoned() and not queue.take_abandoned()
     assert len(queue.drop(lambda i: i.abandoned)) == 4
     assert (queue.waiting_count("m", "bulk"), queue.waiting_count("m", "interactive"), len(queue)) == (2, 2, 4)
+
+
+def test_bulk_work_leaves_a_quarter_of_the_queue_to_interactive_requests() -> None:
+    queue = WorkQueue(8)
+    queue.put(items(5, "bulk", 1))
+    try:
+        queue.put(items(2, "bulk", 2))  # 7 > 6 (three quarters of 8)
+        raise AssertionError("bulk work filled the interactive reserve")
+    except Exception as exc:
+        assert type(exc).__name__ == "Overloaded"
+    queue.put(items(3, "interactive", 3))  # the reserve is there
+    assert len(queue) == 8
+
+
+def test_a_bulk_sentence_someone_now_waits_for_moves_to_the_interactive_lane() -> None:
+    queue = WorkQueue(100)
+    bulk = items(3, "bulk", 1)
+    queue.put(bulk)
+    queue.promote(bulk[2])
+    assert bulk[2].priority == "interactive"
+    assert (queue.waiting_count("m", "interactive"), queue.waiting_count("m", "bulk")) == (1, 2)
+    taken = queue.take_batch("m", Budget(64, 10_000, bulk_rows=0, bulk_idle=False))
+    assert taken == [bulk[2]]
+
+
+def test_bulk_does_not_take_rows_an_interactive_sentence_is_waiting_for() -> None:
+    queue = WorkQueue(100)
+    queue.put(items(1, "interactive", 1, beam=8))
+    queue.put(items(2, "bulk", 2, beam=2))
+    # 8 rows free would fit the bulk sentences but not the interactive one: nobody takes them this round
+    assert queue.take_batch("m", Budget(max_rows=12, max_tokens=10_000, used_rows=6, bulk_rows=8)) == []

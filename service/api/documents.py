@@ -19,12 +19,13 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from service.api.native import ERROR_RESPONSES, key_owner, ready_translator
+from service.api.streaming import unless_disconnected
 from service.documents.formats import SUPPORTED, extract, format_of
 from service.documents.jobs import Job, new_job
 from service.documents.worker import limits_of
 from service.edge.auth import KeyedRoute
 from service.engine.runtime import Runtime
-from service.errors import DocumentNotReady, InvalidRequest, NotFound, PayloadTooLarge
+from service.errors import DeadlineExceeded, DocumentNotReady, InvalidRequest, NotFound, PayloadTooLarge
 from service.metrics import DOCUMENT_JOBS, DOCUMENT_QUEUE_DEPTH
 from service.validation import AUTO_SOURCE, check_terms
 
@@ -223,15 +224,24 @@ async def document_result(request: Request, document_id: str, document_key: str)
 
 
 async def wait_for(request: Request, job_id: str, poll_s: float = 0.2) -> Job:
-    """Until the job is done or failed (LibreTranslate's /translate_file answers only then)."""
+    """Until the job is done or failed (LibreTranslate's /translate_file answers only then), within
+    BULK_TIMEOUT_S and while the client stays (the job goes on if it leaves; its result expires unfetched)."""
     runtime: Runtime = request.app.state.runtime
-    while True:
-        job = await runtime.documents.get(job_id)
-        if job is None:
-            raise NotFound("the document job expired", code="document_not_found")
-        if job.status in ("done", "error"):
-            return job
-        await asyncio.sleep(poll_s)
+
+    async def finished() -> Job:
+        while True:
+            job = await runtime.documents.get(job_id)
+            if job is None:
+                raise NotFound("the document job expired", code="document_not_found")
+            if job.status in ("done", "error"):
+                return job
+            await asyncio.sleep(poll_s)
+
+    try:
+        async with asyncio.timeout(runtime.settings.bulk_timeout_s):
+            return await unless_disconnected(request, finished())
+    except TimeoutError:
+        raise DeadlineExceeded("the document was not translated within BULK_TIMEOUT_S") from None
 
 
 def error_response(job: Job) -> JSONResponse:

@@ -216,12 +216,12 @@ async def _stream(
                 index = pending.pop(task)
                 try:
                     (result,) = task.result()
+                    item = _translation(result, body, glossary).model_dump(exclude_none=True)
                 except Exception as exc:
                     failure = exc if isinstance(exc, ServiceError) else _unexpected(exc)
                     yield event({"error": _error_shape(failure).model_dump()}, "error")
                     return
                 first_s = first_s if first_s is not None else time.monotonic() - started
-                item = _translation(result, body, glossary).model_dump(exclude_none=True)
                 yield event({"index": index, **item})
         total_s = time.monotonic() - started
         summary = {

@@ -82,8 +82,9 @@ class EventStream(Response):
             for task in (stream, watch):
                 with contextlib.suppress(asyncio.CancelledError, OSError):
                     await task
-        if stream.done() and not stream.cancelled() and stream.exception() is not None:
-            raise stream.exception()  # type: ignore[misc]
+        error = stream.exception() if stream.done() and not stream.cancelled() else None
+        if error is not None and not isinstance(error, OSError):  # OSError: the client went away mid-send
+            raise error
 
     async def _stream(self, send: Send) -> None:
         try:

@@ -26,6 +26,11 @@ from redis.exceptions import ResponseError
 from service.redis_client import fail_fast_redis
 
 Status = Literal["queued", "translating", "done", "error"]
+MAX_DELIVERIES = 3  # a job that took down this many workers is failed, not handed to another
+
+
+class ClaimLost(Exception):
+    """Another replica took the job over (this one was thought dead): stop working on it."""
 
 
 @dataclass
@@ -113,7 +118,7 @@ class MemoryJobStore:
 
     def _expire(self) -> None:
         cutoff = time.time() - self.ttl_s
-        for job_id in [j.id for j in self._jobs.values() if (j.finished_at or j.created_at) < cutoff]:
+        for job_id in [j.id for j in self._jobs.values() if j.finished_at is not None and j.finished_at < cutoff]:
             del self._jobs[job_id]
             self._files.pop(f"{job_id}:in", None)
             self._files.pop(f"{job_id}:out", None)
@@ -194,7 +199,10 @@ class RedisJobStore:
         return Job(**json.loads(raw)) if raw else None
 
     async def save(self, job: Job) -> None:
-        await self.redis.set(self._key(job.id), json.dumps(asdict(job)), ex=self.ttl)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._key(job.id), json.dumps(asdict(job)), ex=self.ttl)
+            pipe.expire(self._key(job.id, ":in"), self.ttl)  # an unfinished job keeps its file
+            await pipe.execute()
 
     async def input(self, job_id: str) -> bytes | None:
         data: Any = await self.redis.get(self._key(job_id, ":in"))
@@ -211,25 +219,54 @@ class RedisJobStore:
         return bytes(data) if data is not None else None
 
     async def claims(self, consumer: str) -> AsyncIterator[Claim]:
-        """Jobs for this worker: first those whose worker went silent, then new ones."""
+        """Jobs for this worker: first those whose worker went silent (scanning the whole pending list), then new
+        ones. A job already delivered MAX_DELIVERIES times is failed instead."""
         await self._ensure_group()
+        cursor = "0-0"
         while True:
             found: Any = await self.blocking.xautoclaim(
-                self.stream, self.GROUP, consumer, min_idle_time=self.claim_idle_ms, start_id="0-0", count=1
+                self.stream, self.GROUP, consumer, min_idle_time=self.claim_idle_ms, start_id=cursor, count=1
             )
+            cursor = _text(found[0])
             stolen = [m for m in found[1] if m and m[1]]  # a deleted message comes back without fields
             if stolen:
                 token, fields = stolen[0]
-                yield Claim(_text(fields[b"job"]), self, _text(token), consumer)
+                claim = Claim(_text(fields[b"job"]), self, _text(token), consumer)
+                if await self._deliveries(claim) > MAX_DELIVERIES:
+                    await self._give_up(claim)
+                    continue
+                yield claim
                 continue
+            if cursor != "0-0":
+                continue  # more of the pending list to look through
             answer: Any = await self.blocking.xreadgroup(self.GROUP, consumer, {self.stream: ">"}, count=1, block=1000)
             for _, messages in answer or []:
                 for token, fields in messages:
                     yield Claim(_text(fields[b"job"]), self, _text(token), consumer)
 
     async def keep(self, claim: Claim) -> None:
-        """Still working on it: reset the message's idle time, so no other replica takes it over."""
+        """Still working on it: reset the message's idle time, so no other replica takes it over; ClaimLost when
+        one already has."""
+        pending: Any = await self.redis.xpending_range(self.stream, self.GROUP, claim.token, claim.token, 1)
+        if not pending or _text(pending[0]["consumer"]) != claim.consumer:
+            raise ClaimLost(claim.job_id)
         await self.redis.xclaim(self.stream, self.GROUP, claim.consumer, 0, [claim.token], justid=True)
+
+    async def _deliveries(self, claim: Claim) -> int:
+        pending: Any = await self.redis.xpending_range(self.stream, self.GROUP, claim.token, claim.token, 1)
+        return int(pending[0]["times_delivered"]) if pending else 0
+
+    async def _give_up(self, claim: Claim) -> None:
+        job = await self.get(claim.job_id)
+        if job is not None and job.status not in ("done", "error"):
+            job.status, job.finished_at = "error", time.time()
+            job.error = {
+                "code": "document_failed",
+                "message": f"the job stopped its worker {MAX_DELIVERIES} times; it is not tried again",
+                "status": 500,
+            }
+            await self.save(job)
+        await self.finish(claim)
 
     async def finish(self, claim: Claim) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

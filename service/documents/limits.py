@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from lxml import etree
@@ -29,7 +30,7 @@ def open_archive(data: bytes, limits: DocumentLimits) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
         raise BadDocument(f"not a readable archive: {exc}") from None
     if len(entries) > limits.max_entries:
         raise PayloadTooLarge(
@@ -58,7 +59,7 @@ def read_entry(archive: zipfile.ZipFile, name: str, limits: DocumentLimits) -> b
     try:
         with archive.open(name) as handle:
             data = handle.read(limits.max_unpacked_bytes + 1)
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError, zlib.error, NotImplementedError) as exc:
         raise BadDocument(f"{name}: cannot be read: {exc}") from None
     if len(data) > limits.max_unpacked_bytes:
         raise PayloadTooLarge(f"{name} unpacks beyond {limits.max_unpacked_bytes} bytes", code="document_too_complex")

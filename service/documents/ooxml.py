@@ -40,7 +40,7 @@ class Dialect:
     hyperlink: str | None = None
     keep: frozenset[str] = frozenset()  # paragraph children left in place (markers)
     refuse: frozenset[str] = frozenset()  # paragraph children that make it untouchable
-    run_inline: frozenset[str] = frozenset()  # run children that are part of its text flow (kept as atoms)
+    refuse_in_runs: frozenset[str] = frozenset()  # run children that make the paragraph untouchable
 
     def tag(self, name: str) -> str:
         return f"{{{self.ns}}}{name}"
@@ -52,6 +52,7 @@ WORD = Dialect(
     hyperlink="hyperlink",
     keep=frozenset({"pPr", "bookmarkStart", "bookmarkEnd", "proofErr", "commentRangeStart", "commentRangeEnd"}),
     refuse=frozenset({"ins", "del", "moveFrom", "moveTo", "fldSimple", "sdt", "smartTag", "customXml", "oMath"}),
+    refuse_in_runs=frozenset({"fldChar", "instrText"}),  # a complex field spans runs: reordering would break it
 )
 DRAWING = Dialect(A, "p", keep=frozenset({"pPr", "endParaRPr"}))
 SHEET = Dialect(S, "si", keep=frozenset({"rPh", "phoneticPr"}))  # a shared string
@@ -72,6 +73,7 @@ class _Paragraph:
         self.pieces: list[tuple[str, int, int | None]] = []  # (text or "", format K or atom -N-1, link H)
         self.html = ""
         self.base = 0  # the format K that goes without a span
+        self.plain_cell = False  # a spreadsheet cell that is one bare <t>: its text is set in place
 
     def read(self) -> bool:
         """Whether the paragraph can be translated (then `html` holds it)."""
@@ -113,11 +115,16 @@ class _Paragraph:
                     return False
             elif name != d.run and name not in d.keep:
                 return False
+        if d.refuse_in_runs:
+            inside = {etree.QName(e).localname for e in self.element.iter() if isinstance(e.tag, str)}
+            if inside & d.refuse_in_runs:
+                return False
         return True
 
     def _read_plain_cell(self) -> bool:
         t = self.element.find(self.dialect.tag("t"))
         assert t is not None
+        self.plain_cell = True
         self.formats.append(None)
         self.pieces.append((t.text or "", 0, None))
         self.consumed.append(t)
@@ -169,8 +176,7 @@ class _Paragraph:
 
     def write(self, translated: str) -> None:
         """Replace the paragraph's runs by runs of the translation, each with the formatting its words carry."""
-        d = self.dialect
-        if d.paragraph in _CELLS and not self.atoms and len(self.formats) == 1 and self.formats[0] is None:
+        if self.plain_cell:
             t = self.consumed[0]
             t.text = "".join(text for text, _, _ in _Pieces.of(translated, self.base))
             if t.text != t.text.strip():

@@ -41,7 +41,8 @@ def read_subtitles(data: bytes, limits: DocumentLimits, name: str = "subtitles")
         at = 0
         for (a, b), translated in zip(cues, translations, strict=True):
             out.extend(lines[at:a])
-            out.extend(html.unescape(part).strip() for part in _BREAK.split(translated))
+            parts = [html.unescape(part).strip() for part in _BREAK.split(translated)]
+            out.extend([part for part in parts if part] or [""])  # an empty line would end the cue
             at = b
         out.extend(lines[at:])
         return newline.join(out).encode("utf-8")

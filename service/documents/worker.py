@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable
 
 from service.documents.formats import extract
-from service.documents.jobs import Claim, Job, JobStore
+from service.documents.jobs import Claim, ClaimLost, Job, JobStore
 from service.documents.limits import DocumentLimits
 from service.edge.http_errors import http_status
 from service.engine.formats import translate_texts
 from service.engine.glossaries import GlossaryStore, request_glossary
 from service.engine.translator import Translator
-from service.errors import EngineFailure, Overloaded, ServiceError, UnknownDirection
+from service.errors import DeadlineExceeded, EngineFailure, NotFound, Overloaded, ServiceError, UnknownDirection
 from service.metrics import DOCUMENT_JOBS, DOCUMENT_QUEUE_DEPTH, DOCUMENT_SEGMENTS
 from service.settings import Settings
 from service.text.detection import LazyDetector, detect_within
@@ -73,13 +73,22 @@ class DocumentWorker:
     async def work(self, claim: Claim) -> None:
         job = await self.store.get(claim.job_id)
         data = await self.store.input(claim.job_id) if job is not None else None
-        if job is None or job.status in ("done", "error") or data is None:
+        if job is None or job.status in ("done", "error"):
             await claim.done()  # expired, or finished by a worker that died before acknowledging it
             return
-        keeper = asyncio.create_task(self._keep(claim))
+        if data is None:
+            await self._fail(job, NotFound("the uploaded file expired before the job ran", code="document_expired"))
+            await claim.done()
+            return
+        work = asyncio.create_task(self._translate(job, data))
+        keeper = asyncio.create_task(self._keep(claim, work))
         try:
-            await self._translate(job, data)
+            await work
         except asyncio.CancelledError:
+            if keeper.done() and not keeper.cancelled() and isinstance(keeper.exception(), ClaimLost):
+                log.warning("document job %s was taken over by another replica", job.id)
+                return  # theirs now: neither answered nor acknowledged here
+            work.cancel()
             raise  # shutting down: the claim stays pending, another replica takes the job over
         except ServiceError as exc:
             await self._fail(job, exc)
@@ -93,11 +102,17 @@ class DocumentWorker:
         await claim.done()
         DOCUMENT_QUEUE_DEPTH.set(await self.store.depth())
 
-    async def _keep(self, claim: Claim) -> None:
+    async def _keep(self, claim: Claim, work: asyncio.Task[None]) -> None:
+        """Claim the job again every third of CLAIM_IDLE_S; if another replica took it over, stop the work."""
         while True:
             await asyncio.sleep(max(0.5, self.settings.document_claim_idle_s / 3))
-            with contextlib.suppress(Exception):
+            try:
                 await claim.keep()
+            except ClaimLost:
+                work.cancel()
+                raise
+            except Exception:  # Redis away for a moment: try again next time
+                log.warning("document job %s: could not renew its claim", claim.job_id)
 
     async def _translate(self, job: Job, data: bytes) -> None:
         job.status, job.started_at, job.segments_done = "translating", time.time(), 0
@@ -139,7 +154,7 @@ class DocumentWorker:
                         priority="bulk",
                     )
                     break
-                except Overloaded:  # the queue is full of other work: wait for room, the job is not at fault
+                except (Overloaded, DeadlineExceeded):  # other work came first: wait, the job is not at fault
                     await asyncio.sleep(_RETRY_S)
             # a unit that failed alone, or came back without any text, stays as it was: nothing is lost
             translations += [

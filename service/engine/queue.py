@@ -24,6 +24,7 @@ from service.metrics import QUEUE_DEPTH, QUEUE_DEPTH_BY_PRIORITY
 from service.validation import PRIORITIES, Priority
 
 _request_ids = itertools.count(1)
+INTERACTIVE_RESERVE = 0.25  # the share of MAX_QUEUE that bulk work may not fill
 
 
 def next_request_id() -> int:
@@ -108,12 +109,15 @@ class WorkQueue:
         """Enqueue a request's sentences atomically, or refuse them all (503) when full or closed.
 
         A request bigger than the whole queue is still accepted into an empty queue, so that a
-        small MAX_QUEUE cannot make large requests impossible.
+        small MAX_QUEUE cannot make large requests impossible. Bulk work may fill only
+        1 - INTERACTIVE_RESERVE of the queue: the rest is kept for interactive requests.
         """
         with self._lock:
             if self._closed:
                 raise ShuttingDown("the server is shutting down")
-            if self._count and self._count + len(items) > self.max_items:
+            bulk = all(item.priority == "bulk" for item in items)
+            room = self.max_items * (1 - INTERACTIVE_RESERVE) if bulk else self.max_items
+            if self._count and self._count + len(items) > room:
                 raise Overloaded(f"queue full ({self._count} sentences waiting)")
             for item in items:
                 self._lanes(item.model.model_id)[item.priority].append(item)
@@ -140,6 +144,21 @@ class WorkQueue:
 
     def wake(self) -> None:
         with self._lock:
+            self._lock.notify_all()
+
+    def promote(self, item: WorkItem) -> None:
+        """A waiting bulk sentence that interactive work now waits for moves to the interactive lane (one already
+        admitted keeps running where it is)."""
+        with self._lock:
+            lanes = self._waiting.get(item.model.model_id)
+            if lanes is None or item.priority != "bulk" or item not in lanes["bulk"]:
+                return
+            lanes["bulk"].remove(item)
+            item.priority = "interactive"
+            lanes["interactive"].append(item)
+            self._by_priority["bulk"] -= 1
+            self._by_priority["interactive"] += 1
+            self._report()
             self._lock.notify_all()
 
     def note_abandoned(self) -> None:
@@ -197,6 +216,8 @@ class WorkQueue:
             lanes = self._waiting.get(model_id, {})
             for priority in PRIORITIES:
                 items = lanes.get(priority)
+                if priority == "bulk" and lanes.get("interactive"):
+                    break  # interactive work still waits for room: bulk does not take it first
                 lane_rows = 0
                 while items:
                     item = items[0]

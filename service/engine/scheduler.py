@@ -128,7 +128,8 @@ class Scheduler:
                     did, pending = self._tick(model_id, withdraw)
                 except Exception as exc:  # an ORT failure must not kill the loop or strand requests
                     log.exception("decoder failure on %s", model_id)
-                    for item in self.decoders[model_id].clear():
+                    failed = self.decoders.get(model_id)
+                    for item in failed.clear() if failed is not None else []:
                         item.fail(EngineFailure(f"decoding failed: {type(exc).__name__}"))
                     self._rows.pop(model_id, None)
                     did, pending = True, None

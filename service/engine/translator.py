@@ -218,6 +218,8 @@ class Translator:
             flight = self._inflight.get(key)
             if flight is not None:
                 flight.waiters += 1
+                if priority == "interactive" and flight.item is not None and flight.item.priority == "bulk":
+                    self.queue.promote(flight.item)  # a person waits for it now (a page scrolled to it)
             else:
                 flight = mine[key] = self._inflight[key] = _Flight(loop.create_future())
             flights[key] = flight
@@ -313,7 +315,9 @@ class Translator:
         done: asyncio.Future[Hypothesis],
     ) -> None:
         """A flight's sentence left the scheduler: its outcome for every waiter."""
-        if flight.outcome.done():
+        if flight.outcome.done():  # withdrawn meanwhile: nobody waits, but its error counts as seen
+            if not done.cancelled():
+                done.exception()
             return
         if done.cancelled() or done.exception() is not None:
             if self._inflight.get(key) is flight:
