@@ -29,8 +29,8 @@ from tests.browser_support import CHROMIUM, VIEWPORT_TIMING_JS, embed_page, stat
 PAGE = ROOT / "tests" / "fixtures" / "real_pages" / "00_wikipedia_style.html"
 
 
-def timed(browser: Any, url: str) -> dict[str, Any]:
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+def timed(browser: Any, url: str, width: int, height: int) -> dict[str, Any]:
+    page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(url)
     page.wait_for_function("window.pageTranslator !== undefined && window.PageTranslate !== undefined")
     timing: dict[str, Any] = page.evaluate(VIEWPORT_TIMING_JS)
@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--page", type=Path, default=PAGE)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=800)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     runs: dict[str, list[dict[str, Any]]] = {"batches": [], "streaming": []}
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
                     name = f"{mode}-{round_}.html"
                     (Path(pages) / name).write_text(embed_page(args.page, base, stream=mode == "streaming"))
                     with static_server(Path(pages)) as url:
-                        runs[mode].append(timed(browser, f"{url}/{name}"))
+                        runs[mode].append(timed(browser, f"{url}/{name}", args.width, args.height))
         browser.close()
     medians = {
         mode: {key: statistics.median(r[key] for r in rows) for key in ("viewport_ms", "total_ms")}
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     result = {
         "page": args.page.name,
+        "viewport": [args.width, args.height],
         "visible_texts": runs["streaming"][0]["visible"],
         "medians": medians,
         "viewport_speedup": round(medians["batches"]["viewport_ms"] / medians["streaming"]["viewport_ms"], 2),
