@@ -41,6 +41,7 @@ class Dialect:
     keep: frozenset[str] = frozenset()  # paragraph children left in place (markers)
     refuse: frozenset[str] = frozenset()  # paragraph children that make it untouchable
     refuse_in_runs: frozenset[str] = frozenset()  # run children that make the paragraph untouchable
+    breaks: frozenset[str] = frozenset()  # paragraph children between runs that are atoms of the text (a:br)
 
     def tag(self, name: str) -> str:
         return f"{{{self.ns}}}{name}"
@@ -54,7 +55,7 @@ WORD = Dialect(
     refuse=frozenset({"ins", "del", "moveFrom", "moveTo", "fldSimple", "sdt", "smartTag", "customXml", "oMath"}),
     refuse_in_runs=frozenset({"fldChar", "instrText"}),  # a complex field spans runs: reordering would break it
 )
-DRAWING = Dialect(A, "p", keep=frozenset({"pPr", "endParaRPr"}))
+DRAWING = Dialect(A, "p", keep=frozenset({"pPr", "endParaRPr"}), breaks=frozenset({"br"}))
 SHEET = Dialect(S, "si", keep=frozenset({"rPh", "phoneticPr"}))  # a shared string
 SHEET_INLINE = Dialect(S, "is", keep=frozenset({"rPh", "phoneticPr"}))  # an inline string (cell t="inlineStr")
 _CELLS = ("si", "is")
@@ -68,7 +69,8 @@ class _Paragraph:
         self.dialect = dialect
         self.formats: list[etree._Element | None] = []  # K -> rPr (None: no properties)
         self.links: list[etree._Element] = []  # H -> hyperlink element (emptied copy)
-        self.atoms: list[tuple[etree._Element | None, etree._Element]] = []  # N -> (rPr, the non-text child)
+        # N -> (rPr, the non-text child, whether it goes inside a run of its own or stands in the paragraph)
+        self.atoms: list[tuple[etree._Element | None, etree._Element, bool]] = []
         self.consumed: list[etree._Element] = []
         self.pieces: list[tuple[str, int, int | None]] = []  # (text or "", format K or atom -N-1, link H)
         self.html = ""
@@ -93,6 +95,10 @@ class _Paragraph:
             name = etree.QName(child).localname
             if name == d.run:
                 self._read_run(child, None, keys)
+            elif name in d.breaks:
+                self.pieces.append(("", -len(self.atoms) - 1, None))
+                self.atoms.append((None, child, False))
+                self.consumed.append(child)
             elif name == d.hyperlink:
                 link = len(self.links)
                 self.links.append(etree.Element(child.tag, attrib=dict(child.attrib), nsmap=child.nsmap))
@@ -113,7 +119,7 @@ class _Paragraph:
             if name == d.hyperlink:
                 if any(isinstance(r.tag, str) and etree.QName(r).localname != d.run for r in child):
                     return False
-            elif name != d.run and name not in d.keep:
+            elif name != d.run and name not in d.keep and name not in d.breaks:
                 return False
         if d.refuse_in_runs:
             inside = {etree.QName(e).localname for e in self.element.iter() if isinstance(e.tag, str)}
@@ -146,7 +152,7 @@ class _Paragraph:
                 self.pieces.append((child.text or "", k, link))
             else:  # a tab, a break, a picture, a field: kept whole, as an atom
                 self.pieces.append(("", -len(self.atoms) - 1, link))
-                self.atoms.append((properties, child))
+                self.atoms.append((properties, child, True))
         if link is None:
             self.consumed.append(run)
 
@@ -212,7 +218,9 @@ class _Paragraph:
 
     def _atom(self, n: int) -> etree._Element:
         """A run holding atom N's element itself (moved, not copied: a text box inside keeps its translation)."""
-        properties, child = self.atoms[n]
+        properties, child, in_run = self.atoms[n]
+        if not in_run:
+            return child
         run = etree.Element(self.dialect.tag(self.dialect.run), nsmap=self.element.nsmap)
         if properties is not None:
             run.append(_copy(properties))
