@@ -64,6 +64,7 @@ class TranslateRequest(BaseModel):
     )
     stream: bool = Field(
         default=False,
+        strict=True,
         description="answer as server-sent events, one per text as soon as it is done (as does"
         " `Accept: text/event-stream`; docs/streaming.md)",
     )
@@ -74,6 +75,7 @@ class TranslateRequest(BaseModel):
     )
     protect: bool = Field(
         default=True,
+        strict=True,
         description="text format: URLs, e-mail addresses, @handles, #hashtags, emoji, `code` and i18n placeholders"
         " ({name}, %s, %(name)s, ${VAR}, {{x}}) come back byte for byte (docs/terminology.md); false turns it off",
     )
