@@ -216,7 +216,7 @@ def test_languages_detect_and_frontend_settings(server: ServiceProcess) -> None:
     settings = httpx.get(f"{server.base}/frontend/settings").json()
     assert settings["keyRequired"] is True and settings["apiKeys"] is True
     assert settings["charLimit"] == 10_000 and settings["suggestions"] is False
-    assert settings["supportedFilesFormat"] == []
+    assert settings["filesTranslation"] is True and ".docx" in settings["supportedFilesFormat"]
     assert settings["language"]["source"] == {"code": "auto", "name": "Auto Detect"}
     assert settings["language"]["target"]["code"] in {t for lang in languages for t in lang["targets"]}
 
