@@ -12,7 +12,6 @@ long job costs interactive users.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
@@ -23,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from load import ROOT, read_sentences, server
+from load import ROOT, emit, read_sentences, server
 from streaming import NEWS, interactive_p50
 
 from tests.test_documents import REAL, _docx_units, _odf_units, _pptx_units
@@ -102,11 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     with server(args, {"CACHE_MEMORY_MB": "0"}) as base:
         lines = read_sentences(args.news)[-(3000 + args.lines) : -3000]
         result["interactive"] = interactive(base, lines, args.clients, args.seconds)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

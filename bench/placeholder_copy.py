@@ -10,7 +10,6 @@ The held-out strings come from catalogs the model never trained on (model.web_da
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from load import ROOT, server
+from load import ROOT, emit, server
 
 from nmt_core.spans import STAND_IN
 
@@ -55,11 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         result = {
             target: copy_rate(base, target, sources) for target, sources in pairs_with_stand_ins(args.heldout).items()
         }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

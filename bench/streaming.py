@@ -27,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from load import ROOT, percentile, read_sentences, server
+from load import ROOT, emit, percentile, read_sentences, server
 
 NEWS = ROOT.parent / "shared" / "data" / "general" / "news-en-de.en.gz"
 CANCELLED = "nmt_cancelled_sentences_total"
@@ -171,11 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         result["cancel"] = cancel(base, news[1000:])
     with server(args, env) as base:
         result["priority"] = priority(base, news[2000:], args.clients, args.seconds)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ page is done (tests/browser_support.py: VIEWPORT_TIMING_JS). Reports medians and
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import playwright.sync_api as playwright_sync
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from load import ROOT, server
+from load import ROOT, emit, server
 
 from tests.browser_support import CHROMIUM, VIEWPORT_TIMING_JS, embed_page, static_server
 
@@ -72,11 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         "viewport_speedup": round(medians["batches"]["viewport_ms"] / medians["streaming"]["viewport_ms"], 2),
         "runs": runs,
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

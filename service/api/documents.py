@@ -12,6 +12,7 @@ import asyncio
 import json
 from pathlib import PurePath
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -207,14 +208,8 @@ async def result_response(request: Request, job: Job) -> Response:
     return Response(
         data,
         media_type=format_of(job.filename).media_type,
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quoted(name)}"},
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"},
     )
-
-
-def _quoted(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")
 
 
 @router.get("/v1/documents/{document_id}/result", responses=RESULT_RESPONSES, response_class=Response)

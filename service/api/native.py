@@ -125,21 +125,7 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     if body.stream or EVENT_STREAM in request.headers.get("accept", ""):
         events = _stream(translator, body, segments, literals, glossary, model, detected)
         return EventStream(events, translator.timeout_for(body.priority))
-    results = await unless_disconnected(
-        request,
-        translate_texts(
-            translator,
-            body.source,
-            body.target,
-            segments,
-            body.format,
-            body.options,
-            body.protect,
-            literals,
-            glossary,
-            body.priority,
-        ),
-    )
+    results = await unless_disconnected(request, _translated(translator, body, segments, literals, glossary))
     if isinstance(body.text, str) and results[0].error is not None:
         raise results[0].error  # one text: its failure is the request's
     answer = TranslateResponse(
@@ -158,6 +144,30 @@ async def _detected_source(request: Request, texts: list[str], settings: Setting
     if not detections:
         raise UnknownDirection("no language can be detected: no model is loaded")
     return detections[0].language
+
+
+async def _translated(
+    translator: Translator,
+    body: TranslateRequest,
+    texts: list[str],
+    literals: tuple[str, ...],
+    glossary: Glossary,
+    first_index: int = 0,
+) -> list[TextResult]:
+    """`texts` of the request translated with its direction, format, options and priority."""
+    return await translate_texts(
+        translator,
+        body.source,
+        body.target,
+        texts,
+        body.format,
+        body.options,
+        body.protect,
+        literals,
+        glossary,
+        body.priority,
+        first_index=first_index,
+    )
 
 
 def _fresh(task: asyncio.Future[list[TextResult]]) -> bool:
@@ -192,21 +202,7 @@ async def _stream(
     started = time.monotonic()
     first_s: float | None = None
     pending = {
-        asyncio.ensure_future(
-            translate_texts(
-                translator,
-                body.source,
-                body.target,
-                [text],
-                body.format,
-                body.options,
-                body.protect,
-                literals,
-                glossary,
-                body.priority,
-                first_index=index,
-            )
-        ): index
+        asyncio.ensure_future(_translated(translator, body, [text], literals, glossary, first_index=index)): index
         for index, text in enumerate(segments)
     }
     try:

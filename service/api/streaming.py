@@ -32,27 +32,22 @@ async def until_disconnected(receive: Receive) -> None:
 
 
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """`work`'s result, or ClientGone with `work` cancelled the moment the client leaves. The work runs in the
-    request's own task (one watcher task per request, no other: this wraps the hottest route)."""
-    current = asyncio.current_task()
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        await until_disconnected(request.receive)
-        gone = True
-        if current is not None:
-            current.cancel()
-
-    watcher = asyncio.ensure_future(watch())
+    """`work`'s result, or ClientGone with `work` cancelled the moment the client leaves."""
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(until_disconnected(request.receive))
     try:
-        return await work
-    except asyncio.CancelledError:
-        if gone:
-            raise ClientGone("the client closed the connection") from None
-        raise
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        watcher.cancel()
+        if not task.done():
+            task.cancel()
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+    if task.cancelled() or not task.done():
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise ClientGone("the client closed the connection")
+    return task.result()
 
 
 def event(data: Any, name: str | None = None) -> bytes:
