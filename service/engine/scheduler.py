@@ -71,6 +71,7 @@ class Scheduler:
         self.admit_max_steps = admit_max_steps
         self.bulk_row_share = bulk_row_share
         self._rows: dict[str, dict[Priority, int]] = {}  # running rows per model and priority
+        self._sentences: dict[str, dict[Priority, int]] = {}  # running sentences per model and priority
         self.decoders: dict[str, BatchedDecoder] = {}
         self._steps_since_admission: dict[str, int] = {}
         self._stop = threading.Event()
@@ -113,6 +114,7 @@ class Scheduler:
             for item in decoder.clear():
                 item.fail(ShuttingDown("the server stopped mid-translation"))
         self._rows.clear()
+        self._sentences.clear()
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
@@ -132,6 +134,7 @@ class Scheduler:
                     for item in failed.clear() if failed is not None else []:
                         item.fail(EngineFailure(f"decoding failed: {type(exc).__name__}"))
                     self._rows.pop(model_id, None)
+                    self._sentences.pop(model_id, None)
                     did, pending = True, None
                 worked |= did
                 if pending is not None:
@@ -221,13 +224,16 @@ class Scheduler:
         Every admission costs an encoder call and a rewrite of the sentence slots; admitting each
         arrival at the next step made encoding a third of the scheduler's time under load.
         New sentences join once enough are waiting relative to the running ones, once they
-        would fill the free rows, or after `admit_max_steps` steps at the latest.
+        would fill the free rows, or after `admit_max_steps` steps at the latest. Interactive sentences are
+        grouped against the interactive sentences running only: behind a batch of bulk work, a person's
+        sentence joins at the next step, as it would on an idle server.
         """
         waiting = self.queue.waiting_count(model_id)
         if not waiting or rows >= self.max_rows:
             return False
-        if self.queue.waiting_count(model_id, "interactive"):
-            return True  # a person waits: one encoder call more is cheaper than their extra steps
+        interactive = self.queue.waiting_count(model_id, "interactive")
+        if interactive and interactive >= self.admit_waiting_ratio * self._running_sentences(model_id)["interactive"]:
+            return True
         return (
             waiting >= max(1.0, self.admit_waiting_ratio * sentences)
             or waiting >= self.max_rows - rows
@@ -247,10 +253,18 @@ class Scheduler:
             running = self._rows[model_id] = dict.fromkeys(PRIORITIES, 0)
         return running
 
+    def _running_sentences(self, model_id: str) -> dict[Priority, int]:
+        running = self._sentences.get(model_id)
+        if running is None:
+            running = self._sentences[model_id] = dict.fromkeys(PRIORITIES, 0)
+        return running
+
     def _count_rows(self, model_id: str, items: list[WorkItem], sign: int) -> None:
-        running = self._running(model_id)
+        """Running rows and sentences per priority, as items join (+1) or leave (-1) the batch."""
+        rows, sentences = self._running(model_id), self._running_sentences(model_id)
         for item in items:
-            running[item.priority] += sign * item.rows
+            rows[item.priority] += sign * item.rows
+            sentences[item.priority] += sign
 
     def _retire_if_dead(self, item: WorkItem, now: float) -> bool:
         if item.abandoned:
