@@ -4,7 +4,8 @@
 
 Three measurements, each on a server of its own (no cache, so every request decodes):
 - first: a 64-text streamed request of news sentences: time to the first event over time to `done` (median of
-  --repeats requests of fresh sentences); every index once, and every text equal to a plain request's;
+  --repeats requests of fresh sentences); every index once, and every text equal to a plain request's; the time
+  to `done` over the plain request's time (what the head start of the shortest text costs);
 - cancel: a 128-text streamed request of long sentences, closed after its first event: decoder steps between the
   close and 64 sentences withdrawn (nmt_cancelled_sentences_total), and a short request's latency right after
   against the same request on the idle server;
@@ -51,7 +52,7 @@ def events(response: httpx.Response) -> Any:
 
 
 def first_result(base: str, pool: list[str], repeats: int) -> dict[str, Any]:
-    ratios, exact = [], True
+    ratios, costs, exact = [], [], True
     for r in range(repeats):
         texts = pool[r * 64 : (r + 1) * 64]
         body = {"text": texts, "source": "en", "target": "de", "stream": True}
@@ -61,11 +62,18 @@ def first_result(base: str, pool: list[str], repeats: int) -> dict[str, Any]:
         first, done = got[0][2] - started, got[-1][2] - started
         ratios.append(first / done)
         items = {data["index"]: data["text"] for name, data, _ in got if name == "message"}
+        started = time.perf_counter()
         plain = httpx.post(f"{base}/v1/translate", json={**body, "stream": False}, timeout=600).json()
+        costs.append(done / (time.perf_counter() - started))  # the stream's `done` over the plain answer's time
         exact &= sorted(items) == list(range(64)) and [items[i] for i in range(64)] == [
             t["text"] for t in plain["translations"]
         ]
-    return {"first_over_done_median": round(statistics.median(ratios), 3), "ratios": ratios, "exact": exact}
+    return {
+        "first_over_done_median": round(statistics.median(ratios), 3),
+        "ratios": ratios,
+        "done_over_plain_median": round(statistics.median(costs), 3),
+        "exact": exact,
+    }
 
 
 def short_latency(base: str, text: str, count: int = 7) -> float:
@@ -160,17 +168,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--only", choices=["first", "cancel", "priority"], action="append", help="(repeatable)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    parts = args.only or ["first", "cancel", "priority"]
     news = read_sentences(args.news)[-5000:]  # the corpus' last lines: fresh to every earlier run's cache
     env = {"CACHE_MEMORY_MB": "0", "MAX_TEXT_CHARS": "200000"}
     result: dict[str, Any] = {}
-    with server(args, env) as base:
-        result["first"] = first_result(base, news, args.repeats)
-    with server(args, env) as base:
-        result["cancel"] = cancel(base, news[1000:])
-    with server(args, env) as base:
-        result["priority"] = priority(base, news[2000:], args.clients, args.seconds)
+    if "first" in parts:
+        with server(args, env) as base:
+            result["first"] = first_result(base, news, args.repeats)
+    if "cancel" in parts:
+        with server(args, env) as base:
+            result["cancel"] = cancel(base, news[1000:])
+    if "priority" in parts:
+        with server(args, env) as base:
+            result["priority"] = priority(base, news[2000:], args.clients, args.seconds)
     emit(result, args.out)
 
 

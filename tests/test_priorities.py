@@ -9,6 +9,7 @@ from typing import Any
 
 from nmt_core.search import SearchOptions
 from service.engine.queue import Budget, WorkItem, WorkQueue
+from service.engine.scheduler import Scheduler
 from service.validation import Priority
 
 MODEL: Any = SimpleNamespace(model_id="m")
@@ -93,3 +94,15 @@ def test_bulk_does_not_take_rows_an_interactive_sentence_is_waiting_for() -> Non
     queue.put(items(2, "bulk", 2, beam=2))
     # 8 rows free would fit the bulk sentences but not the interactive one: nobody takes them this round
     assert queue.take_batch("m", Budget(max_rows=12, max_tokens=10_000, used_rows=6, bulk_rows=8)) == []
+
+
+def test_bulk_holds_the_smaller_share_while_interactive_work_waits_and_the_larger_alone() -> None:
+    queue = WorkQueue(max_items=100)
+    scheduler = Scheduler(queue, max_rows=64, bulk_row_share=1 / 16, bulk_alone_row_share=1 / 2)
+    queue.put(items(20, "bulk", request_id=1))  # 4 rows each
+    alone, _ = scheduler._admit("m", None)  # handed out, not yet running (the decoder would count them)
+    assert len(alone) == 8  # 32 rows: half of 64, nothing interactive anywhere
+    queue.put(items(1, "interactive", request_id=2))
+    beside, _ = scheduler._admit("m", None)
+    assert [item.priority for item in beside] == ["interactive", "bulk"]  # 4 bulk rows: 1/16 of 64
+    assert len(queue) == 11

@@ -72,6 +72,7 @@ def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def test_a_stream_sends_each_text_once_as_it_finishes_and_equals_the_plain_answer(server: ServiceProcess) -> None:
     base = server.base
     texts = [f"the dog {i} runs in the park {unique_tag(2)}" for i in range(12)]
+    texts[5] = f"a dog {unique_tag(1)}"  # the shortest: decoded ahead of the others (the head start)
     warm = [texts[3], texts[7]]
     httpx.post(f"{base}/v1/translate", json={"text": warm, "source": "en", "target": "de"}, timeout=30)
     body = {"text": texts, "source": "en", "target": "de", "stream": True}
@@ -84,6 +85,7 @@ def test_a_stream_sends_each_text_once_as_it_finishes_and_equals_the_plain_answe
     items = [data for name, data in events if name == "message"]
     assert sorted(item["index"] for item in items) == list(range(len(texts)))  # each index exactly once
     assert {item["index"] for item in items[:2]} == {3, 7} and all(item["cached"] for item in items[:2])
+    assert items[2]["index"] == 5 and not items[2]["cached"]
     done = events[-1][1]
     assert done["count"] == len(texts) and done["model"]["id"] == "tiny"
     assert 0 < done["timings"]["first_ms"] <= done["timings"]["total_ms"]

@@ -44,6 +44,7 @@ class Runtime:
             settings.admit_waiting_ratio,
             settings.admit_max_steps,
             settings.bulk_row_share,
+            settings.bulk_alone_row_share,
         )
         self.cache = TranslationCache(
             int(settings.cache_memory_mb * 1024 * 1024),

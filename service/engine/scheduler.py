@@ -3,8 +3,9 @@
 Every loop iteration, per model: (a) decide what the running batch may still take and let the queue
 hand it out; the decoder encodes the newcomers in length-sorted groups; (b) run ONE decoder step for
 all rows (`nmt_core.decoder.BatchedDecoder`); (c) answer the sentences that finished. Interactive sentences
-are admitted first, and as soon as rows are free; bulk sentences hold at most BULK_ROW_SHARE of the rows, so a
-long job never makes a short request wait for rows. A sentence whose every listener left (a client gone) leaves
+are admitted first, and as soon as rows are free; bulk sentences hold at most BULK_ROW_SHARE of the rows beside
+interactive work (BULK_ALONE_ROW_SHARE alone), so a long job never makes a short request wait for rows or slow
+steps. A sentence whose every listener left (a client gone) leaves
 the queue or the running batch at the next step. Rows of different
 bundles never share a decoder batch: each model has its own decoder and they take turns.
 
@@ -59,7 +60,8 @@ class Scheduler:
         static_max_wait_s: float = 0.01,
         admit_waiting_ratio: float = 0.25,
         admit_max_steps: int = 8,
-        bulk_row_share: float = 0.125,
+        bulk_row_share: float = 0.03125,
+        bulk_alone_row_share: float = 0.125,
     ):
         self.queue = queue
         self.mode = mode
@@ -70,6 +72,7 @@ class Scheduler:
         self.admit_waiting_ratio = admit_waiting_ratio
         self.admit_max_steps = admit_max_steps
         self.bulk_row_share = bulk_row_share
+        self.bulk_alone_row_share = bulk_alone_row_share
         self._rows: dict[str, dict[Priority, int]] = {}  # running rows per model and priority
         self._sentences: dict[str, dict[Priority, int]] = {}  # running sentences per model and priority
         self.decoders: dict[str, BatchedDecoder] = {}
@@ -198,8 +201,11 @@ class Scheduler:
 
     def _admit(self, model_id: str, decoder: BatchedDecoder | None) -> tuple[list[WorkItem], float | None]:
         rows, tokens = (decoder.rows, decoder.tokens) if decoder is not None else (0, 0)
-        bulk_running = self._running(model_id)["bulk"]
-        bulk_rows = max(0, int(self.bulk_row_share * self.max_rows) - bulk_running)
+        running = self._running(model_id)
+        bulk_running = running["bulk"]
+        beside_people = running["interactive"] or self.queue.waiting_count(model_id, "interactive")
+        share = self.bulk_row_share if beside_people else self.bulk_alone_row_share
+        bulk_rows = max(0, int(share * self.max_rows) - bulk_running)
         budget = Budget(self.max_rows, self.max_tokens, rows, tokens, bulk_rows=bulk_rows, bulk_idle=not bulk_running)
         if self.mode == "continuous":
             if rows and not self._admission_due(model_id, rows, decoder.sentences if decoder else 0):

@@ -7,6 +7,7 @@ later the HTML and LibreTranslate endpoints): segments in, `SegmentResult`s out,
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Iterable
@@ -31,6 +32,11 @@ T = TypeVar("T")
 SentenceOutcome = SentenceResult | TextFailed
 """What a sentence came to: its translation, or the fault that stopped it (which fails its segment only)."""
 _GRACE_S = 0.5  # the scheduler enforces deadlines; this backstop only catches a stuck scheduler
+
+launch_gate: contextvars.ContextVar[asyncio.Future[None] | None] = contextvars.ContextVar("launch_gate", default=None)
+"""Set by a caller whose sentences should wait before they are decoded (a streamed request's head start, see
+service/api/native.py): cache lookups and single flights still answer at once; sentences that must be decoded
+are queued once the future is done."""
 
 
 @dataclass(eq=False)
@@ -228,6 +234,9 @@ class Translator:
         retry: dict[str, str] = {}
         try:
             try:
+                gate = launch_gate.get()
+                if mine and gate is not None and not gate.done():
+                    await _wait(asyncio.shield(gate), deadline)
                 if mine:
                     self._launch(model, source, target, decoding, texts, mine, deadline, priority)
                 outcomes = await _wait(_settled([f.outcome for f in flights.values()]), deadline)
