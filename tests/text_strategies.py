@@ -25,6 +25,7 @@ property_settings = PROFILES[os.environ.get("PROPERTY_PROFILE", "ci")]
 """The decorator every property test carries: `PROPERTY_PROFILE=nightly` selects the long run."""
 
 WORDS = ["the", "dog", "Cat", "house", "Hund", "maison", "über", "Éléphant", "a", "I", "x", "42", "3.5", "1,234.56"]
+WORDS += ["我", "你好", "天气很好", "中文", "ひらがな", "カタカナ"]  # unspaced scripts
 ABBREVIATIONS = ["Dr.", "Mr.", "e.g.", "i.e.", "z.B.", "St.", "etc.", "ca.", "No.", "J.", "U.S.", "vs."]
 PUNCTUATION = [
     ".",
@@ -46,9 +47,14 @@ PUNCTUATION = [
     "。",
     "！",
     "？",
+    "；",
+    "，",
+    "、",
+    "。”",
+    "！」",
 ]
-QUOTES = ['"', "'", "«", "»", "“", "”", "„", "‚", "‘", "’", "‹", "›", "「", "」"]
-BRACKETS = ["(", ")", "[", "]", "{", "}", "<", ">", "（", "）"]
+QUOTES = ['"', "'", "«", "»", "“", "”", "„", "‚", "‘", "’", "‹", "›", "「", "」", "『", "』"]
+BRACKETS = ["(", ")", "[", "]", "{", "}", "<", ">", "（", "）", "《", "》", "【", "】"]
 SPACES = [" ", "  ", "\n", "\n\n", " \n ", "\t", "\r\n", "\u00a0", "\u2028", "\u3000", "\u200b", "\u2009"]
 EMOJI = ["😀", "👍🏽", "👨‍👩‍👧", "🇩🇪", "🏳️‍🌈", "❤️", "✔", "©", "™", "€", "£", "%"]
 RTL = ["שלום", "مرحبا", "\u200f", "\u200e", "\u202e", "\u2066", "\u2069"]

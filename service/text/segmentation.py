@@ -1,8 +1,10 @@
 """Split long inputs into sentences, the unit the model was trained on and the unit we cache and batch.
 
-A rule-based splitter (terminal punctuation followed by space and an upper-case letter, digit or
-quote) is enough for the languages we serve and keeps the original spacing, so joining the
-translated sentences with the original separators preserves paragraph breaks.
+A rule-based splitter (terminal punctuation followed by space and a word or an opening quote, or Chinese and
+Japanese full-width `。！？；` followed directly by the next sentence) is enough for the languages we serve and
+keeps the original spacing, so joining the translated sentences with the original separators preserves
+paragraph breaks. Joining adapts the spacing to the script of the translation: none between two Chinese
+sentences, one space where a sentence in a spaced script follows one that had none.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-_BOUNDARY = re.compile(r"(?<=[.!?…。！？])[\"'»”)\]]*(\s+)(?=[\"'«“(\[¿¡]*[\w])", re.UNICODE)
+_BOUNDARY = re.compile(
+    r"(?<=[.!?…。！？])[\"'»”)\]]*(\s+)(?=[\"'«“(\[¿¡]*[\w])"  # a space after the end of a sentence
+    r"|(?<=[。！？；])[」』”’）》】〉\"'»)\]]*()(?=[「『“‘（《【〈(\[\"']*\w)",  # CJK: full-width, no space
+    re.UNICODE,
+)
+# Scripts written without spaces between words or sentences (Han, kana, CJK punctuation, full-width forms).
+_UNSPACED = re.compile(r"[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _NEWLINE_RUN = re.compile(r"\n\s*")
 _SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w")
@@ -59,7 +67,47 @@ class Split:
     separators: list[str]
 
     def join(self, translated: list[str]) -> str:
-        return self.leading + "".join(t + sep for t, sep in zip(translated, self.separators, strict=True))
+        """The translated sentences with the original separators, respaced where the translation's script needs
+        it and the source's did not: a space after a sentence in a spaced script (Chinese had none), none
+        between two sentences of an unspaced one (English had one). Untranslated, the text comes back as it was."""
+        parts = [self.leading]
+        last = len(translated) - 1
+        for index, (text, sep) in enumerate(zip(translated, self.separators, strict=True)):
+            if index < last:
+                source = (self.sentences[index], self.sentences[index + 1])
+                sep = _respaced(sep, source, (text, translated[index + 1]))
+            parts += [text, sep]
+        return "".join(parts)
+
+
+_UNSPACED_COMMAS = "，、；：,"
+_CLOSING = "\"'»”’)]）」』》】〉"
+_OPENING = "\"'«“‘([（「『《【〈"
+
+
+def _unspaced(char: str) -> bool:
+    return bool(_UNSPACED.match(char))
+
+
+def _space_after(sentence: str) -> bool:
+    """Whether the next sentence needs a space after this one: its end (past closing quotes) is in a spaced script."""
+    end = sentence.rstrip(_CLOSING) or sentence
+    return bool(end) and not _unspaced(end[-1])
+
+
+def _no_space_between(before: str, after: str) -> bool:
+    """Whether two sentences join without a space: both sides of the boundary are in an unspaced script."""
+    end, start = before.rstrip(_CLOSING) or before, after.lstrip(_OPENING) or after
+    return bool(end and start) and _unspaced(end[-1]) and _unspaced(start[0])
+
+
+def _respaced(sep: str, source: tuple[str, str], translated: tuple[str, str]) -> str:
+    if not sep and _space_after(translated[0]) and not _space_after(source[0]):
+        return " "
+    inline = sep.isspace() and "\n" not in sep
+    if inline and _no_space_between(*translated) and not _no_space_between(*source):
+        return ""
+    return sep
 
 
 _MEMO_MAX_CHARS = 1000  # memoise short, repeated segments only
@@ -165,16 +213,18 @@ def _split_paragraph(paragraph: str) -> list[tuple[str, str]]:
     pieces: list[tuple[str, str]] = []
     start = 0
     for match in _BOUNDARY.finditer(paragraph):
+        group = 1 if match.group(1) is not None else 2  # 2: a full-width end with no space after it
+        end = match.start(group)
         # Only the last word decides; looking at a bounded tail keeps a run of abbreviations linear.
-        tail_start = max(start, match.start(1) - _ABBREVIATION_WINDOW)
-        tail = paragraph[tail_start : match.start(1)]
+        tail_start = max(start, end - _ABBREVIATION_WINDOW)
+        tail = paragraph[tail_start:end]
         mid_word = tail_start > start and not paragraph[tail_start - 1].isspace() and not any(c.isspace() for c in tail)
-        if not mid_word and _ends_with_abbreviation(tail):
+        if group == 1 and not mid_word and _ends_with_abbreviation(tail):
             continue
-        if not _WORD.search(paragraph, start, match.start(1)):
+        if not _WORD.search(paragraph, start, end):
             continue  # dots or an ellipsis with no word before them ("... and more") open a sentence
-        pieces.append((paragraph[start : match.start(1)], match.group(1)))
-        start = match.end(1)
+        pieces.append((paragraph[start:end], match.group(group)))
+        start = match.end(group)
     pieces.append((paragraph[start:], ""))
     return pieces
 
@@ -184,7 +234,8 @@ def _wrap(sentence: str, max_chars: int) -> list[tuple[str, str]]:
 
     Cuts are made at spaces; each cut's whole run of whitespace (a tab or a no-break space beside the space
     included) becomes the unit's separator, so joining units and separators gives back the sentence exactly.
-    A word longer than `max_chars` stays whole. Each window is
+    A word longer than `max_chars` stays whole, except in an unspaced script (Chinese), which is cut after a
+    comma, or at the window's end. Each window is
     scanned a bounded number of times, so the cost stays linear in the sentence.
     """
     if len(sentence) <= max_chars:
@@ -196,6 +247,12 @@ def _wrap(sentence: str, max_chars: int) -> list[tuple[str, str]]:
             out.append((sentence[start:], ""))
             break
         cut = sentence.rfind(" ", start + 1, start + max_chars + 1)
+        if cut == -1 and _UNSPACED.search(sentence, start, start + max_chars):
+            # Chinese or Japanese without spaces: after the window's last comma, or at its end
+            comma = max(sentence.rfind(c, start + 1, start + max_chars) for c in _UNSPACED_COMMAS)
+            out.append((sentence[start : (comma + 1 if comma != -1 else start + max_chars)], ""))
+            start = comma + 1 if comma != -1 else start + max_chars
+            continue
         if cut == -1:
             cut = sentence.find(" ", start + max_chars)
             cut = end_of_text if cut == -1 else cut

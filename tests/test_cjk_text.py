@@ -1,0 +1,40 @@
+"""Chinese in the text layer (issue 25): sentences end at full-width punctuation with no space after it, joining
+spaces the translation for its own script, and a run-on line without spaces is still cut to the model's size."""
+
+from __future__ import annotations
+
+from service.text.segmentation import split_sentences
+
+PARAGRAPH = (
+    "循环神经网络是一类神经网络。它按顺序处理输入。每一步都有一个隐藏状态！隐藏状态会传到下一步。"
+    "这样网络就能记住过去？长序列会带来梯度消失。长短期记忆网络解决了这个问题；它有三个门。"
+    "门控制信息的流动。今天，它们被广泛使用。"
+)
+
+
+def test_a_ten_sentence_chinese_paragraph_without_spaces_is_ten_units() -> None:
+    split = split_sentences(PARAGRAPH)
+    assert len(split.sentences) == 10
+    assert all(s.endswith(("。", "！", "？", "；")) for s in split.sentences)
+    assert split.join(split.sentences) == PARAGRAPH
+
+
+def test_closing_quotes_and_brackets_stay_with_their_sentence() -> None:
+    split = split_sentences("他说：“你好。”我走了！（这是真的。）『再见！』最后一句。")
+    assert split.sentences == ["他说：“你好。”", "我走了！", "（这是真的。）", "『再见！』", "最后一句。"]
+
+
+def test_joining_into_english_adds_spaces_and_into_chinese_removes_them() -> None:
+    chinese = split_sentences("你好。你好吗？\n我很好。")
+    assert chinese.join(["Hello.", "How are you?", "I am fine."]) == "Hello. How are you?\nI am fine."
+    english = split_sentences("Hello. How are you?  I am fine.\nThanks!")
+    assert english.join(["你好。", "你好吗？", "我很好。", "谢谢！"]) == "你好。你好吗？我很好。\n谢谢！"
+    mixed = split_sentences("See the docs. 然后再试。")
+    assert mixed.join(["请看文档。", "Then try again."]) == "请看文档。 Then try again."  # the source's space stays
+
+
+def test_a_run_on_chinese_line_is_cut_after_commas_or_at_the_limit() -> None:
+    text = "我" * 300 + "，" + "你" * 600
+    split = split_sentences(text, max_chars=400)
+    assert [len(s) for s in split.sentences] == [301, 400, 200]
+    assert split.join(split.sentences) == text
