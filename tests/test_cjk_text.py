@@ -3,6 +3,7 @@ spaces the translation for its own script, and a run-on line without spaces is s
 
 from __future__ import annotations
 
+from service.text.detection import Detector
 from service.text.segmentation import split_sentences
 
 PARAGRAPH = (
@@ -38,3 +39,11 @@ def test_a_run_on_chinese_line_is_cut_after_commas_or_at_the_limit() -> None:
     split = split_sentences(text, max_chars=400)
     assert [len(s) for s in split.sentences] == [301, 400, 200]
     assert split.join(split.sentences) == text
+
+
+def test_chinese_is_told_by_its_script_even_in_two_characters() -> None:
+    detector = Detector(["en", "de", "zh"])
+    assert detector.detect("确定")[0].language == "zh"
+    assert detector.detect("循环神经网络（RNN）是一类神经网络。")[0].language == "zh"
+    assert detector.detect("The RNN (循环神经网络) reads its input in order.")[0].language == "en"
+    assert Detector(["en", "de"]).detect("确定")[0].language != "zh"  # no Chinese model: never answered

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,17 @@ from service.errors import DeadlineExceeded
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA_OR_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")
+_HAN_SHARE = 0.5  # of a text's letters, for its script alone to tell Chinese
+
+
+def han_script(text: str) -> bool:
+    """Whether Han characters are at least half of a text's letters and no kana or hangul shows up: Chinese,
+    whatever its length (an n-gram model has little to go on in "设置" or "确定")."""
+    letters = sum(c.isalpha() for c in text)
+    return bool(letters) and not _KANA_OR_HANGUL.search(text) and len(_HAN.findall(text)) >= _HAN_SHARE * letters
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,8 @@ def language_name(code: str) -> str:
 
 class Detector:
     """Ranks the candidate languages for a text. Codes lingua does not know can only win by default:
-    when no known candidate scores (no letters, or a single candidate), the first candidate is reported."""
+    when no known candidate scores (no letters, or a single candidate), the first candidate is reported. Text
+    mostly in Han characters is Chinese by its script, when Chinese is a candidate."""
 
     def __init__(self, codes: list[str]):
         self.codes = list(dict.fromkeys(codes))
@@ -63,6 +76,8 @@ class Detector:
         """Candidates, best first, with confidences summing to at most 100."""
         if not self.codes:
             return []
+        if "zh" in self.codes and han_script(text):
+            return [Detection("zh", 100.0)]
         scores: dict[str, float] = {}
         if self._lingua is not None:
             for value in self._lingua.compute_language_confidence_values(text):
