@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from nmt_core.languages import canonical_language
 from service.errors import InvalidRequest, PayloadTooLarge
 from service.settings import Settings
 
@@ -29,6 +30,12 @@ class TranslationOptions(BaseModel):
 
 
 AUTO_SOURCE = "auto"  # a source language to detect (one detection over the request's texts)
+LanguageCode = Annotated[
+    str,
+    BeforeValidator(lambda v: canonical_language(v) if isinstance(v, str) else v),
+    Field(min_length=1, max_length=16),
+]
+"""A language code as a bundle names it; aliases (zh-Hans, zh-CN, zh_CN) are mapped (nmt_core/languages.py)."""
 Priority = Literal["interactive", "bulk"]
 PRIORITIES: tuple[Priority, ...] = ("interactive", "bulk")
 
@@ -37,8 +44,8 @@ class TranslateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str | list[str] = Field(description="one text, or a list of up to MAX_SEGMENTS segments")
-    source: str = Field(min_length=1, max_length=16, examples=["en"], description='a language code, or "auto"')
-    target: str = Field(min_length=1, max_length=16, examples=["de"])
+    source: LanguageCode = Field(examples=["en"], description='a language code, or "auto"')
+    target: LanguageCode = Field(examples=["de"])
     format: Literal["text", "html"] = Field(
         default="text",
         description="html: each text is an HTML fragment or document; its text is translated and its markup kept",

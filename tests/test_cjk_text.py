@@ -3,8 +3,10 @@ spaces the translation for its own script, and a run-on line without spaces is s
 
 from __future__ import annotations
 
+from nmt_core.languages import canonical_language
 from service.text.detection import Detector
 from service.text.segmentation import split_sentences
+from service.validation import TranslateRequest
 
 PARAGRAPH = (
     "循环神经网络是一类神经网络。它按顺序处理输入。每一步都有一个隐藏状态！隐藏状态会传到下一步。"
@@ -47,3 +49,11 @@ def test_chinese_is_told_by_its_script_even_in_two_characters() -> None:
     assert detector.detect("循环神经网络（RNN）是一类神经网络。")[0].language == "zh"
     assert detector.detect("The RNN (循环神经网络) reads its input in order.")[0].language == "en"
     assert Detector(["en", "de"]).detect("确定")[0].language != "zh"  # no Chinese model: never answered
+
+
+def test_simplified_chinese_tags_name_the_zh_bundle_and_traditional_ones_do_not() -> None:
+    for tag in ("zh", "zh-Hans", "zh-CN", "zh_CN", "ZH-hans", "cmn"):
+        assert canonical_language(tag) == "zh"
+        assert TranslateRequest(text="x", source=tag, target="en").source == "zh"
+    for tag in ("zh-Hant", "zh-TW", "zh-HK", "en", "de"):
+        assert canonical_language(tag) == tag

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from nmt_core.languages import canonical_language
 from service.api.native import ERROR_RESPONSES, key_owner, ready_translator
 from service.api.streaming import unless_disconnected
 from service.documents.formats import SUPPORTED, extract, format_of
@@ -160,6 +161,7 @@ async def create_document(
     """Upload a document to translate as a job; poll its status, then download the result with its key."""
     runtime: Runtime = request.app.state.runtime
     owner = key_owner(request, runtime.settings)
+    source, target = canonical_language(source), canonical_language(target)
     job, key = await submit(
         request, file, source, target, glossary_id, _terms(do_not_translate), _options(options), owner
     )

@@ -13,6 +13,7 @@ from service.engine.glossaries import StoredGlossary, checked_glossary, new_glos
 from service.engine.runtime import Runtime
 from service.errors import InvalidRequest
 from service.text.glossary import parse_entries
+from service.validation import LanguageCode
 
 router = APIRouter(tags=["glossaries"], route_class=KeyedRoute)
 
@@ -25,8 +26,8 @@ class GlossaryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, examples=["UI terms"])
-    source: str = Field(min_length=1, max_length=16, examples=["en"])
-    target: str = Field(min_length=1, max_length=16, examples=["de"])
+    source: LanguageCode = Field(examples=["en"])
+    target: LanguageCode = Field(examples=["de"])
     entries: dict[str, Any] | str = Field(
         description="source term -> target term, or DeepL-style text: one `source<TAB>target` line (tsv) or"
         " `source,target` line (csv) per entry",

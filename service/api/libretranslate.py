@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from nmt_core.languages import canonical_language
 from service.api.documents import result_response, submit, translated_name, wait_for
 from service.api.native import get_runtime, get_translator
 from service.api.streaming import unless_disconnected
@@ -324,8 +325,8 @@ async def translate(
     settings = runtime.settings
     params = await authorized_params(request, settings)
     q = _required(params, "q")
-    source = _string(params, "source")
-    target = _string(params, "target")
+    source = canonical_language(_string(params, "source"))
+    target = canonical_language(_string(params, "target"))
     alternatives = _alternatives(params)
     text_format = _string(params, "format", "text") or "text"
     if text_format not in FORMATS:
@@ -460,8 +461,8 @@ async def translate_file(request: Request, runtime: Runtime = Depends(get_runtim
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise LibreError(400, "Invalid request: missing file parameter")
-    source = _string(params, "source", AUTO) or AUTO
-    target = _string(params, "target")
+    source = canonical_language(_string(params, "source", AUTO) or AUTO)
+    target = canonical_language(_string(params, "target"))
     key = outside or params.get("api_key") or ""
     owner = owner_of(key) if settings.api_key_list else ""
     job, document_key = await submit(request, upload, source, target, None, [], {}, owner)
