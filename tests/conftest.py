@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import tiny_config
+from tests.fixtures import tiny_config, tiny_zh_config
 from tests.service_support import shared_redis
 
 
@@ -32,6 +32,18 @@ def tiny_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
     out = tmp_path_factory.mktemp("bundles") / "tiny-en-de"
     export_bundle(tiny_run, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_zh_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second tiny bundle, en<->zh on toy Chinese (one character per word, no spaces), trained and exported."""
+    from model.export import export_bundle
+    from model.train import train
+
+    run = train(tiny_zh_config(tmp_path_factory.mktemp("tiny-zh")))
+    out = tmp_path_factory.mktemp("bundles") / "tiny-en-zh"
+    export_bundle(run, out)
     return out
 
 

@@ -52,6 +52,39 @@ def write_toy_corpus(directory: Path, pairs: int, seed: int) -> dict[str, str]:
     return {"en": str(directory / "toy.en"), "de": str(directory / "toy.de")}
 
 
+_TOY_HANZI = dict(zip(_WORDS, "这一狗猫男女跑坐上里红蓝大小房街球孩玩和绿车树近", strict=True))
+
+
+def toy_chinese(sentence: str) -> str:
+    """A deterministic 'Chinese': one character per word, no spaces, and 。 for a final period."""
+    words = sentence.rstrip(".").split()
+    return "".join(_TOY_HANZI[word] for word in words) + ("。" if sentence.endswith(".") else "")
+
+
+def write_toy_chinese_corpus(directory: Path, pairs: int, seed: int) -> dict[str, str]:
+    rng = random.Random(seed)
+    english = [
+        " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 7))) + rng.choice(["", "."]) for _ in range(pairs)
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "toy.en").write_text("\n".join(english) + "\n")
+    (directory / "toy.zh").write_text("\n".join(toy_chinese(s) for s in english) + "\n")
+    return {"en": str(directory / "toy.en"), "zh": str(directory / "toy.zh")}
+
+
+def tiny_zh_config(workdir: Path, steps: int = 240):
+    """The tiny network on the toy Chinese, both directions: a second bundle (`tiny-zh`) for the CJK tests."""
+    config = load_config(TINY_CONFIG)
+    config.name = "tiny-zh"
+    train_paths = write_toy_chinese_corpus(workdir / "data" / "train", 600, seed=3)
+    valid_paths = write_toy_chinese_corpus(workdir / "data" / "valid", 30, seed=4)
+    config.data.train = [CorpusSpec(kind="pair", paths=train_paths, directions=["en-zh", "zh-en"])]
+    config.data.valid = [CorpusSpec(kind="pair", paths=valid_paths, directions=["en-zh", "zh-en"])]
+    config.output_dir = str(workdir / "run")
+    config.train.max_steps = steps
+    return config
+
+
 def tiny_config(workdir: Path, steps: int = 240):
     config = load_config(TINY_CONFIG)
     train_paths = write_toy_corpus(workdir / "data" / "train", 600, seed=1)

@@ -1,0 +1,92 @@
+"""Chinese through a real server (issue 25), on a tiny en<->zh bundle served beside the tiny en<->de one: routing,
+detection, sentence splitting, spacing toward English, HTML placement without spaces, and the language lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures import toy_chinese
+from tests.service_support import ServiceProcess, make_model_dir, metric_value, service_process
+
+SENTENCES = [
+    "the dog runs.",
+    "a cat sits on the car.",
+    "the child plays with the ball.",
+    "a man sits near the tree.",
+    "the woman runs in the street.",
+    "a big dog plays.",
+    "the small cat sits in the house.",
+    "a red car.",
+    "the green tree.",
+    "a blue ball.",
+]
+
+
+@pytest.fixture(scope="module")
+def server(
+    tiny_bundle: Path, tiny_zh_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    root = tmp_path_factory.mktemp("chinese")
+    make_model_dir(tiny_bundle, root)
+    with service_process(make_model_dir(tiny_zh_bundle, root), root / "server.log") as service:
+        yield service
+
+
+def sentences_decoded(base: str, direction: str) -> float:
+    return metric_value(httpx.get(f"{base}/metrics").text, f'nmt_segments_total{{direction="{direction}"}}')
+
+
+def test_both_bundles_are_served_and_listed(server: ServiceProcess) -> None:
+    languages = httpx.get(f"{server.base}/languages").json()
+    targets = {entry["code"]: entry["targets"] for entry in languages}
+    assert targets["zh"] == ["en"] and "zh" in targets["en"] and "de" in targets["en"]
+    de = httpx.post(f"{server.base}/v1/translate", json={"text": "the dog runs", "source": "en", "target": "de"})
+    assert de.status_code == 200 and de.json()["model"]["id"] == "tiny"
+
+
+def test_a_ten_sentence_chinese_paragraph_is_ten_units_and_english_comes_back_spaced(server: ServiceProcess) -> None:
+    paragraph = "".join(toy_chinese(s) for s in SENTENCES)
+    assert " " not in paragraph
+    before = sentences_decoded(server.base, "zh-en")
+    answer = httpx.post(
+        f"{server.base}/v1/translate", json={"text": paragraph, "source": "zh-CN", "target": "en"}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model"]["id"] == "tiny-zh"
+    assert sentences_decoded(server.base, "zh-en") - before == 10
+    text = answer.json()["translations"][0]["text"]
+    assert not any("\u4e00" <= c <= "\u9fff" for c in text.replace("。", ""))  # English, not copied Chinese
+    assert text.count(" ") >= 10  # words and the ten sentences are spaced
+
+
+def test_english_into_chinese_joins_without_spaces(server: ServiceProcess) -> None:
+    answer = httpx.post(
+        f"{server.base}/v1/translate",
+        json={"text": " ".join(SENTENCES[:4]), "source": "en", "target": "zh-Hans"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    text = answer.json()["translations"][0]["text"]
+    assert text and " " not in text
+
+
+def test_auto_detects_chinese_even_in_two_characters(server: ServiceProcess) -> None:
+    answer = httpx.post(f"{server.base}/v1/translate", json={"text": "狗跑", "source": "auto", "target": "en"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["detected_language"] == "zh"
+
+
+def test_markup_is_placed_in_chinese_without_spaces(server: ServiceProcess) -> None:
+    """The tiny model's words are not good enough to say which character is bold; the placement's structure is."""
+    body = {"text": "<p>the <b>dog</b> runs on the street</p>", "source": "en", "target": "zh", "format": "html"}
+    answer = httpx.post(f"{server.base}/v1/translate", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    html = answer.json()["translations"][0]["text"]
+    assert html.startswith("<p>") and html.endswith("</p>")
+    bold = html.split("<b>", 1)[1].split("</b>", 1)[0]
+    assert bold and "<" not in bold
+    assert " " not in html.removeprefix("<p>").removesuffix("</p>").replace("<b>", "").replace("</b>", "")
