@@ -2,6 +2,7 @@
 today's whole batches, in the same run, in Chromium, on the shipped model (issue 20).
 
     python bench/viewport.py --out runs/viewport.json
+    python bench/viewport.py --all-pages --rounds 1 --width 390 --height 844   # every real page, phone-sized
 
 Each round loads the page twice (batches, then streaming, then the other order on the next round), each time on a
 fresh server without cache, and times from the click until every text that was in view is painted, and until the
@@ -42,11 +43,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--page", type=Path, default=PAGE)
+    parser.add_argument("--all-pages", action="store_true", help="every page of tests/fixtures/real_pages")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=800)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    pages = sorted(PAGE.parent.glob("*.html")) if args.all_pages else [args.page]
+    results = [measure(page, args) for page in pages]
+    if len(results) == 1:
+        emit(results[0], args.out)
+        return
+    speedups = [r["viewport_speedup"] for r in results]
+    summary = {
+        "viewport": [args.width, args.height],
+        "pages": len(results),
+        "viewport_speedup_median": statistics.median(speedups),
+        "viewport_speedup_range": [min(speedups), max(speedups)],
+        "per_page": {r["page"]: [r["visible_texts"], r["viewport_speedup"]] for r in results},
+        "results": results,
+    }
+    emit(summary, args.out)
+
+
+def measure(page_path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One page: medians over --rounds of both modes, alternating which goes first."""
     runs: dict[str, list[dict[str, Any]]] = {"batches": [], "streaming": []}
     with playwright_sync.sync_playwright() as p, tempfile.TemporaryDirectory() as pages:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -55,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             for mode in order:
                 with server(args, {"CACHE_MEMORY_MB": "0", "CORS_ORIGINS": "*"}) as base:
                     name = f"{mode}-{round_}.html"
-                    (Path(pages) / name).write_text(embed_page(args.page, base, stream=mode == "streaming"))
+                    (Path(pages) / name).write_text(embed_page(page_path, base, stream=mode == "streaming"))
                     with static_server(Path(pages)) as url:
                         runs[mode].append(timed(browser, f"{url}/{name}", args.width, args.height))
         browser.close()
@@ -63,15 +84,14 @@ def main(argv: list[str] | None = None) -> None:
         mode: {key: statistics.median(r[key] for r in rows) for key in ("viewport_ms", "total_ms")}
         for mode, rows in runs.items()
     }
-    result = {
-        "page": args.page.name,
+    return {
+        "page": page_path.name,
         "viewport": [args.width, args.height],
         "visible_texts": runs["streaming"][0]["visible"],
         "medians": medians,
         "viewport_speedup": round(medians["batches"]["viewport_ms"] / medians["streaming"]["viewport_ms"], 2),
         "runs": runs,
     }
-    emit(result, args.out)
 
 
 if __name__ == "__main__":
