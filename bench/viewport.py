@@ -54,10 +54,11 @@ def main(argv: list[str] | None = None) -> None:
     if len(results) == 1:
         emit(results[0], args.out)
         return
-    speedups = [r["viewport_speedup"] for r in results]
+    speedups = [r["viewport_speedup"] for r in results if r["viewport_speedup"] is not None]
     summary = {
         "viewport": [args.width, args.height],
         "pages": len(results),
+        "pages_measured": len(speedups),  # a page whose run ended in an error has no speedup
         "viewport_speedup_median": statistics.median(speedups),
         "viewport_speedup_range": [min(speedups), max(speedups)],
         "per_page": {r["page"]: [r["visible_texts"], r["viewport_speedup"]] for r in results},
@@ -80,16 +81,18 @@ def measure(page_path: Path, args: argparse.Namespace) -> dict[str, Any]:
                     with static_server(Path(pages)) as url:
                         runs[mode].append(timed(browser, f"{url}/{name}", args.width, args.height))
         browser.close()
+    complete = all(r["viewport_ms"] is not None for rows in runs.values() for r in rows)  # None: a run failed
     medians = {
         mode: {key: statistics.median(r[key] for r in rows) for key in ("viewport_ms", "total_ms")}
         for mode, rows in runs.items()
     }
+    speedup = medians["batches"]["viewport_ms"] / medians["streaming"]["viewport_ms"] if complete else None
     return {
         "page": page_path.name,
         "viewport": [args.width, args.height],
         "visible_texts": runs["streaming"][0]["visible"],
-        "medians": medians,
-        "viewport_speedup": round(medians["batches"]["viewport_ms"] / medians["streaming"]["viewport_ms"], 2),
+        "medians": medians if complete else None,
+        "viewport_speedup": round(speedup, 2) if speedup is not None else None,
         "runs": runs,
     }
 
