@@ -90,3 +90,19 @@ def test_markup_is_placed_in_chinese_without_spaces(server: ServiceProcess) -> N
     bold = html.split("<b>", 1)[1].split("</b>", 1)[0]
     assert bold and "<" not in bold
     assert " " not in html.removeprefix("<p>").removesuffix("</p>").replace("<b>", "").replace("</b>", "")
+
+
+def test_text_already_in_the_target_language_comes_back_as_sent(server: ServiceProcess) -> None:
+    """A page translator sends whatever a page holds: German found on a page translated into German is no error."""
+    texts = ["Der Hund läuft heute sehr schnell nach Hause.", "Die Katze schläft auf dem Sofa."]
+    body = {"text": texts, "source": "auto", "target": "de"}
+    plain = httpx.post(f"{server.base}/v1/translate", json=body, timeout=30)
+    assert plain.status_code == 200, plain.text
+    assert [t["text"] for t in plain.json()["translations"]] == texts
+    assert plain.json()["detected_language"] == "de"
+    with httpx.stream("POST", f"{server.base}/v1/translate", json={**body, "stream": True}, timeout=30) as response:
+        lines = [line for line in response.iter_lines() if line.startswith(("event:", "data:"))]
+    assert lines[-2] == "event: done" and '"detected_language":"de"' in lines[-1]
+    assert sum(line.startswith("data:") for line in lines) == len(texts) + 1
+    explicit = httpx.post(f"{server.base}/v1/translate", json={**body, "source": "de"}, timeout=30)
+    assert explicit.status_code == 400  # asked for de->de outright: still an unknown direction

@@ -23,6 +23,7 @@ from service.engine.translator import Translator, launch_gate
 from service.errors import EngineFailure, NotReady, ServiceError, ShuttingDown, UnknownDirection
 from service.settings import Settings
 from service.text.detection import detect_within
+from service.text.glossary import EMPTY as GLOSSARY_NONE
 from service.text.glossary import Glossary
 from service.validation import (
     AUTO_SOURCE,
@@ -113,9 +114,12 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     if runtime.limiter.enabled:
         await runtime.limiter.check(request, header_keys(request), sum(len(s) for s in segments))
     detected = None
+    streamed = body.stream or EVENT_STREAM in request.headers.get("accept", "")
     if body.source == AUTO_SOURCE:
         detected = await _detected_source(request, segments, runtime.settings)
         body = body.model_copy(update={"source": detected})
+        if detected == body.target:
+            return _as_sent(translator, body, segments, streamed)
     model = translator.engine.resolve(body.source, body.target)
     literals = check_terms(body.do_not_translate, runtime.settings)
     glossary = await request_glossary(
@@ -127,7 +131,7 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
         body.glossary_id,
         runtime.settings,
     )
-    if body.stream or EVENT_STREAM in request.headers.get("accept", ""):
+    if streamed:
         events = _stream(translator, body, segments, literals, glossary, model, detected)
         return EventStream(events, translator.timeout_for(body.priority))
     results = await unless_disconnected(request, _translated(translator, body, segments, literals, glossary))
@@ -140,6 +144,31 @@ async def translate(body: TranslateRequest, request: Request) -> Response:
     )
     # Serialised here: returning the model would make FastAPI validate it a second time.
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+def _as_sent(translator: Translator, body: TranslateRequest, segments: list[str], streamed: bool) -> Response:
+    """Texts detected in the target language come back as sent: nothing to translate, which is no error (a page
+    translator sends whatever a page holds, and one 400 would stop the whole page)."""
+    model = next((m for s, t, m in translator.engine.directions() if body.target in (s, t)), None)
+    if model is None:
+        raise UnknownDirection(f"no model translates into {body.target!r}")
+    results = [TextResult(text, False, 0, 0) for text in segments]
+    items = [_translation(result, body, GLOSSARY_NONE) for result in results]
+    ref = ModelRef(id=model.model_id, version=model.model_version)
+    if not streamed:
+        answer = TranslateResponse(translations=items, model=ref, detected_language=body.source)
+        return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
+
+    async def events() -> AsyncIterator[bytes]:
+        for index, item in enumerate(items):
+            yield event({"index": index, **item.model_dump(exclude_none=True)})
+        timings = {"first_ms": 0.0, "total_ms": 0.0}
+        yield event(
+            {"model": ref.model_dump(), "count": len(items), "timings": timings, "detected_language": body.source},
+            "done",
+        )
+
+    return EventStream(events(), translator.timeout_for(body.priority))
 
 
 async def _detected_source(request: Request, texts: list[str], settings: Settings) -> str:
@@ -213,20 +242,21 @@ async def _stream(
         return asyncio.ensure_future(_translated(translator, body, text, literals, glossary, first_index=index))
 
     lead = min(range(len(segments)), key=lambda i: len(segments[i]))
-    pending = {start(lead): lead}
     gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def open_gate(*_: object) -> None:
         if not gate.done():
             gate.set_result(None)
 
-    next(iter(pending)).add_done_callback(open_gate)
-    timer = asyncio.get_running_loop().call_later(HEAD_START_S, open_gate)
     held = launch_gate.set(gate)  # the other texts: cache hits answer now, the rest decode after the lead
-    try:
-        pending.update({start(index): index for index in range(len(segments)) if index != lead})
+    try:  # started before the lead, so that their cache lookups run before the lead's decoding can end
+        pending = {start(index): index for index in range(len(segments)) if index != lead}
     finally:
         launch_gate.reset(held)
+    first = start(lead)
+    pending[first] = lead
+    first.add_done_callback(open_gate)
+    timer = asyncio.get_running_loop().call_later(HEAD_START_S, open_gate)
     try:
         while pending:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
