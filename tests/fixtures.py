@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from model.config import CorpusSpec, load_config
@@ -74,23 +75,26 @@ def write_toy_chinese_corpus(directory: Path, pairs: int, seed: int) -> dict[str
 
 def tiny_zh_config(workdir: Path, steps: int = 240):
     """The tiny network on the toy Chinese, both directions: a second bundle (`tiny-zh`) for the CJK tests."""
-    config = load_config(TINY_CONFIG)
+    config = _tiny(workdir, steps, write_toy_chinese_corpus, "zh", seeds=(3, 4))
     config.name = "tiny-zh"
-    train_paths = write_toy_chinese_corpus(workdir / "data" / "train", 600, seed=3)
-    valid_paths = write_toy_chinese_corpus(workdir / "data" / "valid", 30, seed=4)
-    config.data.train = [CorpusSpec(kind="pair", paths=train_paths, directions=["en-zh", "zh-en"])]
-    config.data.valid = [CorpusSpec(kind="pair", paths=valid_paths, directions=["en-zh", "zh-en"])]
-    config.output_dir = str(workdir / "run")
-    config.train.max_steps = steps
     return config
 
 
 def tiny_config(workdir: Path, steps: int = 240):
+    return _tiny(workdir, steps, write_toy_corpus, "de", seeds=(1, 2))
+
+
+CorpusWriter = Callable[[Path, int, int], dict[str, str]]
+
+
+def _tiny(workdir: Path, steps: int, write: CorpusWriter, other: str, seeds: tuple[int, int]):
+    """tiny.yaml on a toy corpus of English and `other`, both directions."""
     config = load_config(TINY_CONFIG)
-    train_paths = write_toy_corpus(workdir / "data" / "train", 600, seed=1)
-    valid_paths = write_toy_corpus(workdir / "data" / "valid", 30, seed=2)
-    config.data.train = [CorpusSpec(kind="pair", paths=train_paths, directions=["en-de", "de-en"])]
-    config.data.valid = [CorpusSpec(kind="pair", paths=valid_paths, directions=["en-de", "de-en"])]
+    train_paths = write(workdir / "data" / "train", 600, seeds[0])
+    valid_paths = write(workdir / "data" / "valid", 30, seeds[1])
+    directions = [f"en-{other}", f"{other}-en"]
+    config.data.train = [CorpusSpec(kind="pair", paths=train_paths, directions=directions)]
+    config.data.valid = [CorpusSpec(kind="pair", paths=valid_paths, directions=directions)]
     config.output_dir = str(workdir / "run")
     config.train.max_steps = steps
     return config

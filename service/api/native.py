@@ -162,13 +162,21 @@ def _as_sent(translator: Translator, body: TranslateRequest, segments: list[str]
     async def events() -> AsyncIterator[bytes]:
         for index, item in enumerate(items):
             yield event({"index": index, **item.model_dump(exclude_none=True)})
-        timings = {"first_ms": 0.0, "total_ms": 0.0}
-        yield event(
-            {"model": ref.model_dump(), "count": len(items), "timings": timings, "detected_language": body.source},
-            "done",
-        )
+        yield _done(model, len(items), 0.0, 0.0, body.source)
 
     return EventStream(events(), translator.timeout_for(body.priority))
+
+
+def _done(model: LoadedModel, count: int, first_s: float, total_s: float, detected: str | None) -> bytes:
+    """The `done` event closing a stream: the model, the count of texts and the times to the first event and end."""
+    summary: dict[str, object] = {
+        "model": {"id": model.model_id, "version": model.model_version},
+        "count": count,
+        "timings": {"first_ms": round(first_s * 1000, 1), "total_ms": round(total_s * 1000, 1)},
+    }
+    if detected is not None:
+        summary["detected_language"] = detected
+    return event(summary, "done")
 
 
 async def _detected_source(request: Request, texts: list[str], settings: Settings) -> str:
@@ -271,15 +279,7 @@ async def _stream(
                     return
                 first_s = first_s if first_s is not None else time.monotonic() - started
                 yield event({"index": index, **item})
-        total_s = time.monotonic() - started
-        summary = {
-            "model": {"id": model.model_id, "version": model.model_version},
-            "count": len(segments),
-            "timings": {"first_ms": round((first_s or 0) * 1000, 1), "total_ms": round(total_s * 1000, 1)},
-        }
-        if detected is not None:
-            summary["detected_language"] = detected
-        yield event(summary, "done")
+        yield _done(model, len(segments), first_s or 0.0, time.monotonic() - started, detected)
     finally:
         timer.cancel()
         open_gate()
