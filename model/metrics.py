@@ -20,10 +20,10 @@ def moses_lower(texts: Sequence[str], lang: str) -> list[str]:
 
 
 def score(hypotheses: Sequence[str], references: Sequence[str], target_lang: str) -> dict[str, float]:
-    """sacreBLEU (cased, detokenized, 13a), chrF, and BLEU on lowercased Moses-tokenized text
-    (multi-bleu.perl style, how published Multi30k figures are computed)."""
+    """sacreBLEU (cased, detokenized, 13a; its `zh` tokenizer into Chinese), chrF, and BLEU on lowercased
+    Moses-tokenized text (multi-bleu.perl style, how published Multi30k figures are computed)."""
     hyps, refs = list(hypotheses), [list(references)]
-    bleu_metric = BLEU()
+    bleu_metric = BLEU(trg_lang=target_lang)  # picks the zh tokenizer for Chinese, 13a otherwise
     bleu = bleu_metric.corpus_score(hyps, refs)
     chrf = CHRF().corpus_score(hyps, refs)
     tokenized = BLEU(tokenize="none", force=True).corpus_score(

@@ -25,6 +25,7 @@ Nothing here is committed: the corpus is rebuilt by this command on any Debian m
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import re
@@ -38,9 +39,11 @@ from pathlib import Path, PurePosixPath
 import polib
 
 from model.dataset import DEFAULT_WEB_DATA_DIR
+from model.help_data import HELP_PACKAGES, HELP_ROOT, aligned_paragraphs
+from model.simplified import CONVERSION, to_simplified
 from nmt_core.spans import STAND_IN, pattern_spans
 
-LANGUAGES = ("de", "fr")
+LANGUAGES = ("de", "fr")  # the default --languages; zh (issue 25) is asked for by name
 DEFAULT_PACKAGES = Path(__file__).resolve().parent / "configs" / "web_packages.txt"
 # Menu accelerators: LibreOffice's ~ anywhere (S~ubject), &File but not &amp;, and GTK's _ at a word's start or
 # inside a word (redu_zieren), unless the word is an identifier (snake_case) that both sides of the pair share.
@@ -48,12 +51,21 @@ _TILDE = re.compile(r"~(?=\w)")
 _AMPERSAND = re.compile(r"(?<![\w&])&(?=\w)(?!#?\w{1,8};)")
 _UNDERSCORED = re.compile(r"\w*_\w*")
 _MNEMONIC = re.compile(r"^_(?=[^\W_])|(?<=[^\W\d_])_(?=[^\W\d_])")
-_LANG_CODES = {"de": "de", "de_DE": "de", "fr": "fr", "fr_FR": "fr"}  # not de_CH (no ß) or fr_CA
-_STEM_LANGUAGE = re.compile(r"(?:^|-)(de_DE|fr_FR)$")  # WordPress: admin-de_DE.mo
+# Not de_CH (no ß), fr_CA or zh_TW/zh_HK (Traditional script).
+_LANG_CODES = {"de": "de", "de_DE": "de", "fr": "fr", "fr_FR": "fr", "zh_CN": "zh", "zh_Hans": "zh"}
+_STEM_LANGUAGE = re.compile(r"(?:^|-)(de_DE|fr_FR|zh_CN)$")  # WordPress: admin-de_DE.mo
+# CJK catalogs put the accelerator after the label in brackets: 文件(_F), 打开(&O)...
+_BRACKETED_ACCELERATOR = re.compile(r"\s?[(（][_&~][A-Za-z0-9][)）]")
 # Product-name variables that a catalog fills in at run time (LibreOffice): the name itself, so the model copies it.
 _PRODUCT_NAMES = {"%PRODUCTNAME": "LibreOffice"}
 _SPACE = re.compile(r"\s+")
 _LETTER = re.compile(r"[^\W\d_]")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# A Han character carries about as much as three Latin ones (a word of English is ~5 letters, of Chinese ~1.7
+# characters), so lengths are compared with each Han character counted three times.
+HAN_WEIGHT = 3
+# A translation in these languages must be written in their script (a zh catalog's copied English is no pair).
+_SCRIPT_OF = {"zh": _HAN}
 
 
 @dataclass
@@ -71,7 +83,7 @@ def clean(text: str, identifiers: frozenset[str] = frozenset()) -> str:
     Words in `identifiers` keep their underscores."""
     for variable, name in _PRODUCT_NAMES.items():
         text = text.replace(variable, name)
-    text = _AMPERSAND.sub("", _TILDE.sub("", text))
+    text = _AMPERSAND.sub("", _TILDE.sub("", _BRACKETED_ACCELERATOR.sub("", text)))
 
     def unmarked(word: re.Match[str]) -> str:
         found = word.group()
@@ -96,12 +108,25 @@ def catalog_language(path: PurePosixPath) -> str | None:
     return _LANG_CODES[found.group(1)] if found else None
 
 
-def acceptable(source: str, target: str) -> bool:
+def weighted_length(text: str) -> int:
+    """Length with each Han character counted as HAN_WEIGHT letters, so that ratios hold across scripts."""
+    return len(text) + (HAN_WEIGHT - 1) * len(_HAN.findall(text))
+
+
+def acceptable(source: str, target: str, lang: str = "") -> bool:
     if not (2 <= len(source) <= 400 and 2 <= len(target) <= 400):
         return False
     if not (_LETTER.search(source) and _LETTER.search(target)):
         return False
-    return 1 / 3 <= len(target) / len(source) <= 3
+    script = _SCRIPT_OF.get(lang)
+    if script is not None and not script.search(target):
+        return False
+    return 1 / 3 <= weighted_length(target) / weighted_length(source) <= 3
+
+
+def in_script(text: str, lang: str) -> str:
+    """The translation side as the bundle writes it: Simplified characters for zh."""
+    return to_simplified(text) if lang == "zh" else text
 
 
 def with_stand_ins(source: str, target: str) -> tuple[str, str] | None:
@@ -122,32 +147,44 @@ def with_stand_ins(source: str, target: str) -> tuple[str, str] | None:
     return out[0], out[1]
 
 
-def catalog_pairs(path: Path) -> Iterator[tuple[str, str]]:
-    """(English, translation) of one compiled catalog: translated singular entries, cleaned, filtered, with
-    placeholders as stand-ins."""
+def kept_pair(source: str, target: str, lang: str) -> tuple[str, str] | None:
+    """A (English, translation) pair cleaned, filtered, in the target's script, with placeholders as stand-ins;
+    None when it is not worth training on."""
+    source, target = clean_pair(source, in_script(target, lang))
+    if source == target or not acceptable(source, target, lang):
+        return None
+    return with_stand_ins(source, target)
+
+
+def catalog_pairs(path: Path, lang: str = "") -> Iterator[tuple[str, str]]:
+    """(English, translation) of one compiled catalog's translated singular entries, as kept_pair keeps them."""
     for entry in polib.mofile(str(path)):
         if entry.msgid_plural or not entry.msgstr or entry.obsolete:
             continue
-        source, target = clean_pair(entry.msgid, entry.msgstr)
-        if source == target or not acceptable(source, target):
-            continue
-        pair = with_stand_ins(source, target)
+        pair = kept_pair(entry.msgid, entry.msgstr, lang)
         if pair is not None:
             yield pair
 
 
-def unpacked_catalogs(deb: Path, workdir: Path) -> tuple[dict[str, list[Path]], str, str]:
+def unpacked_catalogs(
+    deb: Path, workdir: Path, languages: Iterable[str] = LANGUAGES
+) -> tuple[dict[str, list[Path]], str, str]:
     """The package's catalogs per language, its version and its license (from its copyright file)."""
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(workdir)], check=True, capture_output=True)
-    version = subprocess.run(
-        ["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    catalogs: dict[str, list[Path]] = {lang: [] for lang in LANGUAGES}
+    version = unpack(deb, workdir)
+    catalogs: dict[str, list[Path]] = {lang: [] for lang in languages}
     for path in sorted(workdir.rglob("*.mo")):
         lang = catalog_language(PurePosixPath(path.relative_to(workdir).as_posix()))
-        if lang is not None:
+        if lang in catalogs:
             catalogs[lang].append(path)
     return catalogs, version, _license(workdir)
+
+
+def unpack(deb: Path, workdir: Path) -> str:
+    """The package's files under workdir; its version."""
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(workdir)], check=True, capture_output=True)
+    return subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def _license(root: Path) -> str:
@@ -177,9 +214,33 @@ def split_of(source: str) -> str:
     return "valid" if bucket == 0 else "test" if bucket == 1 else "train"
 
 
-def build(packages: Iterable[str], debs: Path, dest: Path, test_packages: set[str]) -> list[PackageRecord]:
-    """Collect every package's pairs and write the corpus, the held-out slices and the manifest."""
-    chosen: dict[tuple[str, str], dict[str, str]] = {}  # (slice, lang) -> English -> translation
+@dataclass
+class Corpus:
+    """Pairs per (domain, slice, language), English strings deduplicated within each."""
+
+    pairs: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)
+
+    def add(self, domain: str, where: str, lang: str, source: str, target: str) -> bool:
+        slot = self.pairs.setdefault((domain, where, lang), {})
+        if source in slot:
+            return False
+        slot[source] = target
+        return True
+
+
+def build(
+    packages: Iterable[str],
+    debs: Path,
+    dest: Path,
+    test_packages: set[str],
+    languages: Iterable[str] = LANGUAGES,
+    tatoeba: dict[str, Path] | None = None,
+    help_text: bool = False,
+) -> list[PackageRecord]:
+    """Collect every package's pairs (and, when asked, Tatoeba's and LibreOffice's help) and write the corpus,
+    the held-out slices and the manifest."""
+    languages = tuple(languages)
+    corpus = Corpus()
     records = []
     for package in packages:
         record = PackageRecord(package)
@@ -187,38 +248,99 @@ def build(packages: Iterable[str], debs: Path, dest: Path, test_packages: set[st
         try:
             deb = download(package, debs)
             with tempfile.TemporaryDirectory() as workdir:
-                catalogs, record.version, record.license = unpacked_catalogs(deb, Path(workdir))
+                catalogs, record.version, record.license = unpacked_catalogs(deb, Path(workdir), languages)
                 for lang, paths in catalogs.items():
                     kept = 0
                     for path in paths:
                         record.catalogs.append(path.relative_to(workdir).as_posix())
-                        for source, target in catalog_pairs(path):
+                        for source, target in catalog_pairs(path, lang):
                             where = "ui_test" if package in test_packages else split_of(source)
-                            slot = chosen.setdefault((where, lang), {})
-                            if source not in slot:
-                                slot[source] = target
-                                kept += 1
+                            kept += corpus.add("ui", where, lang, source, target)
                     record.pairs[lang] = kept
         except (subprocess.CalledProcessError, FileNotFoundError, OSError, ValueError) as exc:
             record.error = f"{type(exc).__name__}: {exc}"
-    _write(chosen, dest, records)
+    if help_text:
+        records += help_records(corpus, debs, languages)
+    converted = {lang: write_tatoeba(lang, path, dest) for lang, path in (tatoeba or {}).items()}
+    _write(corpus, dest, records, converted)
     return records
 
 
-def _write(chosen: dict[tuple[str, str], dict[str, str]], dest: Path, records: list[PackageRecord]) -> None:
-    held_out = {s for (where, _), pairs in chosen.items() if where != "train" for s in pairs}
-    for (where, lang), pairs in sorted(chosen.items()):
+def help_records(corpus: Corpus, debs: Path, languages: Iterable[str]) -> list[PackageRecord]:
+    """LibreOffice's help, English beside each language, aligned by paragraph id into the `help` domain."""
+    english_package, english_locale = HELP_PACKAGES["en"]
+    records = []
+    with tempfile.TemporaryDirectory() as workdir:
+        english = PackageRecord(english_package)
+        records.append(english)
+        try:
+            english.version = unpack(download(english_package, debs), Path(workdir, "en"))
+            english.license = _license(Path(workdir, "en"))
+        except (subprocess.CalledProcessError, FileNotFoundError, OSError) as exc:
+            english.error = f"{type(exc).__name__}: {exc}"
+            return records
+        for lang in languages:
+            package, locale = HELP_PACKAGES[lang]
+            record = PackageRecord(package)
+            records.append(record)
+            try:
+                record.version = unpack(download(package, debs), Path(workdir, lang))
+                record.license = _license(Path(workdir, lang))
+                pairs = aligned_paragraphs(
+                    Path(workdir, "en", HELP_ROOT, english_locale), Path(workdir, lang, HELP_ROOT, locale)
+                )
+                kept = 0
+                for source, target in pairs:
+                    pair = kept_pair(source, target, lang)
+                    if pair is not None:
+                        kept += corpus.add("help", split_of(pair[0]), lang, *pair)
+                record.pairs[lang] = kept
+                record.catalogs.append(f"{HELP_ROOT}/{locale} aligned with {english_locale} by paragraph id")
+            except (subprocess.CalledProcessError, FileNotFoundError, OSError) as exc:
+                record.error = f"{type(exc).__name__}: {exc}"
+    return records
+
+
+def write_tatoeba(lang: str, path: Path, dest: Path) -> dict[str, object]:
+    """Tatoeba's pairs as they are (the training config holds its own slices out), the translation in the
+    bundle's script; what was read and how many lines the conversion changed are returned for the manifest."""
+    rows = converted = 0
+    lines = []
+    with gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8") as f:
+        for line in f:
+            english, _, translation = line.rstrip("\n").partition("\t")
+            if not english or not translation:
+                continue
+            rows += 1
+            written = in_script(translation, lang)
+            converted += written != translation
+            lines.append(f"{english}\t{written}\n")
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / _file_name("tatoeba", lang)).write_text("".join(lines), encoding="utf-8")
+    return {"source": str(path), "rows": rows, "script_converted": converted}
+
+
+def _file_name(domain: str, lang: str) -> str:
+    return f"{'web' if domain == 'ui' else domain}.en-{lang}.tsv"
+
+
+def _write(corpus: Corpus, dest: Path, records: list[PackageRecord], tatoeba: dict[str, dict[str, object]]) -> None:
+    held_out = {s for (_, where, _), pairs in corpus.pairs.items() if where != "train" for s in pairs}
+    for (domain, where, lang), pairs in sorted(corpus.pairs.items()):
         if where == "train":
-            path = dest / f"web.en-{lang}.tsv"
+            path = dest / _file_name(domain, lang)
             pairs = {s: t for s, t in pairs.items() if s not in held_out}  # a held-out string never trains
         else:
-            path = dest / "heldout" / where / f"ui.en-{lang}.tsv"
+            path = dest / "heldout" / where / f"{domain}.en-{lang}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"{s}\t{t}\n" for s, t in sorted(pairs.items())), encoding="utf-8")
     manifest = {
         "sources": [asdict(r) for r in records],
-        "filters": "translated singular entries; accelerators removed; 2-400 chars; length ratio 1/3-3; letters;"
-        " placeholders as the stand-in " + STAND_IN + ", pairs whose sides hold different placeholders dropped",
+        "tatoeba": tatoeba,
+        "filters": "translated singular entries; accelerators removed; 2-400 chars; length ratio 1/3-3 with a Han"
+        f" character counted {HAN_WEIGHT} times; letters; zh translations in Han script; placeholders as the"
+        " stand-in " + STAND_IN + ", pairs whose sides hold different placeholders dropped",
+        "script": f"zh translations converted to Simplified with OpenCC {CONVERSION!r}",
         "split": "by English string: sha256 % 100 == 0 valid, == 1 test; --test-packages whole to ui_test",
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
@@ -234,9 +356,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-packages", default="", help="comma-separated packages held out whole (UI test)")
     parser.add_argument("--debs", type=Path, default=Path("data/debs"), help="where .deb files are kept")
     parser.add_argument("--dest", type=Path, default=Path(DEFAULT_WEB_DATA_DIR))
+    parser.add_argument("--languages", default=",".join(LANGUAGES), help="translation languages, e.g. de,fr or zh")
+    parser.add_argument(
+        "--tatoeba", action="append", default=[], metavar="LANG=PATH", help="a Tatoeba TSV to convert and record"
+    )
+    parser.add_argument("--help-text", action="store_true", help="add LibreOffice's help, aligned by paragraph id")
     args = parser.parse_args(argv)
     test_packages = {p.strip() for p in args.test_packages.split(",") if p.strip()}
-    records = build(read_packages(args.packages), args.debs, args.dest, test_packages)
+    languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
+    tatoeba = {lang: Path(path) for lang, _, path in (item.partition("=") for item in args.tatoeba)}
+    records = build(
+        read_packages(args.packages), args.debs, args.dest, test_packages, languages, tatoeba, args.help_text
+    )
     for record in records:
         status = record.error or ", ".join(f"{lang} {n}" for lang, n in record.pairs.items())
         print(f"{record.package} {record.version}: {status}")

@@ -87,3 +87,63 @@ def test_cleaning_ui_strings() -> None:
     assert clean("S~ubject") == "Subject" and clean("Transparenz redu_zieren") == "Transparenz reduzieren"
     assert clean_pair("Set show_hidden", "show_hidden setzen") == ("Set show_hidden", "show_hidden setzen")
     assert clean_pair("Save _As", "Speichern _unter") == ("Save As", "Speichern unter")
+
+
+def make_help_deb(root: Path, package: str, locale: str, paragraphs: dict[str, str]) -> None:
+    """A help package as Debian ships LibreOffice's: one HTML page whose paragraphs carry their source ids."""
+    tree = root / package
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN" / "control").write_text(
+        f"Package: {package}\nVersion: 4:7.4-1\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: t\n"
+    )
+    page = tree / "usr/share/libreoffice/help" / locale / "text/shared/01/01010000.html"
+    page.parent.mkdir(parents=True)
+    body = "".join(f'<p id="{ident}" class="paragraph">{text}</p>\n' for ident, text in paragraphs.items())
+    page.write_text(f'<html><body><div id="DisplayArea">{body}</div></body></html>', encoding="utf-8")
+    (root / "debs").mkdir(exist_ok=True)
+    deb = root / "debs" / f"{package}_7.4-1_all.deb"
+    subprocess.run(["dpkg-deb", "--build", str(tree), str(deb)], check=True, capture_output=True)
+
+
+def read_tsv(path: Path) -> dict[str, str]:
+    return dict(line.split("\t") for line in path.read_text(encoding="utf-8").splitlines())
+
+
+def test_chinese_catalogs_help_and_tatoeba(tmp_path: Path) -> None:
+    entries = [
+        polib.MOEntry(msgid="_File", msgstr="文件(_F)"),
+        polib.MOEntry(msgid="_Open…", msgstr="打开(&O)…"),
+        polib.MOEntry(msgid="Delete %s?", msgstr="刪除 %s？"),  # Traditional characters become Simplified
+        polib.MOEntry(msgid="Settings", msgstr="Settings"),  # copied, not translated
+        polib.MOEntry(msgid="Check for updates", msgstr="Check for updates now"),  # English in a zh catalog
+        polib.MOEntry(msgid="Close", msgstr="关闭当前窗口并退出应用程序然后重新启动计算机"),  # ratio off
+    ]
+    make_deb(tmp_path, "app-data", entries, "usr/share/locale/zh_CN/LC_MESSAGES/app.mo")
+    make_deb(tmp_path, "tw-data", entries, "usr/share/locale/zh_TW/LC_MESSAGES/app.mo")  # Traditional: not zh
+    make_help_deb(
+        tmp_path,
+        "libreoffice-help-en-us",
+        "en-US",
+        {"hd_id3154788": "New", "par_id3154812": "Choose <b>File - New</b>.", "par_id1": "Only in English."},
+    )
+    make_help_deb(
+        tmp_path,
+        "libreoffice-help-zh-cn",
+        "zh-CN",
+        {"hd_id3154788": "新建", "par_id3154812": "选择<b>文件 - 新建</b>。", "par_id2": "只有中文。"},
+    )
+    tatoeba = tmp_path / "cmn.tsv"
+    tatoeba.write_text("I like music.\t我喜歡音樂。\nHi.\t你好。\n", encoding="utf-8")
+    dest = tmp_path / "web-zh"
+    records = build(["app-data", "tw-data"], tmp_path / "debs", dest, set(), ["zh"], {"zh": tatoeba}, help_text=True)
+
+    ui = read_tsv(dest / "web.en-zh.tsv")
+    assert ui == {"File": "文件", "Open…": "打开…", "Delete 42?": "删除 42？"}
+    help_pairs = read_tsv(dest / "help.en-zh.tsv")
+    assert help_pairs == {"New": "新建", "Choose File - New.": "选择文件 - 新建。"}  # paired by id, markup flattened
+    assert read_tsv(dest / "tatoeba.en-zh.tsv") == {"I like music.": "我喜欢音乐。", "Hi.": "你好。"}
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["tatoeba"]["zh"]["rows"] == 2 and manifest["tatoeba"]["zh"]["script_converted"] == 1
+    assert "OpenCC" in manifest["script"]
+    by_package = {r.package: r for r in records}
+    assert by_package["tw-data"].pairs == {"zh": 0} and by_package["libreoffice-help-zh-cn"].pairs == {"zh": 2}
