@@ -41,6 +41,7 @@ import polib
 from model.dataset import DEFAULT_WEB_DATA_DIR
 from model.help_data import HELP_PACKAGES, HELP_ROOT, aligned_paragraphs
 from model.simplified import CONVERSION, to_simplified
+from nmt_core.scripts import HAN_CHARACTER
 from nmt_core.spans import STAND_IN, pattern_spans
 
 LANGUAGES = ("de", "fr")  # the default --languages; zh (issue 25) is asked for by name
@@ -60,7 +61,7 @@ _BRACKETED_ACCELERATOR = re.compile(r"\s?[(（][_&~][A-Za-z0-9][)）]")
 _PRODUCT_NAMES = {"%PRODUCTNAME": "LibreOffice"}
 _SPACE = re.compile(r"\s+")
 _LETTER = re.compile(r"[^\W\d_]")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN = HAN_CHARACTER
 # A Han character carries about as much as three Latin ones (a word of English is ~5 letters, of Chinese ~1.7
 # characters), so lengths are compared with each Han character counted three times.
 HAN_WEIGHT = 3

@@ -11,38 +11,59 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from nmt_core.scripts import CJK
+
 _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation that ends a sentence rather than a URL
+
+# Chinese and Japanese write no spaces, so a span sits right against Han or kana characters (共3个, 访问https://…):
+# those are word characters to `\w`, but they neither join a span nor keep one from starting or ending.
+_FULL_WIDTH = "\u3000-\u303f\uff00-\uffef"  # 。，、「」 and full-width ！？（）：
+_W = rf"[^\W{CJK}]"  # a word character that is not CJK
+_NOT_W = rf"(?<!{_W})"  # as \b before a span, with CJK letters counted as a boundary
+_NOT_W_AFTER = rf"(?!{_W})"
 
 CURRENCY = "$€£¥₹₽₩¢₺₫₪"
 # An amount: digits with their separators and decimals, a currency symbol before or after, a percent sign.
 _NUMBER = (
-    r"(?<![\w.,:])\d{1,2}:\d{2}(?::\d{2})?(?![\w:]|[.,]\d)"  # a time or a score: 17:00, 3:1
-    rf"|(?<![\w.,])(?:[{CURRENCY}]\s?)?(?:\d{{1,3}}(?:[,.\u00a0\u202f']\d{{3}}){{1,10}}|\d{{1,30}})(?:[.,]\d{{1,30}})?"
-    rf"(?:\s?[%{CURRENCY}])?(?!\w|[.,]\d)"
-    r"|(?<![\w.,])'?\d{1,4}(?=(?:st|nd|rd|th|s)\b)"  # the digits of 11th, 1980s, '90s
+    rf"(?<![.,:]){_NOT_W}\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?!{_W}|:|[.,]\d)"  # a time or a score: 17:00, 3:1
+    rf"|(?<![.,]){_NOT_W}(?:[{CURRENCY}]\s?)?(?:\d{{1,3}}(?:[,.\u00a0\u202f']\d{{3}}){{1,10}}|\d{{1,30}})"
+    rf"(?:[.,]\d{{1,30}})?(?:\s?[%{CURRENCY}])?(?!{_W}|[.,]\d)"
+    rf"|(?<![.,]){_NOT_W}'?\d{{1,4}}(?=(?:st|nd|rd|th|s)\b)"  # the digits of 11th, 1980s, '90s
 )
+_URL_CHAR = rf"[^\s<>\"'`{CJK}{_FULL_WIDTH}]"
+_EMAIL_CHAR = rf"(?:{_W}|[.+-])"
+_DOMAIN_CHAR = rf"(?:{_W}|-)"
+_PATH_CHAR = rf"(?:{_W}|[.@+-])"
 
 # (kind, pattern), tried left to right at each position: the first that matches wins.
 _KINDS: list[tuple[str, str]] = [
     ("code", r"`[^`\s](?:[^`\n]{0,198}[^`\s])?`"),  # no space inside the ticks' edges: not TeX-style `quotes
-    ("url", r"\b(?:https?|ftp)://[^\s<>\"'`]{1,2000}|\bwww\.[^\s<>\"'`]{1,2000}"),
-    ("email", r"\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}\b"),
+    ("url", rf"{_NOT_W}(?:https?|ftp)://{_URL_CHAR}{{1,2000}}|{_NOT_W}www\.{_URL_CHAR}{{1,2000}}"),
+    (
+        "email",
+        rf"(?<![.+-]){_NOT_W}{_EMAIL_CHAR}{{1,64}}@{_DOMAIN_CHAR}{{1,63}}(?:\.{_DOMAIN_CHAR}{{1,63}}){{1,8}}{_NOT_W_AFTER}",
+    ),
     ("placeholder", r"\{\{[^{}\n]{0,200}\}\}|\{%[^{}\n]{0,200}%\}"),  # Mustache, Handlebars, Jinja
     ("placeholder", r"\$\{\w{1,64}\}|%\{\w{1,64}\}|%\(\w{1,64}\)[-#0 +]?\d{0,3}(?:\.\d{1,3})?[sdifrxXeEgGc]"),
     ("placeholder", r"\{\w{0,64}\}"),  # Python/.NET/ICU simple arguments: {name}, {0}, {}
     (
         "placeholder",
-        r"%\d{1,2}\$[-#0 +]?\d{0,3}(?:\.\d{1,3})?[sdifuxXeEgGc@]|%[-#0+]?\d{0,3}(?:\.\d{1,3})?[sdifuxXeEgGc@](?!\w)",
+        r"%\d{1,2}\$[-#0 +]?\d{0,3}(?:\.\d{1,3})?[sdifuxXeEgGc@]"
+        rf"|%[-#0+]?\d{{0,3}}(?:\.\d{{1,3}})?[sdifuxXeEgGc@]{_NOT_W_AFTER}",
     ),
     (
         "path",
-        r"(?<![\w/.~])(?:(?:~|\.{1,2})(?:/[\w.@+-]{1,255}){1,32}|(?:/[\w.@+-]{1,255}){2,32})/?"
+        rf"(?<![/.~]){_NOT_W}(?:(?:~|\.{{1,2}})(?:/{_PATH_CHAR}{{1,255}}){{1,32}}|(?:/{_PATH_CHAR}{{1,255}}){{2,32}})/?"
         r"|\b[A-Za-z]:\\(?:[\w.-]{1,255}\\){0,32}[\w.-]{1,255}",
     ),
     ("number", _NUMBER),
-    ("version", r"\bv\d{1,9}(?:\.\d{1,9}){1,3}(?:-[\w.]{1,32})?\b|\b\d{1,9}(?:\.\d{1,9}){2,3}(?:-[\w.]{1,32})?\b"),
-    ("handle", r"(?<![\w@/])@\w{1,64}"),
-    ("hashtag", r"(?<![\w#&/])#[^\W\d]\w{0,99}"),
+    (
+        "version",
+        rf"{_NOT_W}v\d{{1,9}}(?:\.\d{{1,9}}){{1,3}}(?:-[\w.]{{1,32}})?{_NOT_W_AFTER}"
+        rf"|{_NOT_W}\d{{1,9}}(?:\.\d{{1,9}}){{2,3}}(?:-[\w.]{{1,32}})?{_NOT_W_AFTER}",
+    ),
+    ("handle", rf"(?<![@/]){_NOT_W}@{_W}{{1,64}}"),
+    ("hashtag", rf"(?<![#&/]){_NOT_W}#[^\W\d]\w{{0,99}}"),
     (
         "emoji",
         r"(?:[\U0001F1E6-\U0001F1FF]{2}|[\u2600-\u27BF\U0001F000-\U0001FAFF][\uFE0F\U0001F3FB-\U0001F3FF]*)"

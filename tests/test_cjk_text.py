@@ -3,9 +3,14 @@ spaces the translation for its own script, and a run-on line without spaces is s
 
 from __future__ import annotations
 
+import pytest
+
 from nmt_core.languages import canonical_language
+from nmt_core.scripts import without_gaps_between_unspaced
+from nmt_core.spans import pattern_spans
 from service.text.detection import Detector
 from service.text.segmentation import split_sentences
+from service.text.terms import TermMatcher
 from service.validation import TranslateRequest
 
 PARAGRAPH = (
@@ -57,3 +62,36 @@ def test_simplified_chinese_tags_name_the_zh_bundle_and_traditional_ones_do_not(
         assert TranslateRequest(text="x", source=tag, target="en").source == "zh"
     for tag in ("zh-Hant", "zh-TW", "zh-HK", "en", "de"):
         assert canonical_language(tag) == tag
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("共3个文件", ["3"]),
+        ("2023年发布了版本v1.2.3和17:00的会议", ["2023", "v1.2.3", "17:00"]),
+        ("访问https://example.com/docs获取更多。", ["https://example.com/docs"]),
+        ("发送到bob@example.com的邮件", ["bob@example.com"]),
+        ("删除%s个文件（共%d个）", ["%s", "%d"]),
+        ("打开/usr/bin目录，联系@bob了解", ["/usr/bin", "@bob"]),
+    ],
+)
+def test_spans_are_found_against_chinese_characters(text: str, kept: list[str]) -> None:
+    """No space separates a number or a URL from Chinese words; the span stops where the Chinese starts."""
+    assert [text[f.start : f.end] for f in pattern_spans(text)] == kept
+
+
+def test_glossary_terms_match_inside_chinese_text() -> None:
+    matcher = TermMatcher(["数据库", "Linux 内核", "file"], fold=True)
+    text = "打开数据库文件，Linux 内核和profile file"
+    assert [(text[m.start : m.end], m.term) for m in matcher.find(text)] == [
+        ("数据库", 0),
+        ("Linux 内核", 1),
+        ("file", 2),
+    ]
+    assert matcher.find("数据 库") == []  # the term's own spacing, as in any script
+
+
+def test_detokenized_chinese_has_no_gaps_between_characters() -> None:
+    assert without_gaps_between_unspaced("我们 学习 电脑 。 你好") == "我们学习电脑。你好"
+    assert without_gaps_between_unspaced("使用 Linux 系统") == "使用 Linux 系统"  # spaces toward English stay
+    assert without_gaps_between_unspaced("한국어 문장") == "한국어 문장"  # Korean spaces its words

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
+from nmt_core.scripts import HAN_CHARACTER
 from service.errors import DeadlineExceeded
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN = HAN_CHARACTER
 _KANA_OR_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")
 _HAN_SHARE = 0.5  # of a text's letters, for its script alone to tell Chinese
 

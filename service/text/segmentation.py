@@ -18,13 +18,15 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from nmt_core.scripts import UNSPACED
+
 _BOUNDARY = re.compile(
     r"(?<=[.!?…。！？])[\"'»”)\]]*(\s+)(?=[\"'«“(\[¿¡]*[\w])"  # a space after the end of a sentence
     r"|(?<=[。！？；])[」』”’）》】〉\"'»)\]]*()(?=[「『“‘（《【〈(\[\"']*\w)",  # CJK: full-width, no space
     re.UNICODE,
 )
 # Scripts written without spaces between words or sentences (Han, kana, CJK punctuation, full-width forms).
-_UNSPACED = re.compile(r"[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_UNSPACED = re.compile(f"[{UNSPACED}]")
 _NEWLINE_RUN = re.compile(r"\n\s*")
 _SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w")

@@ -7,7 +7,8 @@ a bounded term length (MAX_TERM_CHARS). A regex alternation of 5,000 terms would
 position. Terms are literal: no character of a term has a special meaning.
 
 A term matches where its tokens occur in order with the same spacing between them (a space or none), so
-`e-mail` does not match `e - mail`. With `fold`, matching ignores case and Unicode composition (NFC), as
+`e-mail` does not match `e - mail`. Chinese and Japanese terms match character by character, wherever
+they occur (those scripts mark no word boundaries). With `fold`, matching ignores case and Unicode composition (NFC), as
 glossaries do; without it, matching is exact, as a do-not-translate list is.
 """
 
@@ -18,7 +19,10 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+from nmt_core.scripts import CJK
+
+# A CJK character is a token of its own: Chinese has no spaces, so 数据库 is found inside 打开数据库文件.
+_TOKEN = re.compile(rf"[{CJK}]|[^\W{CJK}]+|[^\w\s]")
 _END = -1  # trie key under which a node keeps the index of the term that ends there
 
 
