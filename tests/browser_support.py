@@ -63,7 +63,9 @@ SNAPSHOT_JS = r"""
     for (const attr of ATTRS) {
       if (!el.hasAttribute(attr)) continue;
       const value = el.getAttribute(attr);
-      items.push({ key: `${attr} ${path(el)}`, value, translate: letters.test(value) && !el.closest(SKIP) });
+      // a <link title> in the head is no text a reader sees
+      const translate = letters.test(value) && !el.closest(SKIP) && !el.closest("head");
+      items.push({ key: `${attr} ${path(el)}`, value, translate });
     }
   }
   const skeleton = (el) => [el.tagName,
@@ -113,8 +115,8 @@ async () => {
 """
 
 
-def embed_page(source: Path, service_base: str, stream: bool = True) -> str:
-    """`source` with the service's embeddable script (texts streamed in, or whole batches with stream=False)."""
-    flag = "" if stream else ' data-stream="false"'
-    snippet = f'<script src="{service_base}/static/translate-page.js" data-target="de"{flag}></script>\n</body>'
-    return source.read_text(encoding="utf-8").replace("</body>", snippet)
+def embed_page(page: Path, service_base: str, stream: bool = True, source: str = "auto", target: str = "de") -> str:
+    """`page` with the service's embeddable script (texts streamed in, or whole batches with stream=False)."""
+    flags = f' data-source="{source}" data-target="{target}"' + ("" if stream else ' data-stream="false"')
+    snippet = f'<script src="{service_base}/static/translate-page.js"{flags}></script>\n</body>'
+    return page.read_text(encoding="utf-8").replace("</body>", snippet)

@@ -16,6 +16,7 @@ import httpx
 import lxml.html
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "real_pages"
+CORPUS_ZH = CORPUS.parent / "real_pages_zh"  # Simplified Chinese pages (issue 25), from the same script
 MAX_TEXTS = 40  # the page translator's batch (extension/translate-core.js: maxItems, maxChars)
 MAX_CHARS = 4000
 
@@ -53,12 +54,12 @@ BLOCK_TAGS = frozenset(
 SKIPPED_TAGS = frozenset(["script", "style", "pre", "code", "noscript", "template", "textarea", "svg", "math"])
 
 
-def pages() -> list[Path]:
-    return sorted(CORPUS.glob("*.html"))
+def pages(corpus: Path = CORPUS) -> list[Path]:
+    return sorted(corpus.glob("*.html"))
 
 
-def licenses() -> dict[str, str]:
-    return {entry["file"]: entry["license"] for entry in json.loads((CORPUS / "MANIFEST.json").read_text())}
+def licenses(corpus: Path = CORPUS) -> dict[str, str]:
+    return {entry["file"]: entry["license"] for entry in json.loads((corpus / "MANIFEST.json").read_text())}
 
 
 _UTF8 = lxml.html.HTMLParser(encoding="utf-8")

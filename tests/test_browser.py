@@ -37,14 +37,19 @@ if not Path(CHROMIUM).exists():
 EXTENSION = ROOT / "extension"
 PAGES = ROOT / "tests" / "fixtures" / "pages"
 REAL_PAGE = ROOT / "tests" / "fixtures" / "real_pages" / "00_wikipedia_style.html"
+CHINESE_PAGE = ROOT / "tests" / "fixtures" / "real_pages_zh" / "01_debian_reference_zh_preface.html"
 ARTIFACTS = ROOT / "artifacts"
 TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def server(
+    tiny_bundle: Path, tiny_zh_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
     workdir = tmp_path_factory.mktemp("browser")
-    with service_process(make_model_dir(tiny_bundle, workdir), workdir / "server.log", CORS_ORIGINS="*") as running:
+    make_model_dir(tiny_bundle, workdir)
+    models = make_model_dir(tiny_zh_bundle, workdir)
+    with service_process(models, workdir / "server.log", CORS_ORIGINS="*") as running:
         yield running
 
 
@@ -59,6 +64,8 @@ def pages(server: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> I
         (directory / embed).write_text((PAGES / name).read_text().replace("</body>", snippet))
     (directory / "embed-real.html").write_text(embed_page(REAL_PAGE, server.base))
     (directory / "embed-real-batches.html").write_text(embed_page(REAL_PAGE, server.base, stream=False))
+    chinese = embed_page(CHINESE_PAGE, server.base, source="zh", target="en")
+    (directory / "embed-real-zh.html").write_text(chinese, encoding="utf-8")
     with static_server(directory) as url:
         yield url
 
@@ -97,12 +104,14 @@ def browser() -> Iterator[Any]:
 OWN_REQUESTS: dict[str, int] = {}  # per service: the /v1/translate requests this test module sent itself
 
 
-def v1_translations(server: ServiceProcess, texts: list[str], chunk: int = 100) -> dict[str, str]:
+def v1_translations(
+    server: ServiceProcess, texts: list[str], chunk: int = 100, direction: tuple[str, str] = ("en", "de")
+) -> dict[str, str]:
     unique = sorted(set(texts))
     found: dict[str, str] = {}
     for start in range(0, len(unique), chunk):  # within MAX_SEGMENTS
         sent = unique[start : start + chunk]
-        body = {"text": sent, "source": "en", "target": "de"}
+        body = {"text": sent, "source": direction[0], "target": direction[1]}
         response = httpx.post(f"{server.base}/v1/translate", json=body, timeout=60)
         OWN_REQUESTS[server.base] = OWN_REQUESTS.get(server.base, 0) + 1
         assert response.status_code == 200, response.text
@@ -121,12 +130,16 @@ def wait_until(condition: Callable[[], Any], what: str, timeout_s: float = 60) -
 
 
 def check_translated(
-    server: ServiceProcess, before: dict[str, Any], after: dict[str, Any], min_translated: int = 15
+    server: ServiceProcess,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    min_translated: int = 15,
+    direction: tuple[str, str] = ("en", "de"),
 ) -> None:
     """Every text meant to be translated holds the service's translation (whitespace kept), every other
     text is untouched, and the element tree is the same."""
     assert after["skeleton"] == before["skeleton"]
-    expected = expected_values(server, before)
+    expected = expected_values(server, before, direction)
     new = {item["key"]: item["value"] for item in after["items"]}
     assert set(new) == set(expected)
     for item in before["items"]:
@@ -135,10 +148,12 @@ def check_translated(
     assert translated >= min_translated  # nested.html has ~20 translatable texts; the toy model changes them
 
 
-def expected_values(server: ServiceProcess, before: dict[str, Any]) -> dict[str, str]:
+def expected_values(
+    server: ServiceProcess, before: dict[str, Any], direction: tuple[str, str] = ("en", "de")
+) -> dict[str, str]:
     """Snapshot key -> value once translated: the service's translation inside the original whitespace for a
     text meant to be translated, the value itself for any other."""
-    translations = v1_translations(server, sorted(cores(before)))
+    translations = v1_translations(server, sorted(cores(before)), direction=direction)
     expected = {}
     for item in before["items"]:
         lead, core, trail = split_edges(item["value"])
@@ -339,6 +354,28 @@ def test_embeddable_script_translates_a_real_page_whole(browser: Any, server: Se
     check_translated(server, before, page.evaluate(SNAPSHOT_JS), min_translated=150)  # every block
     assert errors == []
     screenshot(page, "embed-real-page-translated.png")
+    page.close()
+
+
+def test_embeddable_script_translates_a_real_chinese_page_into_english(
+    browser: Any, server: ServiceProcess, pages: str
+) -> None:
+    """Debian Reference's Chinese preface, streamed into English: every block, no failure, the page's tree kept."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{pages}/embed-real-zh.html")
+    before = page.evaluate(SNAPSHOT_JS)
+    chinese_texts = [
+        i for i in before["items"] if i["translate"] and any("\u4e00" <= c <= "\u9fff" for c in i["value"])
+    ]
+    assert len(chinese_texts) >= 50
+    embed_translate(page)
+    assert page.evaluate("window.pageTranslator.state") == "translated"
+    assert page.evaluate("window.pageTranslator.failed") == 0
+    check_translated(server, before, page.evaluate(SNAPSHOT_JS), min_translated=50, direction=("zh", "en"))
+    assert errors == []
+    screenshot(page, "embed-real-chinese-page-translated.png")
     page.close()
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from deep_translator import LibreTranslator
+from libretranslatepy import LibreTranslateAPI
 
 from tests.fixtures import toy_chinese
 from tests.service_support import ServiceProcess, make_model_dir, metric_value, service_process
@@ -131,3 +133,37 @@ def test_glossaries_and_protected_spans_work_both_ways(server: ServiceProcess) -
         f"{server.base}/v1/translate", json={"text": glued, "source": "zh", "target": "en"}, timeout=30
     ).json()["translations"][0]["text"]
     assert "https://example.com/zh" in answer and "3" in answer
+
+
+def test_libretranslate_clients_translate_chinese(server: ServiceProcess) -> None:
+    """LibreTranslate's own client libraries, with zh, answer what the native API answers."""
+    english = SENTENCES[:3]
+    chinese = [toy_chinese(s) for s in english]
+
+    def native(texts: list[str], source: str, target: str) -> list[str]:
+        body = {"text": texts, "source": source, "target": target}
+        answer = httpx.post(f"{server.base}/v1/translate", json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return [t["text"] for t in answer.json()["translations"]]
+
+    client = LibreTranslateAPI(server.base)
+    assert [client.translate(text, "en", "zh") for text in english] == native(english, "en", "zh")
+    assert [client.translate(text, "zh", "en") for text in chinese] == native(chinese, "zh", "en")
+    assert client.detect(chinese[1])[0]["language"] == "zh"
+    languages = {entry["code"]: entry for entry in client.languages()}
+    assert languages["zh"]["name"] == "Chinese" and languages["zh"]["targets"] == ["en"]
+
+    # deep-translator insists on a key; a service without API_KEYS takes any
+    translator = LibreTranslator(source="zh", target="en", custom_url=f"{server.base}/", api_key="any")
+    assert translator.translate_batch(chinese) == native(chinese, "zh", "en")
+
+
+def test_libretranslate_answers_text_detected_in_the_target_language_as_sent(server: ServiceProcess) -> None:
+    """A Chinese page's English code comments, sent with source auto into English, are no error."""
+    texts = ["Install the package with apt and run the command as root.", "Read the manual page first."]
+    answer = httpx.post(f"{server.base}/translate", json={"q": texts, "source": "auto", "target": "en"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["translatedText"] == texts
+    assert answer.json()["detectedLanguage"][0]["language"] == "en"
+    explicit = httpx.post(f"{server.base}/translate", json={"q": texts, "source": "en", "target": "en"}, timeout=30)
+    assert explicit.status_code == 400

@@ -4,9 +4,15 @@ sent, without running the model (issue 19: the shipped model turned "—" into "
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
+from nmt_core.bundle import SENTENCEPIECE_FILE
+from nmt_core.search import Hypothesis
+from nmt_core.vocabulary import Vocabulary
+from service.engine.translator import _to_result
 from tests.service_support import make_model_dir, running_app, settings_for, unique_tag
 
 pytestmark = pytest.mark.asyncio
@@ -43,3 +49,16 @@ async def test_segments_without_letters_are_kept_and_never_decoded(model_dir: Pa
         libre = await client.post("/translate", json={"q": NO_LETTERS, "source": "en", "target": "de"})
         assert libre.json()["translatedText"] == NO_LETTERS
         assert translator.decoded_sentences == 1
+
+
+async def test_a_sentence_the_model_writes_nothing_for_is_kept_as_sent(tiny_bundle: Path) -> None:
+    """An empty decode (a weak model on an unfamiliar title) must not blank a page's text: the sentence stays."""
+    vocab = Vocabulary(tiny_bundle / SENTENCEPIECE_FILE)
+    sentence = "Debian 参考手册"
+    ids = vocab.source(sentence, "de")
+    empty = Hypothesis(tokens=[], log_prob=0.0, score=0.0, attention=np.zeros((1, len(ids))))
+    model = SimpleNamespace(vocab=vocab)
+    assert _to_result(model, ids, sentence, empty, 0).text == sentence  # type: ignore[arg-type]
+    word = vocab.pieces("dog")
+    some = Hypothesis(tokens=word, log_prob=0.0, score=0.0, attention=np.zeros((len(word) + 1, len(ids))))
+    assert _to_result(model, ids, sentence, some, 0).text == "dog"  # type: ignore[arg-type]

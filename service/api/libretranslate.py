@@ -343,6 +343,8 @@ async def translate(
         raise LibreError(400, f"{source} is not supported")
     if target not in pairs:
         raise LibreError(400, f"{target} is not supported")
+    if detection is not None and source == target:  # detected in the target language: nothing to translate
+        return JSONResponse(_answer(q, texts, detection))
     if target not in pairs[source]:
         raise LibreError(400, f"{_label(target)} is not available as a target language from {_label(source)}")
     # LibreTranslate never refuses `alternatives`: answer as many as the model's beam holds (its beam
@@ -369,19 +371,25 @@ async def translate(
     )
     if not isinstance(q, list) and results[0].error is not None:
         raise results[0].error  # one text: its failure is the request's
-    translated = [r.text for r in results]
-    body: dict[str, Any] = {"translatedText": translated if isinstance(q, list) else translated[0]}
+    body = _answer(q, [r.text for r in results], detection)
     if any(r.error is not None for r in results):  # beside translatedText, which then holds the text as sent
         body["errors"] = [None if r.error is None else _item_error(r.error) for r in results]
     if glossary:  # beside translatedText, as the native API's applied_terms
         applied = [[{"source": s, "target": t} for s, t in r.applied_terms] for r in results]
         body["appliedTerms"] = applied if isinstance(q, list) else applied[0]
-    if detection is not None:
-        body["detectedLanguage"] = [_detected(detection)] * len(texts) if isinstance(q, list) else _detected(detection)
     if alternatives > 0:
         found = [r.alternatives for r in results]
         body["alternatives"] = found if isinstance(q, list) else found[0]
     return JSONResponse(body)
+
+
+def _answer(q: Any, translated: list[str], detection: Detection | None) -> dict[str, Any]:
+    """translatedText in the shape of `q`, and detectedLanguage when the source was detected."""
+    body: dict[str, Any] = {"translatedText": translated if isinstance(q, list) else translated[0]}
+    if detection is not None:
+        found = _detected(detection)
+        body["detectedLanguage"] = [found] * len(translated) if isinstance(q, list) else found
+    return body
 
 
 @router.post("/detect", responses=_POST_ERRORS)

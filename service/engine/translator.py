@@ -296,7 +296,9 @@ class Translator:
                 loop,
                 priority=priority,
             )
-            landed = partial(self._landed, key, flight, model, ids, decoding.alternatives, f"{source}-{target}")
+            landed = partial(
+                self._landed, key, flight, model, ids, texts[key], decoding.alternatives, f"{source}-{target}"
+            )
             item.future.add_done_callback(landed)
             flight.item = item
             items.append(item)
@@ -319,6 +321,7 @@ class Translator:
         flight: _Flight,
         model: LoadedModel,
         source_ids: list[int],
+        sentence: str,
         alternatives: int,
         direction: str,
         done: asyncio.Future[Hypothesis],
@@ -343,7 +346,7 @@ class Translator:
         TOKENS.labels(direction, "target").inc(len(hypothesis.tokens) + 1)
         outcome: SentenceOutcome
         try:
-            outcome = _to_result(model, source_ids, hypothesis, alternatives)
+            outcome = _to_result(model, source_ids, sentence, hypothesis, alternatives)
         except Exception:
             outcome = _failed("turned back into text")
         flight.outcome.set_result(outcome)
@@ -441,9 +444,13 @@ def _finish(
         return SegmentResult(segment, False, error=_failed("joined from its sentences"))
 
 
-def _to_result(model: LoadedModel, source_ids: list[int], hypothesis: Hypothesis, alternatives: int) -> SentenceResult:
+def _to_result(
+    model: LoadedModel, source_ids: list[int], sentence: str, hypothesis: Hypothesis, alternatives: int
+) -> SentenceResult:
     vocab = model.vocab
     text = vocab.decode(hypothesis.tokens)
+    if not text.strip():  # the model wrote nothing: the sentence stays as it was rather than being lost
+        return _verbatim(sentence)
     return SentenceResult(
         text=text,
         source_pieces=[vocab.id_to_piece(i) for i in source_ids[1:-1]],
