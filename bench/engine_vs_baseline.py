@@ -7,6 +7,8 @@ reads the scheduler's counters from /metrics around each measurement: the share 
 inside ONNX Runtime (decode efficiency) and the rows per decoder step.
 
   python bench/engine_vs_baseline.py --baseline 8b8e36d --rounds 3 --seconds 10 --out artifacts/engine.json
+  python bench/engine_vs_baseline.py --alone general-en-de-fr --rounds 3 --seconds 10
+                                        # every shipped bundle served against that one alone (issue 25)
   python bench/engine_vs_baseline.py --sweep-rows 128,256,384,512,768 --sweep-tokens 4096,8192,16384 \
       --rounds 1 --seconds 8            # admission budgets, this tree only
 """
@@ -19,6 +21,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -72,10 +75,15 @@ def idle_p50(base: str, sentence: str, args: argparse.Namespace, requests: int =
 
 
 def run_system(
-    args: argparse.Namespace, name: str, cwd: Path, env: dict[str, str], sentences: list[str]
+    args: argparse.Namespace,
+    name: str,
+    cwd: Path,
+    env: dict[str, str],
+    sentences: list[str],
+    model_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    settings = argparse.Namespace(model_dir=cwd / "models", device="cpu")
+    settings = argparse.Namespace(model_dir=model_dir or cwd / "models", device="cpu")
     command = [
         sys.executable,
         "-c",
@@ -141,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for this tree's server")
     parser.add_argument("--sweep-rows", type=lambda s: s.split(","), default=None)
     parser.add_argument("--sweep-tokens", type=lambda s: s.split(","), default=["16384"])
+    parser.add_argument("--alone", help="a shipped bundle: this tree serving it alone against serving every bundle")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     sentences = read_sentences(args.data)
@@ -154,6 +163,10 @@ def main(argv: list[str] | None = None) -> None:
                     results += run_system(args, f"rows={rows},tokens={tokens}", ROOT, {**env, **budget}, sentences)
             continue
         results += run_system(args, "this tree", ROOT, env, sentences)
+        if args.alone:
+            with tempfile.TemporaryDirectory() as alone:
+                (Path(alone) / args.alone).symlink_to(ROOT / "models" / args.alone)
+                results += run_system(args, f"{args.alone} alone", ROOT, env, sentences, Path(alone))
         if args.baseline:
             results += run_system(args, f"baseline {args.baseline}", worktree(args.baseline), {}, sentences)
     summary = summarize(results)
