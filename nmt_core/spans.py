@@ -41,7 +41,7 @@ _KINDS: list[tuple[str, str]] = [
     ("url", rf"{_NOT_W}(?:https?|ftp)://{_URL_CHAR}{{1,2000}}|{_NOT_W}www\.{_URL_CHAR}{{1,2000}}"),
     (
         "email",
-        rf"(?<![.+-]){_NOT_W}{_EMAIL_CHAR}{{1,64}}@{_DOMAIN_CHAR}{{1,63}}(?:\.{_DOMAIN_CHAR}{{1,63}}){{1,8}}{_NOT_W_AFTER}",
+        rf"{_NOT_W}{_EMAIL_CHAR}{{1,64}}@{_DOMAIN_CHAR}{{1,63}}(?:\.{_DOMAIN_CHAR}{{1,63}}){{1,8}}{_NOT_W_AFTER}",
     ),
     ("placeholder", r"\{\{[^{}\n]{0,200}\}\}|\{%[^{}\n]{0,200}%\}"),  # Mustache, Handlebars, Jinja
     ("placeholder", r"\$\{\w{1,64}\}|%\{\w{1,64}\}|%\(\w{1,64}\)[-#0 +]?\d{0,3}(?:\.\d{1,3})?[sdifrxXeEgGc]"),
