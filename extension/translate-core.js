@@ -32,6 +32,10 @@
   const HAS_LETTER = /\p{L}/u;
 
   /** An error the user must see: a message from the service, or why it could not be reached. */
+  // Statuses that refuse one request for what it holds, not the service or the key: a page translator skips
+  // that batch's texts and translates the rest of the page.
+  const BATCH_REFUSALS = new Set([400, 413, 415, 422]);
+
   class ServiceError extends Error {
     constructor(message, status, detail) {
       super(message);
@@ -486,7 +490,8 @@
    * afterwards, and restores it.
    * options: { transport(texts, source, target, signal, {priority, onResult}) -> Promise<string[]> (with
    *            transport.streams, it calls onResult(index, translation) as each text arrives), target, source="auto",
-   *            root=document.body, maxItems=40, maxChars=4000, concurrency=2,
+   *            root=document.body, maxItems=40, maxChars=4000, concurrency=2, maxTextChars=10000 (a longer
+   *            text is left as it was and counted in `failed`: the service's MAX_TEXT_CHARS default),
    *            watch=true (translate content added later), watchDelay=250 (ms),
    *            onProgress({done, total, failed}), onError(ServiceError), onDone({failed}) }
    * onProgress and onDone are about the first pass; a later pass (content added afterwards) only
@@ -497,7 +502,8 @@
   class PageTranslator {
     constructor(options) {
       this.options = Object.assign(
-        { source: "auto", maxItems: 40, maxChars: 4000, concurrency: 2, watch: true, watchDelay: 250 }, options);
+        { source: "auto", maxItems: 40, maxChars: 4000, maxTextChars: 10000, concurrency: 2, watch: true,
+          watchDelay: 250 }, options);
       this.items = []; // everything written since translate(), for restore()
       this.ours = new WeakMap(); // node -> {attr or "#text": item}: what we wrote there
       this.state = "original"; // original | translating | translated | error
@@ -571,13 +577,20 @@
       const total = items.length;
       let done = 0;
       let failed = 0;
+      let refusal = null;
       const progress = () => onProgress && onProgress({ done, total, failed });
       progress();
       const known = items.filter((item) => this.memory.has(item.core));
       this.write(known);
       done += known.length;
       progress();
-      const todo = items.filter((item) => !this.memory.has(item.core));
+      const unknown = items.filter((item) => !this.memory.has(item.core));
+      // a text longer than any request may hold is not sent: the service would refuse it, and a body over its
+      // limit is cut off before the browser can read why
+      const todo = unknown.filter((item) => item.core.length <= opts.maxTextChars);
+      done += unknown.length - todo.length;
+      failed += unknown.length - todo.length;
+      if (todo.length < unknown.length) progress();
       const streams = opts.transport.streams === true;
       // visible texts in batches of their own, so that none waits for text out of view
       const queue = streams
@@ -605,8 +618,16 @@
             done += ready.length;
             progress();
           };
-          const translations = await opts.transport(
-            texts, opts.source, opts.target, this.controller.signal, { priority, onResult });
+          let translations;
+          try {
+            translations = await opts.transport(
+              texts, opts.source, opts.target, this.controller.signal, { priority, onResult });
+          } catch (err) {
+            // one batch refused (a text too big for a request, say): its texts stay, the page goes on
+            if (!(err instanceof ServiceError) || !BATCH_REFUSALS.has(err.status) || !live()) throw err;
+            refusal = refusal || err;
+            translations = texts.map(() => null);
+          }
           // a text the service could not translate is not remembered: it is asked again next time
           texts.forEach((text, i) => translations[i] !== null && this.memory.set(text, translations[i]));
           if (!live()) return; // restored or restarted meanwhile
@@ -619,6 +640,7 @@
         }
       };
       await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, worker));
+      if (refusal && todo.length && failed === todo.length) throw refusal; // refused throughout: say why
       return failed;
     }
 

@@ -432,6 +432,61 @@ def test_a_text_the_service_cannot_translate_leaves_the_rest_translated(
     page.close()
 
 
+def test_a_text_too_big_for_a_request_leaves_the_rest_of_the_page_translated(
+    browser: Any, server: ServiceProcess, pages: str
+) -> None:
+    """A text too big for any request (a 200 KB paragraph) is left as it was, and every other text of the page
+    is translated."""
+    page = browser.new_page()
+    page.goto(f"{pages}/embed.html")
+    huge_paragraph = "Object.assign(document.createElement('p'), {textContent: 'the dog runs. '.repeat(15000)})"
+    page.evaluate(f"document.querySelector('h1').after({huge_paragraph})")
+    before = page.evaluate(SNAPSHOT_JS)
+    huge = next(item for item in before["items"] if len(item["value"]) > 100_000)
+    before["items"] = [item for item in before["items"] if item is not huge]
+    embed_translate(page)
+    assert page.evaluate("window.pageTranslator.state") == "translated"
+    assert page.evaluate("window.pageTranslator.failed") == 1
+    after = page.evaluate(SNAPSHOT_JS)
+    assert next(item for item in after["items"] if item["key"] == huge["key"])["value"] == huge["value"]
+    after["items"] = [item for item in after["items"] if item["key"] != huge["key"]]
+    check_translated(server, before, after)
+    page.close()
+
+
+def test_a_batch_the_service_refuses_leaves_the_rest_of_the_page_translated(
+    browser: Any, server: ServiceProcess, pages: str
+) -> None:
+    """A 400 for one request (its texts stay as they were) does not stop the page; a 400 for every request
+    does, with the service's words."""
+    refusal = {"error": {"code": "invalid_request", "message": "refused for the test", "status": 400}}
+    for refuse_all in (False, True):
+        page = browser.new_page()
+        refused: list[str] = []
+
+        def answer(route: Any, request: Any, refuse_all: bool = refuse_all, refused: list[str] = refused) -> None:
+            if request.method == "POST" and (refuse_all or not refused):
+                refused.append(request.post_data or "")
+                route.fulfill(status=400, content_type="application/json", body=json.dumps(refusal))
+            else:
+                route.continue_()
+
+        page.route("**/v1/translate", answer)
+        page.goto(f"{pages}/embed.html")
+        embed_translate(page)
+        texts = len(json.loads(refused[0])["text"])
+        if refuse_all:
+            assert page.evaluate("window.pageTranslator.state") == "error"
+            assert "refused for the test" in page.locator("[data-page-translate-ui=overlay] .message").inner_text()
+        else:
+            assert page.evaluate("window.pageTranslator.state") == "translated"
+            failed = page.evaluate("window.pageTranslator.failed")  # items: a text can stand in several places
+            assert texts <= failed < len(page.evaluate(SNAPSHOT_JS)["items"])
+            overlay = page.locator("[data-page-translate-ui=overlay] .message")
+            assert overlay.inner_text().startswith(f"Translated, but {failed} of ")
+        page.close()
+
+
 def test_extension_translates_content_added_later(browser: Any, server: ServiceProcess, pages: str) -> None:
     url = f"{pages}/dynamic.html"
     references = snapshots_after_updates(browser, url)
@@ -519,9 +574,10 @@ def test_front_page_translates_and_shows_errors(browser: Any, server: ServicePro
     assert page.is_hidden("#error")
     screenshot(page, "front-page.png")
 
-    # auto-detected English into English: the service has no such model and says so (HTTP 400)
+    # German (auto-detected) into Chinese: no model translates that, and the service says so (HTTP 400)
     page.select_option("#source", "auto")
-    page.select_option("#target", "en")
+    page.select_option("#target", "zh")
+    page.fill("#q", "Der kleine Hund läuft heute über die Straße, und das Kind spielt mit dem Ball.")
     page.click("#translate")
     page.wait_for_selector("#error:not([hidden])")
     message = page.inner_text("#error")
