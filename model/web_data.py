@@ -3,7 +3,17 @@
 Each package listed in --packages (default model/configs/web_packages.txt) is fetched with `apt-get download`
 (kept in --debs), unpacked with `dpkg-deb -x`, and its German and French gettext catalogs (any `*.mo` under a
 `{de,fr}/LC_MESSAGES` folder, such as usr/share/locale's or LibreOffice's, or named like WordPress's `de_DE.mo`)
-are read with polib. A pair is kept when it is translated and singular (a compiled .mo holds no fuzzy
+are read with polib.
+
+With --languages zh (issue 25), zh_CN catalogs are read (CJK accelerators such as 文件(_F) removed, a Han
+character weighed as three letters in the length ratio, a translation without Han characters dropped) and
+every translation is converted to Simplified characters with OpenCC. --help-text adds LibreOffice's help
+aligned with the English help by paragraph id (model/help_data.py, domain `help`), --manuals Debian's
+translated manuals aligned block by block (model/doc_data.py, domain `docs`), and --tatoeba LANG=PATH writes
+Tatoeba's pairs with the translation converted (DEST/tatoeba.en-LANG.tsv; the training config holds its slices
+out).
+
+A pair is kept when it is translated and singular (a compiled .mo holds no fuzzy
 entries), once menu accelerators (`_File`, `&File`) and runs of whitespace are gone, 2-400 characters long with
 a length ratio within 1/3-3, and has letters on both sides. English strings are deduplicated per language.
 Placeholders (`%s`, `{name}`, ...) become the stand-in number the service shows the model in their place
@@ -32,13 +42,14 @@ import re
 import subprocess
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 import polib
 
 from model.dataset import DEFAULT_WEB_DATA_DIR
+from model.doc_data import MANUALS, Manual, aligned_blocks
 from model.help_data import HELP_PACKAGES, HELP_ROOT, aligned_paragraphs
 from model.simplified import CONVERSION, to_simplified
 from nmt_core.scripts import HAN_CHARACTER
@@ -237,6 +248,7 @@ def build(
     languages: Iterable[str] = LANGUAGES,
     tatoeba: dict[str, Path] | None = None,
     help_text: bool = False,
+    manuals: bool = False,
 ) -> list[PackageRecord]:
     """Collect every package's pairs (and, when asked, Tatoeba's and LibreOffice's help) and write the corpus,
     the held-out slices and the manifest."""
@@ -262,14 +274,57 @@ def build(
             record.error = f"{type(exc).__name__}: {exc}"
     if help_text:
         records += help_records(corpus, debs, languages)
+    if manuals:
+        records += manual_records(corpus, debs, languages)
     converted = {lang: write_tatoeba(lang, path, dest) for lang, path in (tatoeba or {}).items()}
     _write(corpus, dest, records, converted)
     return records
 
 
+# (English root, translated root, language) -> (English, translation) pairs, and how the alignment is described
+Aligner = Callable[[Path, Path, str], Iterable[tuple[str, str]]]
+
+
 def help_records(corpus: Corpus, debs: Path, languages: Iterable[str]) -> list[PackageRecord]:
     """LibreOffice's help, English beside each language, aligned by paragraph id into the `help` domain."""
     english_package, english_locale = HELP_PACKAGES["en"]
+
+    def align(english: Path, translated: Path, lang: str) -> Iterable[tuple[str, str]]:
+        return aligned_paragraphs(english / HELP_ROOT / english_locale, translated / HELP_ROOT / HELP_PACKAGES[lang][1])
+
+    packages = {lang: HELP_PACKAGES[lang][0] for lang in languages}
+    how = f"{HELP_ROOT}/<locale> aligned with {english_locale} by paragraph id"
+    return aligned_records(corpus, debs, "help", english_package, packages, align, how)
+
+
+def manual_records(
+    corpus: Corpus, debs: Path, languages: Iterable[str], manuals: Iterable[Manual] = MANUALS
+) -> list[PackageRecord]:
+    """Debian's translated manuals (model/doc_data.py), aligned block by block into the `docs` domain."""
+    languages = tuple(languages)
+    records = []
+    for manual in manuals:
+        packages = {lang: manual.packages[lang] for lang in languages if lang in manual.packages}
+        if packages:
+
+            def align(english: Path, translated: Path, lang: str, manual: Manual = manual) -> Iterable[tuple[str, str]]:
+                return aligned_blocks(english, translated, manual, lang)
+
+            how = f"{manual.english_glob} aligned block by block where the page's block sequence agrees"
+            records += aligned_records(corpus, debs, "docs", manual.english_package, packages, align, how)
+    return records
+
+
+def aligned_records(
+    corpus: Corpus,
+    debs: Path,
+    domain: str,
+    english_package: str,
+    packages: dict[str, str],
+    align: Aligner,
+    how: str,
+) -> list[PackageRecord]:
+    """An English package unpacked beside each language's package, their pairs kept into `domain`."""
     records = []
     with tempfile.TemporaryDirectory() as workdir:
         english = PackageRecord(english_package)
@@ -280,23 +335,19 @@ def help_records(corpus: Corpus, debs: Path, languages: Iterable[str]) -> list[P
         except (subprocess.CalledProcessError, FileNotFoundError, OSError) as exc:
             english.error = f"{type(exc).__name__}: {exc}"
             return records
-        for lang in languages:
-            package, locale = HELP_PACKAGES[lang]
+        for lang, package in packages.items():
             record = PackageRecord(package)
             records.append(record)
             try:
                 record.version = unpack(download(package, debs), Path(workdir, lang))
                 record.license = _license(Path(workdir, lang))
-                pairs = aligned_paragraphs(
-                    Path(workdir, "en", HELP_ROOT, english_locale), Path(workdir, lang, HELP_ROOT, locale)
-                )
                 kept = 0
-                for source, target in pairs:
+                for source, target in align(Path(workdir, "en"), Path(workdir, lang), lang):
                     pair = kept_pair(source, target, lang)
                     if pair is not None:
-                        kept += corpus.add("help", split_of(pair[0]), lang, *pair)
+                        kept += corpus.add(domain, split_of(pair[0]), lang, *pair)
                 record.pairs[lang] = kept
-                record.catalogs.append(f"{HELP_ROOT}/{locale} aligned with {english_locale} by paragraph id")
+                record.catalogs.append(how)
             except (subprocess.CalledProcessError, FileNotFoundError, OSError) as exc:
                 record.error = f"{type(exc).__name__}: {exc}"
     return records
@@ -362,12 +413,20 @@ def main(argv: list[str] | None = None) -> None:
         "--tatoeba", action="append", default=[], metavar="LANG=PATH", help="a Tatoeba TSV to convert and record"
     )
     parser.add_argument("--help-text", action="store_true", help="add LibreOffice's help, aligned by paragraph id")
+    parser.add_argument("--manuals", action="store_true", help="add Debian's translated manuals (model/doc_data.py)")
     args = parser.parse_args(argv)
     test_packages = {p.strip() for p in args.test_packages.split(",") if p.strip()}
     languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
     tatoeba = {lang: Path(path) for lang, _, path in (item.partition("=") for item in args.tatoeba)}
     records = build(
-        read_packages(args.packages), args.debs, args.dest, test_packages, languages, tatoeba, args.help_text
+        read_packages(args.packages),
+        args.debs,
+        args.dest,
+        test_packages,
+        languages,
+        tatoeba,
+        args.help_text,
+        args.manuals,
     )
     for record in records:
         status = record.error or ", ".join(f"{lang} {n}" for lang, n in record.pairs.items())

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import polib
 
-from model.web_data import build, clean, clean_pair, split_of
+from model.doc_data import Manual
+from model.web_data import Corpus, build, clean, clean_pair, manual_records, split_of
 
 
 def make_deb(root: Path, package: str, entries: list[polib.MOEntry], *catalog_paths: str) -> Path:
@@ -147,3 +148,40 @@ def test_chinese_catalogs_help_and_tatoeba(tmp_path: Path) -> None:
     assert "OpenCC" in manifest["script"]
     by_package = {r.package: r for r in records}
     assert by_package["tw-data"].pairs == {"zh": 0} and by_package["libreoffice-help-zh-cn"].pairs == {"zh": 2}
+
+
+def make_manual_deb(root: Path, package: str, page: str, blocks: list[str]) -> None:
+    tree = root / package
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN" / "control").write_text(
+        f"Package: {package}\nVersion: 2.100\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: t\n"
+    )
+    (tree / page).parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(blocks)
+    (tree / page).write_text(f'<html><head><meta charset="utf-8"></head><body>{body}</body></html>', encoding="utf-8")
+    (root / "debs").mkdir(exist_ok=True)
+    subprocess.run(["dpkg-deb", "--build", str(tree), str(root / "debs" / f"{package}_2.100_all.deb")], check=True)
+
+
+def test_manuals_align_block_by_block_only_where_pages_agree(tmp_path: Path) -> None:
+    manual = Manual("ref-en", "usr/share/ref/*.en.html", {"zh": "ref-zh"}, {"zh": ((".en.html", ".zh-cn.html"),)})
+    english = ["<h1>Tutorials</h1>", "<p>Use <code>apt</code> to install packages.</p>", "<li>Read the manual.</li>"]
+    chinese = ["<h1>教程</h1>", "<p>使用 <code>apt</code> 安装软件包。</p>", "<li>阅读手册。</li>"]
+    make_manual_deb(tmp_path, "ref-en", "usr/share/ref/ch01.en.html", english)
+    make_manual_deb(tmp_path, "ref-zh", "usr/share/ref/ch01.zh-cn.html", chinese)
+    corpus = Corpus()
+    records = manual_records(corpus, tmp_path / "debs", ["zh"], [manual])
+    pairs = {s: t for (domain, _, _), found in corpus.pairs.items() if domain == "docs" for s, t in found.items()}
+    assert pairs == {
+        "Tutorials": "教程",
+        "Use apt to install packages.": "使用 apt 安装软件包。",
+        "Read the manual.": "阅读手册。",
+    }
+    assert [r.package for r in records] == ["ref-en", "ref-zh"] and records[1].pairs == {"zh": 3}
+
+    shifted = tmp_path / "shifted"  # one block more in the translation: the page is skipped, not misaligned
+    make_manual_deb(shifted, "ref-en", "usr/share/ref/ch01.en.html", english)
+    make_manual_deb(shifted, "ref-zh", "usr/share/ref/ch01.zh-cn.html", ["<p>译者注。</p>", *chinese])
+    corpus = Corpus()
+    manual_records(corpus, shifted / "debs", ["zh"], [manual])
+    assert not any(found for found in corpus.pairs.values())
