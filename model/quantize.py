@@ -25,7 +25,7 @@ import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from model.calibration import activation_ranges
-from model.eval_sets import MULTI30K_VALID, multi30k_slices
+from model.eval_sets import MULTI30K_VALID, heldout_slices, multi30k_slices
 from model.static_quantization import dynamic_inputs, fused_products, static_activations
 from model.weights import restore_initializers_fp32, store_initializers_fp16
 from nmt_core.bundle import (
@@ -51,11 +51,22 @@ def calibration_note(texts: Sequence[CalibrationText]) -> str:
     return f"activation scales calibrated on {len(texts)} sentences"
 
 
-def default_calibration(bundle: Bundle, limit: int = CALIBRATION_SENTENCES) -> list[CalibrationText]:
-    """Multi30k validation sentences, `limit` per direction of the bundle (validation: never test text)."""
+def default_calibration(
+    bundle: Bundle, limit: int = CALIBRATION_SENTENCES, heldout: Path | None = None
+) -> list[CalibrationText]:
+    """Validation sentences, `limit` per direction of the bundle (validation: never test text): Multi30k's, or
+    for a direction Multi30k lacks (zh), `limit` per direction from the `DOMAIN.SRC-TGT.tsv` slices of
+    `heldout` (a run's heldout/valid), spread over its domains."""
     directions = [direction.key for direction in bundle.manifest.directions]
     slices = multi30k_slices(directions, MULTI30K_VALID, limit)
-    return [(line, piece.target_lang) for piece in slices for line in piece.sources if line.strip()]
+    texts = [(line, piece.target_lang) for piece in slices for line in piece.sources if line.strip()]
+    missing = [d for d in directions if d not in {piece.direction for piece in slices}]
+    if missing and heldout is not None:
+        for direction in missing:
+            found = heldout_slices(heldout, [direction])
+            each = -(-limit // max(1, len(found)))
+            texts += [(line, p.target_lang) for p in found for line in p.sources[:each] if line.strip()]
+    return texts
 
 
 def quantize_graphs(bundle: Bundle, out_dir: Path, calibration: Sequence[CalibrationText]) -> None:
@@ -95,11 +106,12 @@ def quantize_bundle(
     out_dir: Path | None = None,
     cpu_default: bool = False,
     calibration: Sequence[CalibrationText] | None = None,
+    heldout: Path | None = None,
 ) -> Path:
     """Write `source` with int8 graphs added (into `out_dir`, default: in place); returns the bundle folder.
     `calibration`: (text, target language) pairs; default Multi30k validation (`default_calibration`)."""
     bundle = load_bundle(source)
-    texts = list(calibration) if calibration is not None else default_calibration(bundle)
+    texts = list(calibration) if calibration is not None else default_calibration(bundle, heldout=heldout)
     out_dir = out_dir or source
     with tempfile.TemporaryDirectory(prefix="int8-") as tmp:
         staging = Path(tmp)
@@ -128,8 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--out", type=Path, help="write the bundle here instead of adding to BUNDLE in place")
     parser.add_argument("--cpu-default", action="store_true", help="make int8 the CPU default (manifest cpu_precision)")
+    parser.add_argument(
+        "--calibration-heldout", type=Path, help="a run's heldout/valid: calibration text where Multi30k has none"
+    )
     args = parser.parse_args(argv)
-    out = quantize_bundle(args.bundle, args.out, args.cpu_default)
+    out = quantize_bundle(args.bundle, args.out, args.cpu_default, heldout=args.calibration_heldout)
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
     print(json.dumps({"bundle": str(out), "cpu_precision": manifest["cpu_precision"], "bytes": sizes}))

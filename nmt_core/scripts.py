@@ -20,3 +20,18 @@ def without_gaps_between_unspaced(text: str) -> str:
     """A detokenized sentence with the spaces between two Chinese or Japanese characters removed: a model's
     word-start piece inside a Chinese sentence is no word break a reader should see. Korean keeps its spaces."""
     return _GAP_BETWEEN_UNSPACED.sub("", text)
+
+
+# SentencePiece's NFKC normalisation folds full-width punctuation to ASCII in training text, so a model writes
+# "打开文件,然后" where Chinese has "打开文件，然后". Punctuation right after a Chinese character is written back
+# full width (an opening bracket: right before one).
+_FULL_WIDTH_AFTER = {",": "，", "!": "！", "?": "？", ":": "：", ";": "；", ")": "）"}
+_ASCII_AFTER_HAN = re.compile(rf"(?<=[{HAN}。」』])[,!?:;)]")
+_OPENING_BEFORE_HAN = re.compile(rf"\((?=[{HAN}])")
+
+
+def with_full_width_punctuation(text: str) -> str:
+    """ASCII , ! ? : ; ( ) beside Chinese characters as the full-width forms Chinese is written with; ASCII
+    punctuation between Latin words or digits (3,5 or a URL's ://) stays as it is."""
+    text = _ASCII_AFTER_HAN.sub(lambda m: _FULL_WIDTH_AFTER[m.group()], text)
+    return _OPENING_BEFORE_HAN.sub("（", text)

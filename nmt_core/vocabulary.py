@@ -12,7 +12,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from nmt_core.bundle import DEFAULT_SPECIAL_IDS, BundleError, Manifest, SpecialIds, language_tag
-from nmt_core.scripts import without_gaps_between_unspaced
+from nmt_core.scripts import with_full_width_punctuation, without_gaps_between_unspaced
 
 # Longest source (in pieces) we feed the encoder; the rest of a run-on sentence is cut. One value for
 # serving (MAX_SOURCE_PIECES), evaluation and the CLI, so figures measured offline hold online.
@@ -75,7 +75,8 @@ class Vocabulary:
         return [*pieces, self.specials.eos]
 
     def decode(self, ids: Iterable[int]) -> str:
-        return without_gaps_between_unspaced(str(self.processor.decode([int(i) for i in ids])))
+        text = str(self.processor.decode([int(i) for i in ids]))
+        return with_full_width_punctuation(without_gaps_between_unspaced(text))
 
     def id_to_piece(self, token: int) -> str:
         return str(self.processor.id_to_piece(int(token)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from nmt_core.languages import canonical_language
-from nmt_core.scripts import without_gaps_between_unspaced
+from nmt_core.scripts import with_full_width_punctuation, without_gaps_between_unspaced
 from nmt_core.spans import pattern_spans
 from service.text.detection import Detector
 from service.text.segmentation import split_sentences
@@ -95,3 +95,11 @@ def test_detokenized_chinese_has_no_gaps_between_characters() -> None:
     assert without_gaps_between_unspaced("我们 学习 电脑 。 你好") == "我们学习电脑。你好"
     assert without_gaps_between_unspaced("使用 Linux 系统") == "使用 Linux 系统"  # spaces toward English stay
     assert without_gaps_between_unspaced("한국어 문장") == "한국어 문장"  # Korean spaces its words
+
+
+def test_punctuation_beside_chinese_is_written_full_width() -> None:
+    """SentencePiece folds ，！？：（） to ASCII in training text; Chinese output gets them back."""
+    assert with_full_width_punctuation("打开文件菜单,然后选择「保存」。") == "打开文件菜单，然后选择「保存」。"
+    assert with_full_width_punctuation("你好!你好吗?注意:他说(很好)。") == "你好！你好吗？注意：他说（很好）。"
+    for kept in ("Hello, world! (yes)", "使用 Linux, 然后", "版本3,5和http://x.com", "北京(Beijing)"):
+        assert with_full_width_punctuation(kept) == kept
