@@ -75,7 +75,9 @@ class Vocabulary:
         return [*pieces, self.specials.eos]
 
     def decode(self, ids: Iterable[int]) -> str:
-        text = str(self.processor.decode([int(i) for i in ids]))
+        """The text of generated ids. An <unk> the model wrote (where its training text had a character the
+        vocabulary lacks) is left out rather than written as SentencePiece's " ⁇ "."""
+        text = str(self.processor.decode([int(i) for i in ids if int(i) != self.specials.unk]))
         return with_full_width_punctuation(without_gaps_between_unspaced(text))
 
     def id_to_piece(self, token: int) -> str:

@@ -27,4 +27,12 @@ SAMPLES: dict[str, list[str]] = {
         "Un groupe de personnes se tient devant un bâtiment.",
         "Une jeune fille nage dans la piscine.",
     ],
+    "zh": [
+        "一个穿着蓝色衬衫的男人在街上骑自行车。",
+        "两个孩子在公园里玩球。",
+        "一个女人坐在长椅上看书。",
+        "一只黑狗在雪地里奔跑。",
+        "一群人站在一栋建筑前面。",
+        "一个小女孩在游泳池里游泳。",
+    ],
 }

@@ -3,11 +3,15 @@ spaces the translation for its own script, and a run-on line without spaces is s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from nmt_core.bundle import SENTENCEPIECE_FILE
 from nmt_core.languages import canonical_language
 from nmt_core.scripts import with_full_width_punctuation, without_gaps_between_unspaced
 from nmt_core.spans import pattern_spans
+from nmt_core.vocabulary import Vocabulary
 from service.text.detection import Detector
 from service.text.segmentation import split_sentences
 from service.text.terms import TermMatcher
@@ -103,3 +107,9 @@ def test_punctuation_beside_chinese_is_written_full_width() -> None:
     assert with_full_width_punctuation("你好!你好吗?注意:他说(很好)。") == "你好！你好吗？注意：他说（很好）。"
     for kept in ("Hello, world! (yes)", "使用 Linux, 然后", "版本3,5和http://x.com", "北京(Beijing)"):
         assert with_full_width_punctuation(kept) == kept
+
+
+def test_an_unknown_piece_the_model_writes_is_left_out(tiny_zh_bundle: Path) -> None:
+    vocab = Vocabulary(tiny_zh_bundle / SENTENCEPIECE_FILE)
+    ids = vocab.pieces("这狗跑。")
+    assert vocab.decode([ids[0], vocab.specials.unk, *ids[1:]]) == vocab.decode(ids) == "这狗跑。"

@@ -22,9 +22,12 @@ from tests.fixtures import ROOT
 from tests.shipped_samples import SAMPLES
 
 MODELS = ROOT / "models"
-# Measured on the shipped model v2 (greedy): de 89.0 (en-de), en 86.8 (de-en) and 89.1 (fr-en), fr 89.0.
-CHRF_FLOOR = {"de": 78.0, "en": 75.0, "fr": 78.0}
-LINGUA = {"en": Language.ENGLISH, "de": Language.GERMAN, "fr": Language.FRENCH}
+# Measured on the shipped model v2 (greedy): de 89.0 (en-de), en 86.8 (de-en) and 89.1 (fr-en), fr 89.0; on
+# general-en-zh 1.0 (never trained on captions): en-zh 27.8, zh-en 53.6 (int8; fp32 28.2 / 53.9).
+CHRF_FLOOR = {"en-de": 78.0, "de-en": 75.0, "en-fr": 78.0, "fr-en": 75.0, "en-zh": 22.0, "zh-en": 46.0}
+LINGUA = {"en": Language.ENGLISH, "de": Language.GERMAN, "fr": Language.FRENCH, "zh": Language.CHINESE}
+BUNDLE_BYTES = 40_000_000  # each bundle
+MODELS_BYTES = 80_000_000  # models/ in all
 
 BUNDLES = discover_bundles(MODELS)
 
@@ -37,9 +40,10 @@ def _detector():  # type: ignore[no-untyped-def]
 def test_models_are_shipped() -> None:
     assert BUNDLES, f"no bundle under {MODELS}"
     directions = {d.key for b in BUNDLES for d in load_bundle(b).manifest.directions}
-    assert {"en-de", "de-en", "en-fr", "fr-en"} <= directions
-    total = sum(f.stat().st_size for f in MODELS.rglob("*") if f.is_file())
-    assert total < 40_000_000
+    assert {"en-de", "de-en", "en-fr", "fr-en", "en-zh", "zh-en"} <= directions
+    sizes = {b.name: sum(f.stat().st_size for f in b.rglob("*") if f.is_file()) for b in BUNDLES}
+    assert all(size < BUNDLE_BYTES for size in sizes.values()), sizes
+    assert sum(f.stat().st_size for f in MODELS.rglob("*") if f.is_file()) < MODELS_BYTES
 
 
 def _precisions() -> list[tuple[Path, str]]:
@@ -62,4 +66,4 @@ def test_shipped_bundle_translates_every_direction(bundle_dir: Path, precision: 
         detected = _detector().detect_language_of(" ".join(outputs))
         assert detected == LINGUA[direction.target], (direction.key, outputs)
         chrf = CHRF().corpus_score(outputs, [references]).score
-        assert chrf >= CHRF_FLOOR[direction.target], (direction.key, chrf, outputs)
+        assert chrf >= CHRF_FLOOR[direction.key], (direction.key, chrf, outputs)
