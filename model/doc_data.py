@@ -1,10 +1,15 @@
-"""Technical prose aligned page by page: Debian's HTML manuals in English and in a translation.
+"""Documentation aligned with its English original: Debian's HTML help and manuals, in English and a translation.
 
-Debian ships several manuals translated with po4a (DocBook to HTML): the translated page has the same
-blocks as the English one, in the same order, with each block's text translated. A page pair whose sequence
-of block elements (p, li, td, headings...) is identical is aligned block by block; any other page pair is
-skipped whole, since one block more or less would shift every pair after it. The manuals are the nearest
-this machine has to the technical articles the zh bundle is meant for.
+Two alignments, both without sentence alignment to guess:
+
+- LibreOffice's help (`aligned_paragraphs`): one file per help page under usr/share/libreoffice/help/<locale>/,
+  the same file names in every language, and each paragraph and heading carries the id of its source
+  paragraph (`par_id3154812`, `hd_id3154788`), so paragraphs pair up by (file, id).
+- Manuals translated with po4a (`aligned_blocks`; DocBook to HTML): the translated page has the same blocks as
+  the English one, in the same order. A page pair whose sequence of block elements (p, li, td, headings...)
+  is identical is aligned block by block; any other is skipped whole, since one block more or less would shift
+  every pair after it. The manuals are the nearest this machine has to the technical articles the zh bundle
+  is meant for.
 """
 
 from __future__ import annotations
@@ -13,12 +18,23 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import html
 
-_BLOCKS = ("p", "li", "td", "th", "dt", "h1", "h2", "h3", "h4", "h5", "h6", "caption", "title")
+HELP_ROOT = "usr/share/libreoffice/help"
+# Debian's help package per language and its locale folder; the English one is the source side.
+HELP_PACKAGES = {
+    "en": ("libreoffice-help-en-us", "en-US"),
+    "de": ("libreoffice-help-de", "de"),
+    "fr": ("libreoffice-help-fr", "fr"),
+    "zh": ("libreoffice-help-zh-cn", "zh-CN"),
+}
+_PARAGRAPH_ID = re.compile(r"^(?:par|hd)_id\d+")
+_HELP_BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "td")
+_MANUAL_BLOCKS = ("p", "li", "td", "th", "dt", "h1", "h2", "h3", "h4", "h5", "h6", "caption", "title")
 _SPACE = re.compile(r"\s+")
-_UTF8 = html.HTMLParser(encoding="utf-8")
+_UTF8 = html.HTMLParser(encoding="utf-8")  # the pages are UTF-8; a test page may not say so
 
 
 @dataclass(frozen=True)
@@ -60,10 +76,38 @@ MANUALS = (
 )
 
 
+def _elements(page: Path, tags: tuple[str, ...]) -> Iterator[tuple[Any, str]]:
+    """Each element of `tags` in document order with its text on one line (inline markup flattened)."""
+    for element in html.parse(str(page), parser=_UTF8).iter(*tags):
+        yield element, _SPACE.sub(" ", element.text_content()).strip()
+
+
+def paragraphs(page: Path) -> dict[str, str]:
+    """A help page's paragraphs and headings by id."""
+    found: dict[str, str] = {}
+    for element, text in _elements(page, _HELP_BLOCKS):
+        ident = element.get("id", "")
+        if text and _PARAGRAPH_ID.match(ident):
+            found.setdefault(ident, text)
+    return found
+
+
+def aligned_paragraphs(english_root: Path, translated_root: Path) -> Iterator[tuple[str, str]]:
+    """(English, translation) for every paragraph id that both languages' copy of a help page holds."""
+    for english_page in sorted(english_root.rglob("*.html")):
+        translated_page = translated_root / english_page.relative_to(english_root)
+        if not translated_page.exists():
+            continue
+        translated = paragraphs(translated_page)
+        for ident, source in paragraphs(english_page).items():
+            target = translated.get(ident)
+            if target:
+                yield source, target
+
+
 def blocks(page: Path) -> list[tuple[str, str]]:
-    """(tag, text) of a page's blocks in document order, inline markup flattened."""
-    tree = html.parse(str(page), parser=_UTF8)
-    return [(el.tag, _SPACE.sub(" ", el.text_content()).strip()) for el in tree.iter(*_BLOCKS)]
+    """(tag, text) of a page's blocks in document order."""
+    return [(element.tag, text) for element, text in _elements(page, _MANUAL_BLOCKS)]
 
 
 def translated_path(english: str, renames: tuple[tuple[str, str], ...]) -> str:
@@ -72,7 +116,7 @@ def translated_path(english: str, renames: tuple[tuple[str, str], ...]) -> str:
     return english
 
 
-def aligned_blocks(english_root: Path, translated_root: Path, manual: Manual, lang: str) -> Iterator[tuple[str, str]]:
+def aligned_blocks(english_root: Path, translated_root: Path, lang: str, manual: Manual) -> Iterator[tuple[str, str]]:
     """(English, translation) for every block of every page pair whose block sequences agree."""
     for english_page in sorted(english_root.glob(manual.english_glob)):
         relative = "/" + english_page.relative_to(english_root).as_posix()

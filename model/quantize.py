@@ -60,12 +60,13 @@ def default_calibration(
     directions = [direction.key for direction in bundle.manifest.directions]
     slices = multi30k_slices(directions, MULTI30K_VALID, limit)
     texts = [(line, piece.target_lang) for piece in slices for line in piece.sources if line.strip()]
-    missing = [d for d in directions if d not in {piece.direction for piece in slices}]
-    if missing and heldout is not None:
-        for direction in missing:
-            found = heldout_slices(heldout, [direction])
-            each = -(-limit // max(1, len(found)))
-            texts += [(line, p.target_lang) for p in found for line in p.sources[:each] if line.strip()]
+    covered = {piece.direction for piece in slices}
+    if heldout is None:
+        return texts
+    for direction in (d for d in directions if d not in covered):
+        found = heldout_slices(heldout, [direction])
+        each = -(-limit // max(1, len(found)))
+        texts += [(line, p.target_lang) for p in found for line in p.sources[:each] if line.strip()]
     return texts
 
 

@@ -8,7 +8,7 @@ are read with polib.
 With --languages zh (issue 25), zh_CN catalogs are read (CJK accelerators such as 文件(_F) removed, a Han
 character weighed as three letters in the length ratio, a translation without Han characters dropped) and
 every translation is converted to Simplified characters with OpenCC. --help-text adds LibreOffice's help
-aligned with the English help by paragraph id (model/help_data.py, domain `help`), --manuals Debian's
+aligned with the English help by paragraph id (model/doc_data.py, domain `help`), --manuals Debian's
 translated manuals aligned block by block (model/doc_data.py, domain `docs`), and --tatoeba LANG=PATH writes
 Tatoeba's pairs with the translation converted (DEST/tatoeba.en-LANG.tsv; the training config holds its slices
 out).
@@ -44,13 +44,13 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import polib
 
 from model.dataset import DEFAULT_WEB_DATA_DIR
-from model.doc_data import MANUALS, Manual, aligned_blocks
-from model.help_data import HELP_PACKAGES, HELP_ROOT, aligned_paragraphs
+from model.doc_data import HELP_PACKAGES, HELP_ROOT, MANUALS, Manual, aligned_blocks, aligned_paragraphs
 from model.simplified import CONVERSION, to_simplified
 from nmt_core.scripts import HAN_CHARACTER
 from nmt_core.spans import STAND_IN, pattern_spans
@@ -72,12 +72,11 @@ _BRACKETED_ACCELERATOR = re.compile(r"\s?[(（][_&~][A-Za-z0-9][)）]")
 _PRODUCT_NAMES = {"%PRODUCTNAME": "LibreOffice"}
 _SPACE = re.compile(r"\s+")
 _LETTER = re.compile(r"[^\W\d_]")
-_HAN = HAN_CHARACTER
 # A Han character carries about as much as three Latin ones (a word of English is ~5 letters, of Chinese ~1.7
 # characters), so lengths are compared with each Han character counted three times.
 HAN_WEIGHT = 3
 # A translation in these languages must be written in their script (a zh catalog's copied English is no pair).
-_SCRIPT_OF = {"zh": _HAN}
+_SCRIPT_OF = {"zh": HAN_CHARACTER}
 
 
 @dataclass
@@ -122,7 +121,7 @@ def catalog_language(path: PurePosixPath) -> str | None:
 
 def weighted_length(text: str) -> int:
     """Length with each Han character counted as HAN_WEIGHT letters, so that ratios hold across scripts."""
-    return len(text) + (HAN_WEIGHT - 1) * len(_HAN.findall(text))
+    return len(text) + (HAN_WEIGHT - 1) * len(HAN_CHARACTER.findall(text))
 
 
 def acceptable(source: str, target: str, lang: str = "") -> bool:
@@ -281,7 +280,7 @@ def build(
     return records
 
 
-# (English root, translated root, language) -> (English, translation) pairs, and how the alignment is described
+# (English root, translated root, language) -> (English, translation) pairs
 Aligner = Callable[[Path, Path, str], Iterable[tuple[str, str]]]
 
 
@@ -306,11 +305,8 @@ def manual_records(
     for manual in manuals:
         packages = {lang: manual.packages[lang] for lang in languages if lang in manual.packages}
         if packages:
-
-            def align(english: Path, translated: Path, lang: str, manual: Manual = manual) -> Iterable[tuple[str, str]]:
-                return aligned_blocks(english, translated, manual, lang)
-
             how = f"{manual.english_glob} aligned block by block where the page's block sequence agrees"
+            align = partial(aligned_blocks, manual=manual)
             records += aligned_records(corpus, debs, "docs", manual.english_package, packages, align, how)
     return records
 

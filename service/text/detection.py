@@ -22,14 +22,13 @@ from dataclasses import dataclass
 
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
-from nmt_core.scripts import HAN_CHARACTER
+from nmt_core.scripts import HAN_CHARACTER, HANGUL, KANA
 from service.errors import DeadlineExceeded
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_HAN = HAN_CHARACTER
-_KANA_OR_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")
+_KANA_OR_HANGUL = re.compile(f"[{KANA}{HANGUL}]")
 _HAN_SHARE = 0.5  # of a text's letters, for its script alone to tell Chinese
 
 
@@ -37,7 +36,9 @@ def han_script(text: str) -> bool:
     """Whether Han characters are at least half of a text's letters and no kana or hangul shows up: Chinese,
     whatever its length (an n-gram model has little to go on in "设置" or "确定")."""
     letters = sum(c.isalpha() for c in text)
-    return bool(letters) and not _KANA_OR_HANGUL.search(text) and len(_HAN.findall(text)) >= _HAN_SHARE * letters
+    return (
+        bool(letters) and not _KANA_OR_HANGUL.search(text) and len(HAN_CHARACTER.findall(text)) >= _HAN_SHARE * letters
+    )
 
 
 @dataclass(frozen=True)
