@@ -21,10 +21,13 @@ Placeholders (`%s`, `{name}`, ...) become the stand-in number the service shows 
 placeholders is dropped.
 
 Held-out discipline: pairs are split by English string (the same string never sits in two splits): 1% valid,
-1% test; the packages in --test-packages go whole to a UI test slice, so that it holds catalogs the model never
-trained on. Written:
+1% test; the packages in --test-packages go to a UI test slice, less the strings that training packages also
+translate, so that it holds what is particular to programs the model never trained on. A string that
+COMMON_PACKAGES or more training packages translate ("Save", "Cancel") always trains: holding it out would
+leave the model without the words every program shows. Written:
 
   DEST/web.en-{de,fr}.tsv                      training pairs (English, translation)
+  DEST/common.en-{de,fr}.tsv                   the training pairs of common strings, to be weighed up
   DEST/heldout/{valid,test}/ui.en-{de,fr}.tsv  held out by English string
   DEST/heldout/ui_test/ui.en-{de,fr}.tsv       whole held-out catalogs
   DEST/manifest.json                           per package: version, license, catalogs, pairs kept
@@ -75,6 +78,10 @@ _LETTER = re.compile(r"[^\W\d_]")
 # A Han character carries about as much as three Latin ones (a word of English is ~5 letters, of Chinese ~1.7
 # characters), so lengths are compared with each Han character counted three times.
 HAN_WEIGHT = 3
+# A UI string that this many training packages translate is everyday vocabulary ("Save", "Cancel", "Page 42"):
+# it always trains, and once more in DEST/common.en-LANG.tsv, which the training config weighs up (a string is
+# kept once per language otherwise, so the words every program shows were as rare as any other).
+COMMON_PACKAGES = 3
 # A translation in these languages must be written in their script (a zh catalog's copied English is no pair).
 _SCRIPT_OF = {"zh": HAN_CHARACTER}
 
@@ -227,16 +234,50 @@ def split_of(source: str) -> str:
 
 @dataclass
 class Corpus:
-    """Pairs per (domain, slice, language), English strings deduplicated within each."""
+    """Pairs per (domain, slice, language), English strings deduplicated within each, and for each UI string the
+    training packages (not --test-packages) that hold it."""
 
     pairs: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)
+    packages: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
-    def add(self, domain: str, where: str, lang: str, source: str, target: str) -> bool:
+    def add(self, domain: str, where: str, lang: str, source: str, target: str, package: str = "") -> bool:
+        if package and where != "ui_test":
+            self.packages.setdefault((lang, source), set()).add(package)
         slot = self.pairs.setdefault((domain, where, lang), {})
         if source in slot:
             return False
         slot[source] = target
         return True
+
+    def common(self, lang: str) -> set[str]:
+        """English strings that COMMON_PACKAGES or more training packages translate into `lang`."""
+        return {s for (language, s), held in self.packages.items() if language == lang and len(held) >= COMMON_PACKAGES}
+
+    def in_training_packages(self, lang: str, source: str) -> bool:
+        return (lang, source) in self.packages
+
+    def settled(self) -> Corpus:
+        """The slices as written: a string that the training packages hold is ordinary vocabulary of other
+        programs, so it leaves the whole held-out catalogs (ui_test) and trains; a common string ("Save",
+        "Cancel") always trains, whatever its hash; the held-out slices keep the rest."""
+        moved: dict[tuple[str, str, str], dict[str, str]] = {}
+        for (domain, where, lang), pairs in self.pairs.items():
+            if where == "train":
+                continue
+            common = self.common(lang) if domain == "ui" else set()
+            for source, target in pairs.items():
+                kept_out = not self.in_training_packages(lang, source) if where == "ui_test" else source not in common
+                slot = (domain, where, lang) if kept_out else (domain, "train", lang)
+                moved.setdefault(slot, {}).setdefault(source, target)
+        settled = Corpus(packages=self.packages)
+        for key, pairs in self.pairs.items():
+            if key[1] == "train":
+                settled.pairs[key] = dict(pairs)
+        for key, pairs in moved.items():
+            slot = settled.pairs.setdefault(key, {})
+            for source, target in pairs.items():
+                slot.setdefault(source, target)
+        return settled
 
 
 def build(
@@ -267,7 +308,7 @@ def build(
                         record.catalogs.append(path.relative_to(workdir).as_posix())
                         for source, target in catalog_pairs(path, lang):
                             where = "ui_test" if package in test_packages else split_of(source)
-                            kept += corpus.add("ui", where, lang, source, target)
+                            kept += corpus.add("ui", where, lang, source, target, package)
                     record.pairs[lang] = kept
         except (subprocess.CalledProcessError, FileNotFoundError, OSError, ValueError) as exc:
             record.error = f"{type(exc).__name__}: {exc}"
@@ -373,6 +414,7 @@ def _file_name(domain: str, lang: str) -> str:
 
 
 def _write(corpus: Corpus, dest: Path, records: list[PackageRecord], tatoeba: dict[str, dict[str, object]]) -> None:
+    corpus = corpus.settled()
     held_out = {s for (_, where, _), pairs in corpus.pairs.items() if where != "train" for s in pairs}
     for (domain, where, lang), pairs in sorted(corpus.pairs.items()):
         if where == "train":
@@ -380,8 +422,10 @@ def _write(corpus: Corpus, dest: Path, records: list[PackageRecord], tatoeba: di
             pairs = {s: t for s, t in pairs.items() if s not in held_out}  # a held-out string never trains
         else:
             path = dest / "heldout" / where / f"{domain}.en-{lang}.tsv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(f"{s}\t{t}\n" for s, t in sorted(pairs.items())), encoding="utf-8")
+        _write_pairs(path, pairs)
+        if domain == "ui" and where == "train":
+            common = corpus.common(lang)
+            _write_pairs(dest / _file_name("common", lang), {s: t for s, t in pairs.items() if s in common})
     manifest = {
         "sources": [asdict(r) for r in records],
         "tatoeba": tatoeba,
@@ -389,9 +433,16 @@ def _write(corpus: Corpus, dest: Path, records: list[PackageRecord], tatoeba: di
         f" character counted {HAN_WEIGHT} times; letters; zh translations in Han script; placeholders as the"
         " stand-in " + STAND_IN + ", pairs whose sides hold different placeholders dropped",
         "script": f"zh translations converted to Simplified with OpenCC {CONVERSION!r}",
-        "split": "by English string: sha256 % 100 == 0 valid, == 1 test; --test-packages whole to ui_test",
+        "split": "by English string: sha256 % 100 == 0 valid, == 1 test; --test-packages whole to ui_test, less"
+        " the strings that training packages hold; a string that"
+        f" {COMMON_PACKAGES}+ training packages hold always trains, and is also written to common.en-LANG.tsv",
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+def _write_pairs(path: Path, pairs: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{s}\t{t}\n" for s, t in sorted(pairs.items())), encoding="utf-8")
 
 
 def read_packages(path: Path) -> list[str]:

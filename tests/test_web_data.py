@@ -185,3 +185,49 @@ def test_manuals_align_block_by_block_only_where_pages_agree(tmp_path: Path) -> 
     corpus = Corpus()
     manual_records(corpus, shifted / "debs", ["zh"], [manual])
     assert not any(found for found in corpus.pairs.values())
+
+
+def test_common_strings_always_train_and_leave_the_held_out_catalogs(tmp_path: Path) -> None:
+    """ "Settings" hashes into a held-out slice and "Cancel" is in the held-out program too: both are words every
+    program shows, so both train (and are written once more, to be weighed up); what only the held-out program
+    says stays held out."""
+    assert split_of("Settings") != "train"
+    everyday = [
+        polib.MOEntry(msgid="Settings", msgstr="Einstellungen"),
+        polib.MOEntry(msgid="Cancel", msgstr="Abbrechen"),
+    ]
+    for package in ("editor", "viewer"):
+        make_deb(tmp_path, package, everyday)
+    make_deb(tmp_path, "player", [*everyday, polib.MOEntry(msgid="Shuffle", msgstr="Zufallswiedergabe")])
+    make_deb(
+        tmp_path,
+        "mailer",
+        [
+            polib.MOEntry(msgid="Cancel", msgstr="Abbrechen"),
+            polib.MOEntry(msgid="Reply to all", msgstr="Allen antworten"),
+        ],
+    )
+    make_deb(
+        tmp_path,
+        "held",
+        [
+            polib.MOEntry(msgid="Cancel", msgstr="Abbrechen"),
+            polib.MOEntry(msgid="Mark as spam", msgstr="Als Spam markieren"),
+        ],
+    )
+    dest = tmp_path / "web"
+    build(["editor", "viewer", "player", "mailer", "held"], tmp_path / "debs", dest, {"held"})
+
+    def pairs(path: Path) -> dict[str, str]:
+        return dict(line.split("\t") for line in path.read_text().splitlines()) if path.exists() else {}
+
+    train, common = pairs(dest / "web.en-de.tsv"), pairs(dest / "common.en-de.tsv")
+    assert train == {
+        "Settings": "Einstellungen",
+        "Cancel": "Abbrechen",
+        "Shuffle": "Zufallswiedergabe",
+        "Reply to all": "Allen antworten",
+    }
+    assert common == {"Settings": "Einstellungen", "Cancel": "Abbrechen"}  # three training packages or more
+    assert pairs(dest / "heldout" / "ui_test" / "ui.en-de.tsv") == {"Mark as spam": "Als Spam markieren"}
+    assert not any(pairs(dest / "heldout" / split / "ui.en-de.tsv") for split in ("valid", "test"))
