@@ -115,6 +115,19 @@ def test_subtitles_keep_cues_and_timecodes(server: ServiceProcess) -> None:
     assert data.decode().startswith("WEBVTT\n") and data.decode().count("-->") == 4
 
 
+def test_cue_tags_stay_tags_on_the_translated_words(server: ServiceProcess) -> None:
+    words = SENTENCES[0].split()
+    styled = f"<i>{' '.join(words[:2])}</i> {' '.join(words[2:])}\n<v Anna>{SENTENCES[1]}"
+    vtt = f"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n{styled}\n".encode()
+    out = translated(server.base, "film.vtt", vtt)[0].decode().split("\n")
+    first, second = out[3], out[4]
+    assert "&lt;" not in first + second and "&gt;" not in first + second  # tags, not escaped text
+    assert first.count("<i>") == 1 and first.count("</i>") == 1 and first.index("<i>") < first.index("</i>")
+    inner = first[first.index("<i>") + 3 : first.index("</i>")]
+    assert inner.strip() and inner != " ".join(words[:2])  # italic words, translated
+    assert second.startswith("<v Anna>") and "</v>" not in second and second[len("<v Anna>") :] != SENTENCES[1]
+
+
 def test_text_markdown_and_html_files(server: ServiceProcess) -> None:
     text = ("\n".join(SENTENCES) + "\n\n    " + SENTENCES[0] + "\n").encode()
     data, _, _ = translated(server.base, "notes.txt", text)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from starlette.requests import Request
 
 from service.api.libretranslate import LibreError, _alternatives, _string, _texts, read_params
+from service.documents.subtitles import cue_markup, cue_text
 from service.errors import InvalidRequest
 from service.settings import Settings
 from service.text.detection import Detector, head
@@ -274,3 +275,17 @@ def test_libretranslate_bodies_are_read_or_refused_with_400(content_type: str, b
             assert isinstance(params, dict)
 
     asyncio.run(read())
+
+
+_CUE_PIECES = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=12),
+    st.sampled_from(["<i>", "</i>", "<b>", "</b>", "<v Anna>", "</v>", "<c.yellow>", "</c>", "<00:00:01.500>"]),
+    st.sampled_from(['<font color="#ff0">', "</font>", "<", ">", "&", "&amp;", "\n", "<3", "a < b"]),
+)
+
+
+@property_settings
+@given(st.lists(_CUE_PIECES, max_size=16).map("".join))
+def test_cue_text_comes_back_from_its_markup_byte_for_byte(text: str) -> None:
+    assume(not NOT_IN_HTML.search(text) and "\r" not in text and "\f" not in text)
+    assert cue_text(cue_markup(text)) == text
