@@ -267,16 +267,16 @@ class Corpus:
             common = self.common(lang) if domain == "ui" else set()
             for source, target in pairs.items():
                 kept_out = not self.in_training_packages(lang, source) if where == "ui_test" else source not in common
-                slot = (domain, where, lang) if kept_out else (domain, "train", lang)
-                moved.setdefault(slot, {}).setdefault(source, target)
+                goes_to = (domain, where, lang) if kept_out else (domain, "train", lang)
+                moved.setdefault(goes_to, {}).setdefault(source, target)
         settled = Corpus(packages=self.packages)
         for key, pairs in self.pairs.items():
             if key[1] == "train":
                 settled.pairs[key] = dict(pairs)
         for key, pairs in moved.items():
-            slot = settled.pairs.setdefault(key, {})
+            written = settled.pairs.setdefault(key, {})
             for source, target in pairs.items():
-                slot.setdefault(source, target)
+                written.setdefault(source, target)
         return settled
 
 
