@@ -422,3 +422,17 @@ def test_rich_text_cells_keep_every_run() -> None:
     strings = zipfile.ZipFile(io.BytesIO(out)).read("xl/sharedStrings.xml").decode()
     assert "<r><t>der Hund </t></r><r><rPr><b/></rPr><t>läuft</t></r>" in strings.replace(' xml:space="preserve"', "")
     assert "<si><t>eine Katze</t></si>" in strings and "the dog" not in strings
+
+
+def test_odf_runs_of_spaces_are_written_as_text_s() -> None:
+    """ODF readers collapse a run of spaces in text to one: a run in the written paragraph must be text:s, as
+    the poem's own file writes it, so an untouched paragraph reads back exactly as it was."""
+    from service.documents.limits import DocumentLimits
+    from service.documents.packages import read_package
+
+    poem = (REAL / "serious_poem.odt").read_bytes()
+    extracted = read_package(poem, DocumentLimits(), "odt")
+    out = extracted.rebuild(extracted.units)
+    assert [u[0] for u in _odf_units(out)] == [u[0] for u in _odf_units(poem)]
+    content = zipfile.ZipFile(io.BytesIO(out)).read("content.xml").decode()
+    assert 'stood <text:s text:c="3"/>on' in content and "  " not in content.split("office:text", 1)[1]

@@ -25,6 +25,7 @@ ODF = Flow(
     paragraphs=frozenset({f"{{{TEXT}}}p", f"{{{TEXT}}}h"}),
     inline=frozenset({f"{{{TEXT}}}span", f"{{{TEXT}}}a"}),
     as_text={f"{{{TEXT}}}s": _spaces},
+    spaces=lambda n: etree.Element(f"{{{TEXT}}}s", {f"{{{TEXT}}}c": str(n)} if n > 1 else {}),
 )
 _X_PARAGRAPHS = [
     "p",

@@ -10,6 +10,7 @@ lost at the end, never dropped). The paragraph element itself, its attributes an
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -25,8 +26,11 @@ class Flow:
     inline: frozenset[str]
     as_text: dict[str, Callable[[etree._Element], str]] = field(default_factory=dict)
     blocks: frozenset[str] = frozenset()  # a paragraph holding one of these is left to its inner paragraphs
+    spaces: Callable[[int], etree._Element] | None = None
+    """Where the format collapses runs of spaces (ODF): the element that stands for `n` more spaces after one."""
 
 
+_SPACE_RUN = re.compile("(  +)")
 _Piece = tuple[str, tuple[int, ...], int]  # text, the inline wrappers it is in (outermost first), atom or -1
 
 
@@ -93,10 +97,15 @@ class FlowParagraph:
 
         def append_text(text: str) -> None:
             holder = parent()
-            if len(holder):
-                holder[-1].tail = (holder[-1].tail or "") + text
+            if self.flow.spaces is not None and _SPACE_RUN.search(text):
+                first, *runs = _SPACE_RUN.split(text)
+                append_plain(holder, first)
+                for run, after in zip(runs[::2], runs[1::2], strict=True):
+                    append_plain(holder, " ")
+                    holder.append(self.flow.spaces(len(run) - 1))
+                    append_plain(holder, after)
             else:
-                holder.text = (holder.text or "") + text
+                append_plain(holder, text)
 
         for text, stack, atom in _FlowPieces.of(translated, len(self.wrappers), len(self.atoms)):
             common = 0
@@ -117,6 +126,13 @@ class FlowParagraph:
         for n, atom in enumerate(self.atoms):
             if n not in placed:
                 self.element.append(atom)
+
+
+def append_plain(holder: etree._Element, text: str) -> None:
+    if len(holder):
+        holder[-1].tail = (holder[-1].tail or "") + text
+    else:
+        holder.text = (holder.text or "") + text
 
 
 class _FlowPieces(HTMLParser):
