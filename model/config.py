@@ -26,6 +26,10 @@ class CorpusSpec:
     # Held out of training, grouped by the English sentence so no translation of it leaks into training:
     valid_sentences: int = 0  # English sentences per direction for validation (model selection)
     test_sentences: int = 0  # English sentences per direction for the model card (never tuned on)
+    # English sources of at most this many words also train in Title Case ("Delete Row", "Cell 1"), target
+    # unchanged: UI labels are written so, and a model that saw them only in sentence case copies them (as
+    # Marian's --english-title-case-every teaches). 0: off.
+    title_case_max_words: int = 0
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from model.config import CorpusSpec
@@ -105,6 +105,24 @@ def clean_pairs(
         seen.add(key)
         kept.append(pair)
     return kept
+
+
+def title_case(text: str) -> str:
+    """Every word that starts with a lower-case letter capitalised ("delete row" -> "Delete Row")."""
+    return " ".join(word[:1].upper() + word[1:] if word[:1].islower() else word for word in text.split(" "))
+
+
+def with_title_case_sources(pairs: list[Pair], max_words: int) -> list[Pair]:
+    """`pairs` and, for each English source of at most `max_words` words that Title Case changes, a copy with
+    the source in Title Case."""
+    if max_words <= 0:
+        return pairs
+    twins = [
+        replace(pair, source=title_case(pair.source))
+        for pair in pairs
+        if pair.source_lang == "en" and len(pair.source.split()) <= max_words and title_case(pair.source) != pair.source
+    ]
+    return pairs + twins
 
 
 def whitespace_length(text: str) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from model.batching import Example
 from model.config import CorpusSpec, ExperimentConfig, load_config
-from model.corpus import Pair, clean_pairs, expand_rows, pairs_of, read_parallel
+from model.corpus import Pair, clean_pairs, expand_rows, pairs_of, read_parallel, with_title_case_sources
 from model.holdout import hold_out, normalized
 from model.langid import filter_by_language
 from model.vocabulary import adopt_sentencepiece, train_sentencepiece
@@ -141,6 +141,7 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> PreparedData:
             config.data.max_length_ratio,
         )
         filtered = filter_by_language(cleaned, config.data.langid_min_confidence)
+        filtered = with_title_case_sources(filtered, corpus.spec.title_case_max_words)
         train_pairs += upsample(filtered, corpus.spec.weight, config.train.seed + index)
     valid_candidates = write_heldout_slices(config, run_dir, slices)
     valid: dict[str, list[Pair]] = defaultdict(list)

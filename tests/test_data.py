@@ -18,7 +18,7 @@ import pytest
 
 from model.batching import Example, collate, make_batches
 from model.config import CorpusSpec
-from model.corpus import Pair, clean_pairs, pairs_of, whitespace_length
+from model.corpus import Pair, clean_pairs, pairs_of, title_case, whitespace_length, with_title_case_sources
 from model.data import (
     MULTI30K_LANGS,
     MULTI30K_SPLITS,
@@ -490,3 +490,17 @@ def test_a_second_stage_adopts_the_first_stages_vocabulary(tmp_path: Path) -> No
     third.data.train = [CorpusSpec(kind="tsv", paths={"tsv": str(tmp_path / "fr.tsv")}, columns=["en", "fr"])]
     with pytest.raises(ValueError, match="no language tag for fr"):
         prepare_data(third, tmp_path / "third")
+
+
+def test_short_english_sources_also_train_in_title_case() -> None:
+    pairs = [
+        Pair("en", "de", "delete row", "Zeile löschen", "ui"),
+        Pair("en", "de", "Cell 42", "Zelle 42", "ui"),  # already Title Case: no twin
+        Pair("en", "de", "open the file in a new window", "die Datei in einem neuen Fenster öffnen", "ui"),
+        Pair("de", "en", "Zeile löschen", "delete row", "ui"),  # the English side is the target: no twin
+    ]
+    assert title_case("save as… pdf") == "Save As… Pdf"
+    out = with_title_case_sources(pairs, 4)
+    assert out[: len(pairs)] == pairs
+    assert out[len(pairs) :] == [Pair("en", "de", "Delete Row", "Zeile löschen", "ui")]
+    assert with_title_case_sources(pairs, 0) == pairs
