@@ -53,33 +53,39 @@ def run_job(base: str, name: str, data: bytes) -> tuple[bytes, float]:
     return result.content, time.perf_counter() - started
 
 
+def _has_letters(text: str) -> bool:
+    return any(c.isalpha() for c in text)
+
+
 def real_documents(base: str, folder: Path = REAL) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     units, changed = 0, 0
     for path in sorted(folder.rglob("*")):
         if path.suffix not in READERS or path.name == "nasty.odt":
             continue
+        name, original = str(path.relative_to(folder)), path.read_bytes()
         try:
-            before = READERS[path.suffix](path.read_bytes())
+            before = READERS[path.suffix](original)
         except Exception as exc:  # a test file its own library cannot read (a deliberately broken one)
-            rows[str(path.relative_to(folder))] = {"skipped": f"{type(exc).__name__}: {exc}"[:120]}
+            rows[name] = {"skipped": f"{type(exc).__name__}: {exc}"[:120]}
             continue
+        wordy = [b[0] for b in before if _has_letters(b[0])]
+        units += len(wordy)
         try:
-            data, seconds = run_job(base, path.name, path.read_bytes())
+            data, seconds = run_job(base, path.name, original)
         except httpx.HTTPStatusError as exc:  # refused at upload: counted, with every unit untranslated
-            rows[str(path.relative_to(folder))] = {"units": len(before), "refused": exc.response.text[:200]}
-            units += sum(any(c.isalpha() for c in b[0]) for b in before)
+            rows[name] = {"units": len(wordy), "refused": exc.response.text[:200]}
             continue
         after = READERS[path.suffix](data)
-        wordy = [(b[0], a[0]) for b, a in zip(before, after, strict=True) if any(c.isalpha() for c in b[0])]
-        kept = [b for b, a in wordy if b == a]
-        rows[str(path.relative_to(folder))] = {
+        kept = [b[0] for b, a in zip(before, after, strict=True) if b[0] == a[0] and _has_letters(b[0])]
+        translated = len(wordy) - len(kept)
+        rows[name] = {
             "units": len(wordy),
-            "translated": len(wordy) - len(kept),
+            "translated": translated,
             "seconds": round(seconds, 2),
             "unchanged": kept[:40],
         }
-        units, changed = units + len(wordy), changed + len(wordy) - len(kept)
+        changed += translated
     return {"files": rows, "units": units, "translated": changed, "share": round(changed / max(1, units), 3)}
 
 

@@ -253,30 +253,18 @@ class Corpus:
         """English strings that COMMON_PACKAGES or more training packages translate into `lang`."""
         return {s for (language, s), held in self.packages.items() if language == lang and len(held) >= COMMON_PACKAGES}
 
-    def in_training_packages(self, lang: str, source: str) -> bool:
-        return (lang, source) in self.packages
-
     def settled(self) -> Corpus:
         """The slices as written: a string that the training packages hold is ordinary vocabulary of other
         programs, so it leaves the whole held-out catalogs (ui_test) and trains; a common string ("Save",
-        "Cancel") always trains, whatever its hash; the held-out slices keep the rest."""
-        moved: dict[tuple[str, str, str], dict[str, str]] = {}
-        for (domain, where, lang), pairs in self.pairs.items():
-            if where == "train":
-                continue
-            common = self.common(lang) if domain == "ui" else set()
-            for source, target in pairs.items():
-                kept_out = not self.in_training_packages(lang, source) if where == "ui_test" else source not in common
-                goes_to = (domain, where, lang) if kept_out else (domain, "train", lang)
-                moved.setdefault(goes_to, {}).setdefault(source, target)
+        "Cancel") always trains, whatever its hash; the held-out slices keep the rest. Training slots go first,
+        so a string's training translation is the one a training package gave."""
         settled = Corpus(packages=self.packages)
-        for key, pairs in self.pairs.items():
-            if key[1] == "train":
-                settled.pairs[key] = dict(pairs)
-        for key, pairs in moved.items():
-            written = settled.pairs.setdefault(key, {})
+        for (domain, where, lang), pairs in sorted(self.pairs.items(), key=lambda item: item[0][1] != "train"):
+            common = self.common(lang) if domain == "ui" and where in ("valid", "test") else set()
             for source, target in pairs.items():
-                written.setdefault(source, target)
+                trains = (where == "ui_test" and (lang, source) in self.packages) or source in common
+                slot = settled.pairs.setdefault((domain, "train" if trains else where, lang), {})
+                slot.setdefault(source, target)
         return settled
 
 

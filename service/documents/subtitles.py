@@ -20,7 +20,7 @@ from service.errors import BadDocument, PayloadTooLarge
 _TIMING = re.compile(r"^\s*(?:\d{1,2}:)?\d{1,2}:\d{2}[,.]\d{1,3}\s*-->\s*(?:\d{1,2}:)?\d{1,2}:\d{2}[,.]\d{1,3}")
 _CUE_TAG = re.compile(r"<(/?)([A-Za-z][\w.-]*|\d[\d:.]*)((?:\s[^<>]*)?)>")
 _TAG = "data-cue-tag"  # the opening tag as written
-_CLOSED = "data-cue-closed"  # whether the cue closes it ("1") or leaves it open to the cue's end (WebVTT's <v>)
+_CLOSE = "data-cue-close"  # the tag that closes it, as written; absent where the cue leaves it open (<v>)
 _TIMESTAMP = re.compile(r"\d")
 
 
@@ -33,21 +33,19 @@ def cue_markup(text: str) -> str:
     for tag in _CUE_TAG.finditer(text):
         out.append(html.escape(text[position : tag.start()], quote=False).replace("\n", "<br>"))
         position = tag.end()
-        closing, name = tag.group(1), tag.group(2).split(".")[0].lower()
-        if _TIMESTAMP.match(name):
-            out.append(f'<span {_TAG}="{html.escape(tag.group(0))}"></span>')
-        elif not closing:
+        closing, name, written = tag.group(1), tag.group(2).split(".")[0].lower(), html.escape(tag.group(0))
+        if not closing and not _TIMESTAMP.match(name):
             open_tags.append((name, len(out)))
-            out.append(f'<span {_TAG}="{html.escape(tag.group(0))}" {_CLOSED}="0">')
-        elif any(opened == name for opened, _ in open_tags):
+            out.append(f'<span {_TAG}="{written}">')
+        elif closing and any(opened == name for opened, _ in open_tags):
             while open_tags:  # a close tag closes what it encloses, as the WebVTT parser does
                 opened, at = open_tags.pop()
                 out.append("</span>")
                 if opened == name:
-                    out[at] = out[at].replace(f'{_CLOSED}="0"', f'{_CLOSED}="1"')
+                    out[at] = f'{out[at][:-1]} {_CLOSE}="{written}">'
                     break
-        else:  # a close tag with nothing open: players ignore it, the file keeps it
-            out.append(f'<span {_TAG}="{html.escape(tag.group(0))}"></span>')
+        else:  # a timestamp, or a close tag with nothing open (players ignore it; the file keeps it)
+            out.append(f'<span {_TAG}="{written}"></span>')
     out.append(html.escape(text[position:], quote=False).replace("\n", "<br>"))
     out.extend("</span>" for _ in open_tags)
     return "".join(out)
@@ -55,7 +53,7 @@ def cue_markup(text: str) -> str:
 
 def cue_text(markup: str) -> str:
     """The translated fragment back as cue text: each element that carries a cue tag as that tag around its
-    words (closed where the cue closed it), <br> as a new line, any other element as its text."""
+    words (and the tag that closed it, if one did), <br> as a new line, any other element as its text."""
     if not markup.strip():
         return ""
     return _text_of(lxml.html.fragment_fromstring(markup, create_parent="div"))
@@ -67,11 +65,7 @@ def _text_of(element: Any) -> str:
         if child.tag == "br":
             parts.append("\n")
         elif child.get(_TAG):
-            tag = child.get(_TAG)
-            name = _CUE_TAG.match(tag)
-            parts.append(tag + _text_of(child))
-            if name and child.get(_CLOSED) == "1":
-                parts.append(f"</{name.group(2).split('.')[0]}>")
+            parts.append(child.get(_TAG) + _text_of(child) + child.get(_CLOSE, ""))
         else:
             parts.append(_text_of(child))
         parts.append(child.tail or "")

@@ -99,13 +99,13 @@ class FlowParagraph:
             holder = parent()
             if self.flow.spaces is not None and _SPACE_RUN.search(text):
                 first, *runs = _SPACE_RUN.split(text)
-                append_plain(holder, first)
+                _append_plain(holder, first)
                 for run, after in zip(runs[::2], runs[1::2], strict=True):
-                    append_plain(holder, " ")
+                    _append_plain(holder, " ")
                     holder.append(self.flow.spaces(len(run) - 1))
-                    append_plain(holder, after)
+                    _append_plain(holder, after)
             else:
-                append_plain(holder, text)
+                _append_plain(holder, text)
 
         for text, stack, atom in _FlowPieces.of(translated, len(self.wrappers), len(self.atoms)):
             common = 0
@@ -128,7 +128,7 @@ class FlowParagraph:
                 self.element.append(atom)
 
 
-def append_plain(holder: etree._Element, text: str) -> None:
+def _append_plain(holder: etree._Element, text: str) -> None:
     if len(holder):
         holder[-1].tail = (holder[-1].tail or "") + text
     else:
